@@ -1,0 +1,26 @@
+"""The ``abaw`` command line: one module per subcommand, each thin.
+
+Commands parse options and call the library. Every :class:`~abaw.errors.AbawError`
+becomes one line on standard error and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from abaw import __version__
+from abaw.cli.context import AbawGroup, CliContext
+
+
+@click.group(cls=AbawGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="abaw")
+@click.option("--quiet", "-q", is_flag=True, help="Hide progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool) -> None:
+    """End-to-end toolkit for the ABAW valence-arousal challenge on Aff-Wild2."""
+    ctx.obj = CliContext(quiet=quiet)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="abaw")
