@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["abaw", "abaw.*"]),
     include_package_data=True,
-    package_data={"abaw": ["references/*.json"]},
+    data_files=[("share/abaw/baselines", ["baselines/published_results.json"])],
     install_requires=[
         "torch>=2.2",
         "torchvision>=0.17",

@@ -120,9 +120,7 @@ def _parse_fast(body: str, width: int, key_columns: int) -> Table | None:
     return Table(keys=keys, values=values)
 
 
-def _parse_slow(
-    body: str, width: int, key_columns: int, source: str, error: type[AbawError]
-) -> Table:
+def _parse_slow(body: str, width: int, key_columns: int, source: str, error: type[AbawError]) -> Table:
     """Parse line by line, raising at the first bad line."""
     rows = [line.split(",") for line in body.splitlines()] if body else []
     values = np.empty((len(rows), width - key_columns), dtype=np.float64)

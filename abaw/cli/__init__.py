@@ -10,6 +10,9 @@ import click
 
 from abaw import __version__
 from abaw.cli.context import AbawGroup, CliContext
+from abaw.cli.data import data
+from abaw.cli.score import score
+from abaw.cli.submission import submission
 
 
 @click.group(cls=AbawGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +22,10 @@ from abaw.cli.context import AbawGroup, CliContext
 def cli(ctx: click.Context, quiet: bool) -> None:
     """End-to-end toolkit for the ABAW valence-arousal challenge on Aff-Wild2."""
     ctx.obj = CliContext(quiet=quiet)
+
+
+for command in (data, score, submission):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -255,14 +255,18 @@ def _choose_annotations(candidates: list[tuple[Path, Edition]], notes: list[str]
     chosen, edition = ranked[0]
     if len(ranked) > 1:
         others = ", ".join(str(path) for path, _ in ranked[1:])
-        notes.append(f"several annotation folders; using the newest {chosen} (also found: {others}); choose with --annotations")
+        notes.append(
+            f"several annotation folders; using the newest {chosen} (also found: {others}); choose with --annotations"
+        )
     return chosen, edition
 
 
 def _choose_test_list(candidates: list[Path], notes: list[str]) -> Path | None:
     if not candidates:
         return None
-    ranked = sorted(candidates, key=lambda path: (path.name not in TEST_LIST_NAMES, "release" not in path.name, str(path)))
+    ranked = sorted(
+        candidates, key=lambda path: (path.name not in TEST_LIST_NAMES, "release" not in path.name, str(path))
+    )
     if len(ranked) > 1:
         others = ", ".join(str(path) for path in ranked[1:])
         notes.append(f"several test lists; using {ranked[0]} (also found: {others}); choose with --test-list")

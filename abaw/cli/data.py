@@ -1,0 +1,75 @@
+"""``abaw data``: check a dataset root, or generate one laid out like Aff-Wild2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
+from abaw.cli.options import json_option, output_path, with_dataset, write_json
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Edition
+from abaw.data.report import histogram_table, problem_lines, summarise, summary_table
+
+
+@click.group()
+def data() -> None:
+    """Inspect or generate datasets."""
+
+
+@data.command()
+@with_dataset
+@json_option
+@pass_cli_context
+def check(cli: CliContext, dataset: DatasetIndex, json_path: Path | None, force: bool) -> None:
+    """Check that a dataset root is usable and summarise it per split.
+
+    Exits 0 when the dataset can be trained on, 1 with the reasons when not.
+    """
+    report = summarise(dataset)
+    for note in dataset.layout.notes:
+        cli.warn(note)
+    cli.console.print(summary_table(report))
+    cli.console.print(histogram_table(report))
+    for line in problem_lines(report.warnings):
+        cli.warn(line)
+    write_json(json_path, report.to_dict(), force)
+    if not report.usable:
+        for line in problem_lines(report.errors):
+            click.echo(f"error: {line}", err=True)
+        if not report.errors:
+            click.echo("error: train and validation need usable frames (a label and a face image)", err=True)
+        raise SystemExit(EXIT_CHECK_FAILED)
+    cli.console.print(f"[green]usable[/green]: {dataset.layout.root}")
+
+
+@data.command()
+@click.option("--out", required=True, type=output_path, help="Folder to create.")
+@click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same dataset.")
+@click.option("--videos", default=None, type=int, help="Entries (persons) in all splits together.")
+@click.option("--frames", default=None, type=int, help="Frames per video (varies by +-20%).")
+@click.option(
+    "--edition",
+    type=click.Choice([edition.value for edition in Edition]),
+    default=Edition.ABAW2022.value,
+    show_default=True,
+    help="Whose annotation folder names to use.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing folder.")
+@pass_cli_context
+def generate(
+    cli: CliContext, out: Path, seed: int, videos: int | None, frames: int | None, edition: str, force: bool
+) -> None:
+    """Generate a small dataset laid out exactly like Aff-Wild2, for tests and the demo."""
+    from abaw.data.generate import GeneratorConfig, generate_dataset
+
+    defaults = GeneratorConfig()
+    config = GeneratorConfig(
+        seed=seed,
+        videos=defaults.videos if videos is None else videos,
+        frames=defaults.frames if frames is None else frames,
+        edition=Edition(edition),
+    )
+    dataset = generate_dataset(out, config, force=force, progress=cli.progress)
+    cli.console.print(f"wrote {len(dataset.entries)} entries to {dataset.root}")

@@ -1,0 +1,80 @@
+"""Options that several subcommands share, and the small helpers behind them."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from abaw.cli.context import CliContext
+from abaw.data.index import DatasetIndex, open_dataset
+from abaw.fileio import atomic_write_json
+from abaw.progress import ProgressFn
+
+existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
+existing_file = click.Path(exists=True, file_okay=True, dir_okay=False, path_type=Path)
+existing_path = click.Path(exists=True, path_type=Path)
+output_path = click.Path(path_type=Path)
+
+
+def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--root`` and the options that point at parts of a dataset explicitly."""
+    options = [
+        click.option("--root", required=True, type=existing_dir, help="Dataset root as distributed."),
+        click.option("--annotations", type=existing_dir, help="Folder holding Train_Set/Validation_Set."),
+        click.option("--frames", multiple=True, type=existing_dir, help="Face-crop folder (repeatable)."),
+        click.option("--videos", type=existing_dir, help="Folder searched for .mp4/.avi videos."),
+        click.option("--test-list", type=existing_file, help="Text file naming the test videos."),
+        click.option("--cache", type=output_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def open_dataset_from_options(options: dict[str, Any], progress: ProgressFn) -> DatasetIndex:
+    """Pop the :func:`dataset_options` out of ``options`` and index that dataset."""
+    return open_dataset(
+        options.pop("root"),
+        annotations=options.pop("annotations"),
+        frames=tuple(options.pop("frames")),
+        videos=options.pop("videos"),
+        test_list=options.pop("test_list"),
+        cache=options.pop("cache"),
+        progress=progress,
+    )
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--json FILE`` and ``--force`` (to replace an existing file)."""
+    command = click.option("--force", is_flag=True, help="Replace existing outputs.")(command)
+    return click.option(
+        "--json", "json_path", type=output_path, help="Also write the results as JSON to this file ('-' for stdout)."
+    )(command)
+
+
+def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
+    """Write ``payload`` to ``path`` atomically, or to standard output for ``-``."""
+    if path is None:
+        return
+    if str(path) == "-":
+        click.echo(json.dumps(payload, indent=2))
+        return
+    atomic_write_json(path, payload, force=force)
+
+
+def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: accept the dataset options and pass the index as ``dataset``."""
+
+    @dataset_options
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cli_context = click.get_current_context().find_object(CliContext) or CliContext()
+        kwargs["dataset"] = open_dataset_from_options(kwargs, cli_context.progress)
+        return command(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,506 @@
+"""One index over a dataset root: every video entry, its labels, faces and container facts.
+
+Building the index reads every annotation file, lists every face-crop folder
+and probes every video once. The result is cached under the layout's cache
+folder and reused until a source changes: the cache key is a fingerprint of
+the sizes and modification times of the annotation files, the face-crop
+folders, the videos and the test list. The dataset's own files are never
+written to.
+
+Problems are collected rather than raised, so that ``abaw data check`` can
+list all of them at once; commands that need clean data call
+:meth:`DatasetIndex.require_usable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from abaw.data.annotations import read_annotation, read_test_list, valid_rows
+from abaw.data.frames import list_face_frames
+from abaw.data.layout import DatasetLayout, Split, discover_layout
+from abaw.data.names import find_video
+from abaw.data.video import VideoInfo, probe_video
+from abaw.errors import DataError
+from abaw.fileio import atomic_output_file
+from abaw.progress import ProgressFn, no_progress
+
+INDEX_FORMAT = 1
+FRAME_COUNT_TOLERANCE = 2
+"""Annotation files may hold up to this many label lines more than the video has frames."""
+
+_PROBE_THREADS = 4
+
+
+class Severity(str, Enum):
+    """How bad a problem is: errors make a dataset unusable, warnings do not.
+
+    Example:
+        >>> Severity("warning") is Severity.WARNING
+        True
+    """
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the dataset, phrased as a one-line message naming the file."""
+
+    severity: Severity
+    message: str
+    entry: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One annotated person (or test entry) and where its data is.
+
+    Attributes:
+        name: The annotation or test-list name, ``_left``/``_right`` kept.
+        split: Train, validation or test.
+        annotation: The annotation file (``None`` for test entries).
+        frames_dir: The entry's face-crop folder, if found.
+        video: The video file the entry comes from, if found.
+        label_rows: Label lines after the header (0 for test entries).
+        face_frames: Sorted 1-based frame numbers that have a face image.
+        video_frames: Frames the video container reports, if known.
+        fps: The video's frame rate, if known.
+        has_audio: Whether the video has an audio track, if known.
+    """
+
+    name: str
+    split: Split
+    annotation: Path | None
+    frames_dir: Path | None
+    video: Path | None
+    label_rows: int
+    face_frames: np.ndarray = field(repr=False, compare=False)
+    video_frames: int | None = None
+    fps: float | None = None
+    has_audio: bool | None = None
+
+    @property
+    def frame_count(self) -> int:
+        """Frames a per-video prediction file for this entry must have.
+
+        The video's own count when the video was found; otherwise the label
+        lines, or for a test entry the last face image.
+        """
+        if self.video_frames is not None:
+            return self.video_frames
+        if self.label_rows:
+            return self.label_rows
+        return int(self.face_frames[-1]) if len(self.face_frames) else 0
+
+    @property
+    def label_count_fits_video(self) -> bool:
+        """False when the label lines cannot belong to the video: not ``frames`` to ``frames + 2``."""
+        if self.annotation is None or not self.label_rows or self.video_frames is None:
+            return True
+        return 0 <= self.label_rows - self.video_frames <= FRAME_COUNT_TOLERANCE
+
+    def has_face(self, frames: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of the 1-based ``frames`` have a face image."""
+        if not len(self.face_frames):
+            return np.zeros(len(frames), dtype=bool)
+        position = np.minimum(np.searchsorted(self.face_frames, frames), len(self.face_frames) - 1)
+        return self.face_frames[position] == frames
+
+
+@dataclass
+class DatasetIndex:
+    """Every entry of a dataset root, with labels held in one array.
+
+    Attributes:
+        layout: Where the parts of the dataset were found.
+        entries: Entries by name, sorted by name.
+        problems: Everything found wrong, errors and warnings.
+        from_cache: Whether the index was read from the cache.
+    """
+
+    layout: DatasetLayout
+    entries: dict[str, Entry]
+    problems: list[Problem]
+    label_values: np.ndarray = field(repr=False)
+    label_offsets: dict[str, tuple[int, int]] = field(repr=False)
+    from_cache: bool = False
+
+    def labels(self, name: str) -> np.ndarray:
+        """The ``(label_rows, 2)`` valence/arousal array of an entry, ``-5`` where missing."""
+        start, stop = self.label_offsets.get(name, (0, 0))
+        return self.label_values[start:stop]
+
+    def split(self, split: Split) -> list[Entry]:
+        """The entries of ``split``, sorted by name."""
+        return [entry for entry in self.entries.values() if entry.split is split]
+
+    def split_labels(self, split: Split) -> dict[str, np.ndarray]:
+        """Labels of every entry of a labelled split, by name."""
+        return {entry.name: self.labels(entry.name) for entry in self.split(split)}
+
+    def frame_counts(self, split: Split) -> dict[str, int]:
+        """How many lines each entry of ``split`` must have in a per-video prediction file."""
+        return {entry.name: entry.frame_count for entry in self.split(split)}
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems that make the dataset unusable."""
+        return [problem for problem in self.problems if problem.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems worth knowing that do not stop work."""
+        return [problem for problem in self.problems if problem.severity is Severity.WARNING]
+
+    def require_usable(self, splits: Iterable[Split]) -> None:
+        """Raise the first error concerning ``splits`` (or the whole dataset) as a :class:`DataError`.
+
+        Raises:
+            DataError: with the first problem's message and how many more there are.
+        """
+        wanted = set(splits)
+        relevant = [
+            problem
+            for problem in self.errors
+            if problem.entry is None or (problem.entry in self.entries and self.entries[problem.entry].split in wanted)
+        ]
+        for split in wanted:
+            if not self.split(split):
+                relevant.insert(0, Problem(Severity.ERROR, _empty_split_message(self.layout, split)))
+        if relevant:
+            more = f" (and {len(relevant) - 1} more problems; run 'abaw data check')" if len(relevant) > 1 else ""
+            raise DataError(f"{relevant[0].message}{more}")
+
+
+def _empty_split_message(layout: DatasetLayout, split: Split) -> str:
+    if split is Split.TEST:
+        where = layout.test_list or "no test list found (pass --test-list)"
+        return f"{where}: the test split has no videos"
+    folder = layout.annotation_dirs.get(split)
+    if folder is None:
+        return f"{layout.root}: no {split.value} annotation folder found (pass --annotations)"
+    return f"{folder}: no annotation files for the {split.value} split"
+
+
+@dataclass
+class _Sources:
+    """What the index is built from, and the fingerprint of it."""
+
+    entries: list[tuple[str, Split, Path | None]]
+    frames_dirs: dict[str, Path]
+    problems: list[Problem]
+    stats: list[str]
+
+    def fingerprint(self, layout: DatasetLayout) -> str:
+        digest = hashlib.sha256()
+        digest.update(f"format {INDEX_FORMAT}\n".encode())
+        digest.update(json.dumps(layout.describe(), sort_keys=True).encode())
+        for line in self.stats:
+            digest.update(line.encode("utf-8", "surrogateescape") + b"\n")
+        return digest.hexdigest()
+
+
+def _stat_line(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError:
+        return f"{path} missing"
+    return f"{path} {info.st_size} {info.st_mtime_ns}"
+
+
+def _collect_sources(layout: DatasetLayout) -> _Sources:
+    problems: list[Problem] = []
+    entries: list[tuple[str, Split, Path | None]] = []
+    seen: dict[str, Split] = {}
+    stats: list[str] = []
+
+    for split, folder in sorted(layout.annotation_dirs.items(), key=lambda item: item[0].value):
+        for file_name in sorted(os.listdir(folder)):
+            path = folder / file_name
+            if not file_name.endswith(".txt") or file_name.startswith(".") or not path.is_file():
+                continue
+            name = file_name[: -len(".txt")]
+            if name in seen:
+                problems.append(
+                    Problem(
+                        Severity.ERROR,
+                        f"{path}: {name} is annotated in both {seen[name].value} and {split.value}",
+                        name,
+                    )
+                )
+                continue
+            seen[name] = split
+            entries.append((name, split, path))
+            stats.append(_stat_line(path))
+
+    if layout.test_list is not None:
+        stats.append(_stat_line(layout.test_list))
+        try:
+            test_names = read_test_list(layout.test_list)
+        except DataError as error:
+            problems.append(Problem(Severity.ERROR, str(error)))
+            test_names = []
+        for name in test_names:
+            if name in seen:
+                problems.append(
+                    Problem(
+                        Severity.ERROR,
+                        f"{layout.test_list}: test video {name} also has {seen[name].value} annotations",
+                        name,
+                    )
+                )
+                continue
+            seen[name] = Split.TEST
+            entries.append((name, Split.TEST, None))
+    else:
+        problems.append(
+            Problem(Severity.WARNING, f"{layout.root}: no test list found; pass --test-list to predict the test set")
+        )
+
+    frames_dirs: dict[str, Path] = {}
+    for frame_root in layout.frame_dirs:
+        with os.scandir(frame_root) as listing:
+            for item in listing:
+                if item.name in seen and item.name not in frames_dirs and item.is_dir():
+                    frames_dirs[item.name] = Path(item.path)
+    for name in sorted(frames_dirs):
+        stats.append(_stat_line(frames_dirs[name]))
+    for name in sorted({str(find_video(name, layout.videos)) for name in seen} - {"None"}):
+        stats.append(_stat_line(Path(name)))
+    return _Sources(entries=entries, frames_dirs=frames_dirs, problems=problems, stats=stats)
+
+
+def load_index(
+    layout: DatasetLayout,
+    *,
+    progress: ProgressFn = no_progress,
+    use_cache: bool = True,
+) -> DatasetIndex:
+    """Index the dataset of ``layout``, from the cache when nothing changed.
+
+    Args:
+        layout: From :func:`abaw.data.layout.discover_layout`.
+        progress: Wraps the per-video loop, for a progress bar.
+        use_cache: Read and write the cache under ``layout.cache_dir``.
+
+    Returns:
+        The index; its ``problems`` say what is wrong, nothing is raised for
+        a bad annotation file or video.
+    """
+    sources = _collect_sources(layout)
+    fingerprint = sources.fingerprint(layout)
+    cache_file = layout.cache_dir / f"index-v{INDEX_FORMAT}.npz"
+    if use_cache:
+        cached = _read_cache(cache_file, fingerprint, layout)
+        if cached is not None:
+            return cached
+    index = _build(layout, sources, progress)
+    if use_cache:
+        try:
+            _write_cache(cache_file, fingerprint, index)
+        except OSError as error:
+            index.problems.append(
+                Problem(
+                    Severity.WARNING,
+                    f"{cache_file}: index not cached ({error.strerror}); pass --cache to a writable folder",
+                )
+            )
+    return index
+
+
+def _probe(path: Path | None) -> VideoInfo | DataError | None:
+    if path is None:
+        return None
+    try:
+        return probe_video(path)
+    except DataError as error:
+        return error
+
+
+def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> DatasetIndex:
+    problems = list(sources.problems)
+    entries: dict[str, Entry] = {}
+    label_arrays: list[np.ndarray] = []
+    label_offsets: dict[str, tuple[int, int]] = {}
+    cursor = 0
+    videos = [find_video(name, layout.videos) for name, _, _ in sources.entries]
+    with ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
+        probes = pool.map(_probe, videos)
+        work = zip(sources.entries, videos, probes, strict=True)
+        for (name, split, annotation), video, probe in progress(work, "Indexing videos", len(sources.entries)):
+            labels = np.zeros((0, 2), dtype=np.float32)
+            if annotation is not None:
+                try:
+                    labels = read_annotation(annotation)
+                except DataError as error:
+                    problems.append(Problem(Severity.ERROR, str(error), name))
+            frames_dir = sources.frames_dirs.get(name)
+            faces = np.zeros(0, dtype=np.int64)
+            if frames_dir is not None:
+                try:
+                    faces = list_face_frames(frames_dir)
+                except DataError as error:
+                    problems.append(Problem(Severity.ERROR, str(error), name))
+            info = probe if isinstance(probe, VideoInfo) else None
+            if isinstance(probe, DataError):
+                problems.append(Problem(Severity.ERROR, str(probe), name))
+            entry = Entry(
+                name=name,
+                split=split,
+                annotation=annotation,
+                frames_dir=frames_dir,
+                video=video,
+                label_rows=len(labels),
+                face_frames=faces,
+                video_frames=info.frames if info else None,
+                fps=info.fps if info else None,
+                has_audio=info.has_audio if info else None,
+            )
+            problems.extend(_entry_problems(entry, layout, labels))
+            entries[name] = entry
+            label_arrays.append(labels)
+            label_offsets[name] = (cursor, cursor + len(labels))
+            cursor += len(labels)
+    values = np.concatenate(label_arrays) if label_arrays else np.zeros((0, 2), dtype=np.float32)
+    return DatasetIndex(
+        layout=layout,
+        entries=dict(sorted(entries.items())),
+        problems=problems,
+        label_values=values,
+        label_offsets=label_offsets,
+    )
+
+
+def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(severity: Severity, message: str) -> None:
+        found.append(Problem(severity, message, entry.name))
+
+    where = entry.annotation or layout.test_list or layout.root
+    if entry.frames_dir is None:
+        folders = ", ".join(path.name for path in layout.frame_dirs) or "no cropped_aligned* folder found"
+        add(Severity.ERROR, f"{where}: no face-crop folder {entry.name}/ in {folders}")
+    elif not len(entry.face_frames):
+        add(Severity.WARNING, f"{entry.frames_dir}: no face images (NNNNN.jpg)")
+    if entry.video is None:
+        purpose = "audio features and the exact frame count" if entry.split is Split.TEST else "audio features"
+        add(Severity.WARNING, f"{where}: no video file for {entry.name} (needed for {purpose})")
+    elif entry.has_audio is False:
+        add(Severity.WARNING, f"{entry.video}: the video has no audio track")
+    if not entry.label_count_fits_video:
+        add(
+            Severity.ERROR,
+            f"{entry.annotation}: {entry.label_rows} label lines for a video of "
+            f"{entry.video_frames} frames ({entry.video.name}); expected {entry.video_frames} to "
+            f"{entry.video_frames + FRAME_COUNT_TOLERANCE}",
+        )
+    limit = entry.label_rows if entry.annotation is not None else entry.frame_count + FRAME_COUNT_TOLERANCE
+    if entry.label_rows or entry.annotation is None:
+        beyond = int((entry.face_frames > limit).sum())
+        if beyond and entry.frames_dir is not None:
+            add(Severity.WARNING, f"{entry.frames_dir}: {beyond} face images beyond frame {limit}")
+    if entry.annotation is not None and entry.label_rows:
+        usable = valid_rows(labels) & entry.has_face(np.arange(1, entry.label_rows + 1))
+        if not usable.any():
+            add(Severity.WARNING, f"{entry.annotation}: no frame has both a label and a face image")
+    return found
+
+
+def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetIndex | None:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            if meta.get("fingerprint") != fingerprint:
+                return None
+            values = archive["labels"]
+            faces = archive["faces"]
+    except (OSError, KeyError, ValueError):
+        return None
+    entries: dict[str, Entry] = {}
+    label_offsets: dict[str, tuple[int, int]] = {}
+    for item in meta["entries"]:
+        start, stop = item["faces"]
+        entries[item["name"]] = Entry(
+            name=item["name"],
+            split=Split(item["split"]),
+            annotation=_path_or_none(item["annotation"]),
+            frames_dir=_path_or_none(item["frames_dir"]),
+            video=_path_or_none(item["video"]),
+            label_rows=item["label_rows"],
+            face_frames=faces[start:stop].astype(np.int64),
+            video_frames=item["video_frames"],
+            fps=item["fps"],
+            has_audio=item["has_audio"],
+        )
+        label_offsets[item["name"]] = tuple(item["labels"])
+    problems = [Problem(Severity(p["severity"]), p["message"], p["entry"]) for p in meta["problems"]]
+    return DatasetIndex(layout, entries, problems, values, label_offsets, from_cache=True)
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
+    items = []
+    face_arrays = []
+    cursor = 0
+    for entry in index.entries.values():
+        face_arrays.append(entry.face_frames.astype(np.int32))
+        items.append(
+            {
+                "name": entry.name,
+                "split": entry.split.value,
+                "annotation": None if entry.annotation is None else str(entry.annotation),
+                "frames_dir": None if entry.frames_dir is None else str(entry.frames_dir),
+                "video": None if entry.video is None else str(entry.video),
+                "label_rows": entry.label_rows,
+                "video_frames": entry.video_frames,
+                "fps": entry.fps,
+                "has_audio": entry.has_audio,
+                "labels": list(index.label_offsets[entry.name]),
+                "faces": [cursor, cursor + len(entry.face_frames)],
+            }
+        )
+        cursor += len(entry.face_frames)
+    meta = {
+        "format": INDEX_FORMAT,
+        "fingerprint": fingerprint,
+        "entries": items,
+        "problems": [{"severity": p.severity.value, "message": p.message, "entry": p.entry} for p in index.problems],
+    }
+    faces = np.concatenate(face_arrays) if face_arrays else np.zeros(0, dtype=np.int32)
+    with atomic_output_file(path, force=True) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, meta=np.array(json.dumps(meta)), labels=index.label_values, faces=faces)
+
+
+def open_dataset(
+    root: str | os.PathLike,
+    *,
+    progress: ProgressFn = no_progress,
+    use_cache: bool = True,
+    **layout_options: object,
+) -> DatasetIndex:
+    """Discover the layout of ``root`` and index it (see :func:`load_index`).
+
+    Keyword arguments other than ``progress`` and ``use_cache`` go to
+    :func:`abaw.data.layout.discover_layout` (``annotations``, ``frames``,
+    ``videos``, ``test_list``, ``cache``).
+    """
+    layout = discover_layout(root, **layout_options)  # type: ignore[arg-type]
+    return load_index(layout, progress=progress, use_cache=use_cache)

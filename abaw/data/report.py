@@ -1,0 +1,180 @@
+"""What ``abaw data check`` reports: per-split counts, label histograms and problems."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from rich.table import Table
+
+from abaw.data.annotations import MISSING_LABEL, valid_rows
+from abaw.data.bins import BIN_CENTRES, N_AFFECT_BINS, bin_counts
+from abaw.data.index import DatasetIndex, Problem
+from abaw.data.layout import Split
+
+MAX_PROBLEMS_SHOWN = 30
+
+
+@dataclass
+class SplitSummary:
+    """Counts over the entries of one split.
+
+    Attributes:
+        split: Which split.
+        videos: Entries (annotated persons, or test-list names).
+        video_files: Distinct video files the entries come from.
+        missing_videos: Entries whose video file was not found.
+        label_lines: Label lines after the headers.
+        missing_label_lines: Lines where valence or arousal is -5.
+        face_frames: Face images (for labelled splits, of labelled lines only).
+        usable_frames: Lines with both labels and a face image: what trains.
+        no_face_frames: Frames of the video (or labelled lines) with no face image.
+        count_mismatches: Entries whose label lines do not fit the video's frame count.
+        valence_histogram: Usable frames per affect bin (21 bins, -1..1).
+        arousal_histogram: The same for arousal.
+    """
+
+    split: Split
+    videos: int = 0
+    video_files: int = 0
+    missing_videos: int = 0
+    label_lines: int = 0
+    missing_label_lines: int = 0
+    face_frames: int = 0
+    usable_frames: int = 0
+    no_face_frames: int = 0
+    count_mismatches: int = 0
+    valence_histogram: list[int] = field(default_factory=lambda: [0] * N_AFFECT_BINS)
+    arousal_histogram: list[int] = field(default_factory=lambda: [0] * N_AFFECT_BINS)
+
+
+@dataclass
+class DatasetReport:
+    """The result of checking a dataset: usable or not, and why."""
+
+    layout: dict[str, object]
+    splits: list[SplitSummary]
+    errors: list[Problem]
+    warnings: list[Problem]
+
+    @property
+    def usable(self) -> bool:
+        """True when no error was found and train and validation have usable frames."""
+        labelled = [summary for summary in self.splits if summary.split.is_labelled]
+        return not self.errors and len(labelled) == 2 and all(summary.usable_frames for summary in labelled)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form of the report."""
+        splits = []
+        for summary in self.splits:
+            item = asdict(summary)
+            item["split"] = summary.split.value
+            splits.append(item)
+        return {
+            "usable": self.usable,
+            "layout": self.layout,
+            "splits": splits,
+            "errors": [problem.message for problem in self.errors],
+            "warnings": [problem.message for problem in self.warnings],
+        }
+
+
+def summarise(index: DatasetIndex) -> DatasetReport:
+    """Count what each split of ``index`` holds.
+
+    Example:
+        >>> from abaw.data.layout import Split
+        >>> SplitSummary(Split.TRAIN).usable_frames
+        0
+    """
+    summaries = []
+    for split in Split:
+        entries = index.split(split)
+        summary = SplitSummary(split=split, videos=len(entries))
+        summary.video_files = len({entry.video for entry in entries if entry.video is not None})
+        summary.missing_videos = sum(entry.video is None for entry in entries)
+        usable_labels = []
+        for entry in entries:
+            if split.is_labelled:
+                labels = index.labels(entry.name)
+                frames = np.arange(1, len(labels) + 1)
+                face = entry.has_face(frames)
+                valid = valid_rows(labels)
+                summary.label_lines += len(labels)
+                summary.missing_label_lines += int((labels == MISSING_LABEL).any(axis=1).sum())
+                summary.face_frames += int(face.sum())
+                summary.no_face_frames += int((~face).sum())
+                summary.usable_frames += int((face & valid).sum())
+                usable_labels.append(labels[face & valid])
+            else:
+                frames = np.arange(1, entry.frame_count + 1)
+                face = entry.has_face(frames)
+                summary.face_frames += int(face.sum())
+                summary.no_face_frames += int((~face).sum())
+        summary.count_mismatches = sum(not entry.label_count_fits_video for entry in entries)
+        if usable_labels:
+            stacked = np.concatenate(usable_labels)
+            summary.valence_histogram = bin_counts(stacked[:, 0]).tolist()
+            summary.arousal_histogram = bin_counts(stacked[:, 1]).tolist()
+        summaries.append(summary)
+    return DatasetReport(
+        layout=index.layout.describe(),
+        splits=summaries,
+        errors=index.errors,
+        warnings=index.warnings,
+    )
+
+
+_COUNT_ROWS = (
+    ("videos", "entries (persons)"),
+    ("video_files", "video files"),
+    ("missing_videos", "missing videos"),
+    ("label_lines", "label lines"),
+    ("missing_label_lines", "-5 lines"),
+    ("face_frames", "frames with a face"),
+    ("no_face_frames", "frames without a face"),
+    ("usable_frames", "usable frames (label + face)"),
+    ("count_mismatches", "frame-count mismatches"),
+)
+
+
+def summary_table(report: DatasetReport) -> Table:
+    """One row per count, one column per split."""
+    table = Table(title="Dataset", title_justify="left")
+    table.add_column("")
+    for summary in report.splits:
+        table.add_column(summary.split.value, justify="right")
+    for key, label in _COUNT_ROWS:
+        values = []
+        for summary in report.splits:
+            if not summary.split.is_labelled and key in ("label_lines", "missing_label_lines", "usable_frames"):
+                values.append("-")
+            else:
+                values.append(f"{getattr(summary, key):,}")
+        table.add_row(label, *values)
+    return table
+
+
+def histogram_table(report: DatasetReport) -> Table:
+    """Usable frames per affect bin, the classes the class-balanced loss weights."""
+    labelled = [summary for summary in report.splits if summary.split.is_labelled]
+    table = Table(title="Valence / arousal over the 21 loss bins (usable frames)", title_justify="left")
+    table.add_column("bin", justify="right")
+    table.add_column("centre", justify="right")
+    for summary in labelled:
+        table.add_column(f"{summary.split.value} V", justify="right")
+        table.add_column(f"{summary.split.value} A", justify="right")
+    for bin_index in range(N_AFFECT_BINS):
+        cells = []
+        for summary in labelled:
+            cells += [f"{summary.valence_histogram[bin_index]:,}", f"{summary.arousal_histogram[bin_index]:,}"]
+        table.add_row(str(bin_index), f"{BIN_CENTRES[bin_index]:+.1f}", *cells)
+    return table
+
+
+def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
+    """The first ``limit`` problem messages and a line saying how many more there are."""
+    lines = [problem.message for problem in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more (all of them are in the --json report)")
+    return lines
