@@ -47,7 +47,7 @@ def test_bad_files_name_file_and_line(text: str, line: int, words: str) -> None:
 
 
 def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="missing.txt"):
+    with pytest.raises(DataError, match=r"missing\.txt"):
         read_annotation(tmp_path / "missing.txt")
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"valence,arousal\n\xff\xfe,0\n")
@@ -72,7 +72,7 @@ def test_test_list(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"test.txt:2: 'video1' is listed again \(first on line 1\)"):
         read_test_list(path)
     path.write_text("a b\n")
-    with pytest.raises(DataError, match="test.txt:1: 'a b' is not a video name"):
+    with pytest.raises(DataError, match=r"test\.txt:1: 'a b' is not a video name"):
         read_test_list(path)
     path.write_text("\n")
     with pytest.raises(DataError, match="lists no test video"):

@@ -1,0 +1,82 @@
+"""``abaw data check`` and ``abaw data generate`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from abaw.cli import cli
+from abaw.data.generate import GeneratedDataset
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_usable_dataset(generated: GeneratedDataset, tmp_path: Path) -> None:
+    code, out, err = run("data", "check", "--root", str(generated.root), "--cache", str(tmp_path / "c"))
+    assert code == 0, err
+    assert "usable frames" in out and "usable" in out.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_check_json_report(generated: GeneratedDataset, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    args = ("data", "check", "--root", str(generated.root), "--cache", str(tmp_path / "c"), "--json", str(report))
+    assert run(*args)[0] == 0
+    payload = json.loads(report.read_text())
+    assert payload["usable"] is True
+    train = next(split for split in payload["splits"] if split["split"] == "train")
+    assert train["usable_frames"] == sum(train["valence_histogram"]) > 0
+    assert train["missing_label_lines"] > 0 and train["no_face_frames"] > 0
+    code, _, err = run(*args)
+    assert code == 2 and "already exists; pass --force" in err
+    assert run(*args, "--force")[0] == 0
+
+
+def test_check_reports_bad_line_and_fails(dataset_copy: Path) -> None:
+    annotation = next(dataset_copy.rglob("Validation_Set/*.txt"))
+    lines = annotation.read_text().splitlines()
+    lines[4] = "0.1;0.2"
+    annotation.write_text("\n".join(lines) + "\n")
+    code, _, err = run("data", "check", "--root", str(dataset_copy))
+    assert code == 1
+    assert f"{annotation}:5: expected 2 comma-separated values" in err
+    assert "Traceback" not in err
+
+
+def test_check_reports_wrong_frame_count(dataset_copy: Path) -> None:
+    annotation = next(dataset_copy.rglob("Train_Set/*.txt"))
+    annotation.write_text(annotation.read_text() + "0.1,0.1\n" * 5)
+    code, _, err = run("data", "check", "--root", str(dataset_copy))
+    assert code == 1
+    assert str(annotation) in err and "label lines for a video of" in err
+
+
+def test_check_reports_corrupt_video(dataset_copy: Path) -> None:
+    video = next(dataset_copy.rglob("*.mp4"))
+    video.write_bytes(b"not a video at all")
+    code, _, err = run("data", "check", "--root", str(dataset_copy))
+    assert code == 1
+    assert f"{video}: cannot read the video" in err
+
+
+def test_missing_root_is_one_line_exit_2(tmp_path: Path) -> None:
+    code, _, err = run("data", "check", "--root", str(tmp_path / "absent"))
+    assert code == 2
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_generate_refuses_to_overwrite(generated: GeneratedDataset, tmp_path: Path) -> None:
+    out = tmp_path / "g"
+    assert run("data", "generate", "--out", str(out), "--videos", "6", "--frames", "12")[0] == 0
+    marker = out / "generated.json"
+    before = marker.read_text()
+    code, _, err = run("data", "generate", "--out", str(out), "--videos", "6", "--frames", "12", "--seed", "3")
+    assert code == 2 and "pass --force" in err
+    assert marker.read_text() == before
+    code, _, err = run("data", "generate", "--out", str(out), "--videos", "2")
+    assert code == 2 and "videos" in err and "Traceback" not in err
