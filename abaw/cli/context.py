@@ -15,6 +15,17 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+PIPE_WIDTH = 160
+"""Columns of tables written to a pipe or file, where rich would otherwise assume 80."""
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console.width = max(console.width, PIPE_WIDTH)
+    return console
+
+
 @dataclass
 class CliContext:
     """What subcommands share: where to print and how to show progress.
@@ -25,8 +36,8 @@ class CliContext:
         quiet: No progress bars.
     """
 
-    console: Console = field(default_factory=Console)
-    errors: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=lambda: _console(stderr=False))
+    errors: Console = field(default_factory=lambda: _console(stderr=True))
     quiet: bool = False
 
     @property
