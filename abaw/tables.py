@@ -101,7 +101,7 @@ def _parse_fast(body: str, width: int, key_columns: int) -> Table | None:
         return None
     try:
         frame = pd.read_csv(
-            io.StringIO(body),
+            io.BytesIO(body.encode("utf-8")),
             header=None,
             names=list(range(width)),
             index_col=False,

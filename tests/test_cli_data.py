@@ -80,3 +80,33 @@ def test_generate_refuses_to_overwrite(generated: GeneratedDataset, tmp_path: Pa
     assert marker.read_text() == before
     code, _, err = run("data", "generate", "--out", str(out), "--videos", "2")
     assert code == 2 and "videos" in err and "Traceback" not in err
+
+
+def test_per_video_table_and_json_entries(generated: GeneratedDataset, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    code, out, _ = run("data", "check", "--root", str(generated.root), "--cache", str(tmp_path / "c"), "--per-video",
+                       "--json", str(report))
+    assert code == 0
+    assert "Per video" in out and "video10_1_left" in out
+    entries = {entry["name"]: entry for entry in json.loads(report.read_text())["entries"]}
+    assert set(entries) == set(generated.entries)
+    for name, truth in generated.entries.items():
+        assert entries[name]["video_frames"] == truth.frames
+        assert entries[name]["fps"] == truth.fps
+        if truth.annotation is not None:
+            assert entries[name]["label_lines"] == truth.frames + 1
+
+
+def test_verify_images_reports_corrupt_and_odd_crops(dataset_copy: Path) -> None:
+    from PIL import Image
+
+    folders = sorted(path for path in (dataset_copy / "cropped_aligned").iterdir())
+    corrupt = sorted(folders[0].glob("*.jpg"))[3]
+    corrupt.write_bytes(corrupt.read_bytes()[:200])
+    small = sorted(folders[1].glob("*.jpg"))[0]
+    Image.new("RGB", (64, 64)).save(small)
+    assert run("data", "check", "--root", str(dataset_copy))[0] == 0
+    code, _, err = run("data", "check", "--root", str(dataset_copy), "--verify-images")
+    assert code == 1
+    assert f"{corrupt}: cannot be decoded as an image" in err
+    assert f"{small}: 64x64 pixels" in err

@@ -203,6 +203,16 @@ def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
     assert caught.value.path == f"{archive}:{member}"
 
 
+def test_zip_bomb_member_is_refused_before_inflating(tmp_path, monkeypatch):
+    from abaw.scoring import predictions
+
+    monkeypatch.setattr(predictions, "MAX_MEMBER_BYTES", 1000)
+    archive = write_zip(tmp_path / "bomb.zip", {"a.txt": PER_VIDEO + "0,0\n" * 2000})
+    with pytest.raises(PredictionError, match="over the 1,000 a prediction file can need") as caught:
+        read_predictions(archive)
+    assert caught.value.path == f"{archive}:a.txt"
+
+
 @pytest.mark.parametrize(
     ("files", "message"),
     [

@@ -10,7 +10,7 @@ from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
-from abaw.data.report import histogram_table, problem_lines, summarise, summary_table
+from abaw.data.report import check_dataset, entries_table, histogram_table, problem_lines, summary_table
 
 
 @click.group()
@@ -20,18 +20,29 @@ def data() -> None:
 
 @data.command()
 @with_dataset
+@click.option("--per-video", is_flag=True, help="Also print one row per video entry.")
+@click.option("--verify-images", is_flag=True, help="Decode every face image (slow on the full dataset).")
 @json_option
 @pass_cli_context
-def check(cli: CliContext, dataset: DatasetIndex, json_path: Path | None, force: bool) -> None:
+def check(
+    cli: CliContext,
+    dataset: DatasetIndex,
+    per_video: bool,
+    verify_images: bool,
+    json_path: Path | None,
+    force: bool,
+) -> None:
     """Check that a dataset root is usable and summarise it per split.
 
     Exits 0 when the dataset can be trained on, 1 with the reasons when not.
     """
-    report = summarise(dataset)
+    report = check_dataset(dataset, verify_images=verify_images, progress=cli.progress)
     for note in dataset.layout.notes:
         cli.warn(note)
     cli.console.print(summary_table(report))
     cli.console.print(histogram_table(report))
+    if per_video:
+        cli.console.print(entries_table(report))
     for line in problem_lines(report.warnings):
         cli.warn(line)
     write_json(json_path, report.to_dict(), force)

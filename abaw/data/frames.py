@@ -8,14 +8,17 @@ frame; the frame still exists in the video and in the annotation file.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from abaw.errors import DataError
 
 IMAGE_SUFFIX = ".jpg"
 FRAME_DIGITS = 5
+CROP_SIZE = (112, 112)
 
 
 def frame_image_name(frame: int) -> str:
@@ -64,3 +67,43 @@ def list_face_frames(folder: str | os.PathLike) -> np.ndarray:
 def frame_image_path(folder: Path, frame: int) -> Path:
     """Path of the face image of 1-based ``frame`` in ``folder`` (it may not exist)."""
     return folder / frame_image_name(frame)
+
+
+@dataclass(frozen=True)
+class ImageFault:
+    """What is wrong with one face image.
+
+    Attributes:
+        message: One line naming the file.
+        unreadable: True when the file does not decode at all; otherwise it
+            decodes but is not a 112x112 RGB crop.
+    """
+
+    message: str
+    unreadable: bool
+
+
+def face_image_fault(path: str | os.PathLike) -> ImageFault | None:
+    """Why the face image at ``path`` cannot be used as given, or ``None`` when it can.
+
+    The image is fully decoded, so a truncated file is caught too.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "00001.jpg"
+        >>> _ = bad.write_bytes(b"not a jpeg")
+        >>> face_image_fault(bad).unreadable
+        True
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            size, mode = image.size, image.mode
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return ImageFault(f"{path}: cannot be decoded as an image", unreadable=True)
+    if mode not in ("RGB", "L"):
+        return ImageFault(f"{path}: colour mode {mode}, expected RGB", unreadable=False)
+    if size != CROP_SIZE:
+        message = f"{path}: {size[0]}x{size[1]} pixels, the organisers' crops are {CROP_SIZE[0]}x{CROP_SIZE[1]}"
+        return ImageFault(message, unreadable=False)
+    return None

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from abaw.data.annotations import read_annotation, read_test_list, valid_rows
-from abaw.data.frames import list_face_frames
+from abaw.data.frames import face_image_fault, frame_image_path, list_face_frames
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
 from abaw.data.video import VideoInfo, probe_video
@@ -504,3 +504,25 @@ def open_dataset(
     """
     layout = discover_layout(root, **layout_options)  # type: ignore[arg-type]
     return load_index(layout, progress=progress, use_cache=use_cache)
+
+
+def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progress) -> list[Problem]:
+    """Decode every face image of ``index`` and return a problem for each one that is unusable.
+
+    A file that does not decode is an error; a size or colour mode other than
+    the organisers' 112x112 RGB is a warning (training resizes it).
+    """
+    paths = [
+        (entry.name, frame_image_path(entry.frames_dir, int(frame)))
+        for entry in index.entries.values()
+        if entry.frames_dir is not None
+        for frame in entry.face_frames
+    ]
+    problems = []
+    with ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
+        faults = pool.map(face_image_fault, [path for _, path in paths], chunksize=256)
+        for (name, _), fault in progress(zip(paths, faults, strict=True), "Decoding face images", len(paths)):
+            if fault is not None:
+                severity = Severity.ERROR if fault.unreadable else Severity.WARNING
+                problems.append(Problem(severity, fault.message, name))
+    return problems

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
 from abaw.data.annotations import MISSING_LABEL, valid_rows
 from abaw.data.bins import BIN_CENTRES, N_AFFECT_BINS, bin_counts
-from abaw.data.index import DatasetIndex, Problem
+from abaw.data.index import DatasetIndex, Entry, Problem, verify_face_images
 from abaw.data.layout import Split
+from abaw.progress import ProgressFn, no_progress
 
 MAX_PROBLEMS_SHOWN = 30
 
@@ -49,11 +51,29 @@ class SplitSummary:
 
 
 @dataclass
+class EntrySummary:
+    """The counts of one entry, for ``--per-video`` and the JSON report."""
+
+    name: str
+    split: Split
+    video: str | None
+    fps: float | None
+    video_frames: int | None
+    label_lines: int
+    missing_label_lines: int
+    face_frames: int
+    no_face_frames: int
+    usable_frames: int
+    count_fits: bool
+
+
+@dataclass
 class DatasetReport:
     """The result of checking a dataset: usable or not, and why."""
 
     layout: dict[str, object]
     splits: list[SplitSummary]
+    entries: list[EntrySummary]
     errors: list[Problem]
     warnings: list[Problem]
 
@@ -70,59 +90,86 @@ class DatasetReport:
             item = asdict(summary)
             item["split"] = summary.split.value
             splits.append(item)
+        entries = []
+        for entry in self.entries:
+            item = asdict(entry)
+            item["split"] = entry.split.value
+            entries.append(item)
         return {
             "usable": self.usable,
             "layout": self.layout,
             "splits": splits,
+            "entries": entries,
             "errors": [problem.message for problem in self.errors],
             "warnings": [problem.message for problem in self.warnings],
         }
 
 
+def _entry_counts(index: DatasetIndex, entry: Entry) -> tuple[EntrySummary, np.ndarray]:
+    """An entry's counts, and the labels of its usable frames."""
+    labels = index.labels(entry.name)
+    frames = np.arange(1, (len(labels) if entry.split.is_labelled else entry.frame_count) + 1)
+    face = entry.has_face(frames)
+    usable = face & valid_rows(labels) if entry.split.is_labelled else np.zeros(0, dtype=bool)
+    summary = EntrySummary(
+        name=entry.name,
+        split=entry.split,
+        video=None if entry.video is None else str(entry.video),
+        fps=entry.fps,
+        video_frames=entry.video_frames,
+        label_lines=len(labels),
+        missing_label_lines=int((labels == MISSING_LABEL).any(axis=1).sum()),
+        face_frames=int(face.sum()),
+        no_face_frames=int((~face).sum()),
+        usable_frames=int(usable.sum()),
+        count_fits=entry.label_count_fits_video,
+    )
+    return summary, labels[usable]
+
+
 def summarise(index: DatasetIndex) -> DatasetReport:
-    """Count what each split of ``index`` holds.
+    """Count what each entry and each split of ``index`` holds.
 
     Example:
         >>> from abaw.data.layout import Split
         >>> SplitSummary(Split.TRAIN).usable_frames
         0
     """
-    summaries = []
+    splits, entries = [], []
     for split in Split:
-        entries = index.split(split)
-        summary = SplitSummary(split=split, videos=len(entries))
-        summary.video_files = len({entry.video for entry in entries if entry.video is not None})
-        summary.missing_videos = sum(entry.video is None for entry in entries)
+        members = index.split(split)
+        summary = SplitSummary(split=split, videos=len(members))
+        summary.video_files = len({entry.video for entry in members if entry.video is not None})
+        summary.missing_videos = sum(entry.video is None for entry in members)
         usable_labels = []
-        for entry in entries:
-            if split.is_labelled:
-                labels = index.labels(entry.name)
-                frames = np.arange(1, len(labels) + 1)
-                face = entry.has_face(frames)
-                valid = valid_rows(labels)
-                summary.label_lines += len(labels)
-                summary.missing_label_lines += int((labels == MISSING_LABEL).any(axis=1).sum())
-                summary.face_frames += int(face.sum())
-                summary.no_face_frames += int((~face).sum())
-                summary.usable_frames += int((face & valid).sum())
-                usable_labels.append(labels[face & valid])
-            else:
-                frames = np.arange(1, entry.frame_count + 1)
-                face = entry.has_face(frames)
-                summary.face_frames += int(face.sum())
-                summary.no_face_frames += int((~face).sum())
-        summary.count_mismatches = sum(not entry.label_count_fits_video for entry in entries)
+        for entry in members:
+            counts, usable = _entry_counts(index, entry)
+            entries.append(counts)
+            usable_labels.append(usable)
+            for key in ("label_lines", "missing_label_lines", "face_frames", "no_face_frames", "usable_frames"):
+                setattr(summary, key, getattr(summary, key) + getattr(counts, key))
+            summary.count_mismatches += not counts.count_fits
         if usable_labels:
             stacked = np.concatenate(usable_labels)
             summary.valence_histogram = bin_counts(stacked[:, 0]).tolist()
             summary.arousal_histogram = bin_counts(stacked[:, 1]).tolist()
-        summaries.append(summary)
+        splits.append(summary)
     return DatasetReport(
         layout=index.layout.describe(),
-        splits=summaries,
+        splits=splits,
+        entries=entries,
         errors=index.errors,
         warnings=index.warnings,
     )
+
+
+def check_dataset(
+    index: DatasetIndex, *, verify_images: bool = False, progress: ProgressFn = no_progress
+) -> DatasetReport:
+    """Summarise ``index``, after decoding every face image when ``verify_images`` is set."""
+    if verify_images:
+        index.problems.extend(verify_face_images(index, progress=progress))
+    return summarise(index)
 
 
 _COUNT_ROWS = (
@@ -178,3 +225,37 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> l
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more (all of them are in the --json report)")
     return lines
+
+
+def entries_table(report: DatasetReport) -> Table:
+    """One row per entry: where its counts come from and whether they fit together."""
+    table = Table(title="Per video", title_justify="left")
+    for column in (
+        "entry",
+        "split",
+        "video",
+        "fps",
+        "video frames",
+        "label lines",
+        "-5 lines",
+        "faces",
+        "no face",
+        "usable",
+        "count",
+    ):
+        table.add_column(column, justify="left" if column in ("entry", "split", "video", "count") else "right")
+    for entry in report.entries:
+        table.add_row(
+            entry.name,
+            entry.split.value,
+            Path(entry.video).name if entry.video else "[red]missing[/red]",
+            "-" if entry.fps is None else f"{entry.fps:g}",
+            "-" if entry.video_frames is None else f"{entry.video_frames:,}",
+            f"{entry.label_lines:,}" if entry.split.is_labelled else "-",
+            f"{entry.missing_label_lines:,}" if entry.split.is_labelled else "-",
+            f"{entry.face_frames:,}",
+            f"{entry.no_face_frames:,}",
+            f"{entry.usable_frames:,}" if entry.split.is_labelled else "-",
+            "ok" if entry.count_fits else "[red]mismatch[/red]",
+        )
+    return table

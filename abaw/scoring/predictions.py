@@ -43,6 +43,7 @@ import pandas as pd
 
 from abaw.data.annotations import valid_rows
 from abaw.errors import DataError, PredictionError
+from abaw.messages import some
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.metrics import AffectScores, score_frames
 from abaw.tables import Table, parse_table
@@ -54,7 +55,6 @@ SINGLE_FILE_HEADER = ("image_location", "valence", "arousal")
 IMAGE_LOCATION_PATTERN = r"[^/\\]+/[0-9]{5}\.jpg"
 IMAGE_LOCATION_FORM = "<video>/<5-digit frame>.jpg"
 PREDICTION_SUFFIXES = (".txt", ".csv")
-_MAX_LISTED = 5
 
 
 class SubmissionFormat(str, Enum):
@@ -287,6 +287,10 @@ def _walk_archive(archive: zipfile.ZipFile, listing: SubmissionFiles) -> list[_E
     return entries
 
 
+MAX_MEMBER_BYTES = 1 << 30
+"""Largest archive member read: a full-size single-file submission is about 100 MB."""
+
+
 def _unsafe_member(info: zipfile.ZipInfo) -> str | None:
     """Why an archive member must not be read, or ``None``."""
     name = info.filename.replace("\\", "/")
@@ -302,6 +306,9 @@ def _unsafe_member(info: zipfile.ZipInfo) -> str | None:
         return "not a regular file"
     if info.flag_bits & 0x1:
         return "encrypted archive member"
+    if info.file_size > MAX_MEMBER_BYTES:
+        # zipfile never inflates past the declared size, so this bounds memory.
+        return f"member of {info.file_size:,} bytes unpacked, over the {MAX_MEMBER_BYTES:,} a prediction file can need"
     return None
 
 
@@ -395,12 +402,12 @@ def detect_format(listing: SubmissionFiles) -> DetectedFormat:
     if single and per_video:
         raise PredictionError(
             f"holds a single-file submission ({single[0].name}) and per-video files "
-            f"({_some([f.name for f in per_video])}); keep one format",
+            f"({some([f.name for f in per_video])}); keep one format",
             path=listing.source,
         )
     if len(single) > 1:
         raise PredictionError(
-            f"holds {len(single)} single-file submissions ({_some([f.name for f in single])}); keep one",
+            f"holds {len(single)} single-file submissions ({some([f.name for f in single])}); keep one",
             path=listing.source,
         )
     if single:
@@ -723,7 +730,7 @@ def _listing_notes(listing: SubmissionFiles, detected: DetectedFormat) -> list[s
     ignored = sorted(listing.ignored + detected.ignored)
     if ignored:
         described = [f"{name} ({reason})" for name, reason in ignored]
-        notes.append(f"ignored {len(ignored)} file(s) that are not predictions: {_some(described)}")
+        notes.append(f"ignored {len(ignored)} file(s) that are not predictions: {some(described)}")
     return notes
 
 
@@ -791,7 +798,7 @@ def align_predictions(
     missing = [name for name in names if name not in predictions.videos]
     if missing:
         raise PredictionError(
-            f"no predictions for {len(missing)} of the {len(names)} labelled videos: {_some(missing)}",
+            f"no predictions for {len(missing)} of the {len(names)} labelled videos: {some(missing)}",
             path=predictions.source,
         )
     counts = line_counts or {}
@@ -813,7 +820,7 @@ def align_predictions(
     notes = cut.notes()
     extra = sorted(set(predictions.videos) - set(labels))
     if extra:
-        notes.append(f"ignored predictions for {len(extra)} video(s) without labels: {_some(extra)}")
+        notes.append(f"ignored predictions for {len(extra)} video(s) without labels: {some(extra)}")
     return AlignedFrames(np.concatenate(pred_parts), np.concatenate(label_parts), slices, notes)
 
 
@@ -962,20 +969,9 @@ def score_predictions(
                 unannotated.append(name)
         if unannotated:
             notes.append(
-                f"{len(unannotated)} video(s) have no annotated frame and no score of their own: {_some(unannotated)}"
+                f"{len(unannotated)} video(s) have no annotated frame and no score of their own: {some(unannotated)}"
             )
     return ScoreReport(scores=scores, per_video=videos, notes=notes, videos=len(aligned.slices))
-
-
-def _some(items: Sequence[str], limit: int = _MAX_LISTED) -> str:
-    """The first few items joined, with how many more.
-
-    Example:
-        >>> _some(["a", "b", "c"], limit=2)
-        'a, b and 1 more'
-    """
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 __all__ = [

@@ -33,6 +33,7 @@ import numpy as np
 
 from abaw.errors import PredictionError
 from abaw.fileio import atomic_output_dir, atomic_output_file, refuse_overwrite
+from abaw.messages import some
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction, read_sample_file
 
@@ -218,11 +219,6 @@ def _emit(warn: WarnFn | None, message: str) -> None:
         warn(message)
 
 
-def _some(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
-
-
 def _filled_videos(
     predictions: Mapping[str, VideoPrediction],
     frame_counts: Mapping[str, int],
@@ -241,15 +237,15 @@ def _filled_videos(
     missing = [name for name in names if name not in predictions]
     if missing and not allow_missing:
         raise PredictionError(
-            f"no predictions for {len(missing)} of the {len(names)} videos to write: {_some(missing)} "
+            f"no predictions for {len(missing)} of the {len(names)} videos to write: {some(missing)} "
             "(allow missing videos to fill them with 0.0)"
         )
     empty = sorted(set(missing) | {name for name in names if name in predictions and not len(predictions[name])})
     if empty:
-        _emit(warn, f"{len(empty)} video(s) have no predicted frame and are filled with 0.0: {_some(empty)}")
+        _emit(warn, f"{len(empty)} video(s) have no predicted frame and are filled with 0.0: {some(empty)}")
     extra = sorted(set(predictions) - set(names))
     if extra:
-        _emit(warn, f"ignored predictions for {len(extra)} video(s) that are not to be written: {_some(extra)}")
+        _emit(warn, f"ignored predictions for {len(extra)} video(s) that are not to be written: {some(extra)}")
     for name in progress(names, description, len(names)):
         video = predictions.get(name)
         if video is None:
@@ -411,16 +407,16 @@ def _rows_from_sample(
         raise PredictionError(
             f"no predictions for video '{sample.names[sample.codes[row]]}' "
             f"({len(without)} of the sample's {len(sample.names)} videos have none: "
-            f"{_some([sample.names[k] for k in without])})",
+            f"{some([sample.names[k] for k in without])})",
             path=sample_file,
             line=int(sample.lines[row]),
         )
     empty = [name for name in sample.names if name not in predictions or not len(predictions[name])]
     if empty:
-        _emit(warn, f"{len(empty)} video(s) have no predicted frame and are filled with 0.0: {_some(sorted(empty))}")
+        _emit(warn, f"{len(empty)} video(s) have no predicted frame and are filled with 0.0: {some(sorted(empty))}")
     extra = sorted(set(predictions) - set(sample.names))
     if extra:
-        _emit(warn, f"ignored predictions for {len(extra)} video(s) not in the sample file: {_some(extra)}")
+        _emit(warn, f"ignored predictions for {len(extra)} video(s) not in the sample file: {some(extra)}")
     by_video = np.argsort(sample.codes, kind="stable")
     starts = np.searchsorted(sample.codes[by_video], np.arange(len(sample.names) + 1))
     for code, name in enumerate(sample.names):
