@@ -84,8 +84,17 @@ def test_generate_refuses_to_overwrite(generated: GeneratedDataset, tmp_path: Pa
 
 def test_per_video_table_and_json_entries(generated: GeneratedDataset, tmp_path: Path) -> None:
     report = tmp_path / "r.json"
-    code, out, _ = run("data", "check", "--root", str(generated.root), "--cache", str(tmp_path / "c"), "--per-video",
-                       "--json", str(report))
+    code, out, _ = run(
+        "data",
+        "check",
+        "--root",
+        str(generated.root),
+        "--cache",
+        str(tmp_path / "c"),
+        "--per-video",
+        "--json",
+        str(report),
+    )
     assert code == 0
     assert "Per video" in out and "video10_1_left" in out
     entries = {entry["name"]: entry for entry in json.loads(report.read_text())["entries"]}

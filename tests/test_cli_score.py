@@ -72,8 +72,10 @@ def test_score_single_file_zip_gives_the_same_numbers(index: DatasetIndex, tmp_p
     for path in (single, archive):
         result = CliRunner().invoke(cli, ["-q", "score", str(path), "--root", str(index.layout.root), "--json", "-"])
         outputs.append(json.loads(result.stdout[result.stdout.index("{") :]))
-    assert outputs[0]["ccc_mean"] == outputs[1]["ccc_mean"] == pytest.approx(
-        expected_scores(index, predictions)["ccc_mean"]
+    assert (
+        outputs[0]["ccc_mean"]
+        == outputs[1]["ccc_mean"]
+        == pytest.approx(expected_scores(index, predictions)["ccc_mean"])
     )
 
 
@@ -83,8 +85,9 @@ def test_perfect_predictions_score_one(index: DatasetIndex, tmp_path: Path) -> N
         for name, labels in index.split_labels(Split.TRAIN).items()
     }
     folder = write_per_video(tmp_path / "p", predictions, {n: len(p) for n, p in predictions.items()})
-    result = CliRunner().invoke(cli, ["-q", "score", str(folder), "--root", str(index.layout.root), "--split",
-                                      "train", "--json", "-"])
+    result = CliRunner().invoke(
+        cli, ["-q", "score", str(folder), "--root", str(index.layout.root), "--split", "train", "--json", "-"]
+    )
     payload = json.loads(result.stdout[result.stdout.index("{") :])
     assert payload["ccc_valence"] == pytest.approx(1.0)
     assert payload["ccc_arousal"] == pytest.approx(1.0)
