@@ -120,3 +120,12 @@ def test_read_only_root_still_indexes(tmp_path: Path) -> None:
     (root / ".abaw-cache").write_text("a file where the cache folder should be")
     index = open_dataset(root)
     assert any("index not cached" in problem.message for problem in index.warnings)
+
+
+def test_broken_test_list_does_not_block_training_splits(tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path)
+    (root / "test_set_VA_Challenge.txt").write_text("200\n200\n")
+    for index in (open_dataset(root), open_dataset(root)):
+        index.require_usable([Split.TRAIN, Split.VALIDATION])
+        with pytest.raises(DataError, match="listed again"):
+            index.require_usable([Split.TEST])

@@ -34,7 +34,7 @@ from abaw.errors import DataError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
@@ -55,11 +55,19 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with the dataset, phrased as a one-line message naming the file."""
+    """One thing wrong with the dataset, phrased as a one-line message naming the file.
+
+    Attributes:
+        severity: Error or warning.
+        message: ``path[:line]: what is wrong``.
+        entry: The entry concerned, if one.
+        split: The split concerned; ``None`` when the whole dataset is.
+    """
 
     severity: Severity
     message: str
     entry: str | None = None
+    split: Split | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -173,14 +181,10 @@ class DatasetIndex:
             DataError: with the first problem's message and how many more there are.
         """
         wanted = set(splits)
-        relevant = [
-            problem
-            for problem in self.errors
-            if problem.entry is None or (problem.entry in self.entries and self.entries[problem.entry].split in wanted)
-        ]
+        relevant = [problem for problem in self.errors if problem.split is None or problem.split in wanted]
         for split in wanted:
             if not self.split(split):
-                relevant.insert(0, Problem(Severity.ERROR, _empty_split_message(self.layout, split)))
+                relevant.append(Problem(Severity.ERROR, _empty_split_message(self.layout, split), split=split))
         if relevant:
             more = f" (and {len(relevant) - 1} more problems; run 'abaw data check')" if len(relevant) > 1 else ""
             raise DataError(f"{relevant[0].message}{more}")
@@ -252,7 +256,7 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
         try:
             test_names = read_test_list(layout.test_list)
         except DataError as error:
-            problems.append(Problem(Severity.ERROR, str(error)))
+            problems.append(Problem(Severity.ERROR, str(error), split=Split.TEST))
             test_names = []
         for name in test_names:
             if name in seen:
@@ -261,6 +265,7 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
                         Severity.ERROR,
                         f"{layout.test_list}: test video {name} also has {seen[name].value} annotations",
                         name,
+                        Split.TEST,
                     )
                 )
                 continue
@@ -268,7 +273,11 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
             entries.append((name, Split.TEST, None))
     else:
         problems.append(
-            Problem(Severity.WARNING, f"{layout.root}: no test list found; pass --test-list to predict the test set")
+            Problem(
+                Severity.WARNING,
+                f"{layout.root}: no test list found; pass --test-list to predict the test set",
+                split=Split.TEST,
+            )
         )
 
     frames_dirs: dict[str, Path] = {}
@@ -347,17 +356,17 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
                 try:
                     labels = read_annotation(annotation)
                 except DataError as error:
-                    problems.append(Problem(Severity.ERROR, str(error), name))
+                    problems.append(Problem(Severity.ERROR, str(error), name, split))
             frames_dir = sources.frames_dirs.get(name)
             faces = np.zeros(0, dtype=np.int64)
             if frames_dir is not None:
                 try:
                     faces = list_face_frames(frames_dir)
                 except DataError as error:
-                    problems.append(Problem(Severity.ERROR, str(error), name))
+                    problems.append(Problem(Severity.ERROR, str(error), name, split))
             info = probe if isinstance(probe, VideoInfo) else None
             if isinstance(probe, DataError):
-                problems.append(Problem(Severity.ERROR, str(probe), name))
+                problems.append(Problem(Severity.ERROR, str(probe), name, split))
             entry = Entry(
                 name=name,
                 split=split,
@@ -389,7 +398,7 @@ def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> 
     found: list[Problem] = []
 
     def add(severity: Severity, message: str) -> None:
-        found.append(Problem(severity, message, entry.name))
+        found.append(Problem(severity, message, entry.name, entry.split))
 
     where = entry.annotation or layout.test_list or layout.root
     if entry.frames_dir is None:
@@ -448,7 +457,10 @@ def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetI
             has_audio=item["has_audio"],
         )
         label_offsets[item["name"]] = tuple(item["labels"])
-    problems = [Problem(Severity(p["severity"]), p["message"], p["entry"]) for p in meta["problems"]]
+    problems = [
+        Problem(Severity(p["severity"]), p["message"], p["entry"], p["split"] and Split(p["split"]))
+        for p in meta["problems"]
+    ]
     return DatasetIndex(layout, entries, problems, values, label_offsets, from_cache=True)
 
 
@@ -482,7 +494,10 @@ def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
         "format": INDEX_FORMAT,
         "fingerprint": fingerprint,
         "entries": items,
-        "problems": [{"severity": p.severity.value, "message": p.message, "entry": p.entry} for p in index.problems],
+        "problems": [
+            {"severity": p.severity.value, "message": p.message, "entry": p.entry, "split": p.split and p.split.value}
+            for p in index.problems
+        ],
     }
     faces = np.concatenate(face_arrays) if face_arrays else np.zeros(0, dtype=np.int32)
     with atomic_output_file(path, force=True) as tmp, open(tmp, "wb") as handle:
@@ -513,7 +528,7 @@ def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progres
     the organisers' 112x112 RGB is a warning (training resizes it).
     """
     paths = [
-        (entry.name, frame_image_path(entry.frames_dir, int(frame)))
+        (entry, frame_image_path(entry.frames_dir, int(frame)))
         for entry in index.entries.values()
         if entry.frames_dir is not None
         for frame in entry.face_frames
@@ -521,8 +536,8 @@ def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progres
     problems = []
     with ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
         faults = pool.map(face_image_fault, [path for _, path in paths], chunksize=256)
-        for (name, _), fault in progress(zip(paths, faults, strict=True), "Decoding face images", len(paths)):
+        for (entry, _), fault in progress(zip(paths, faults, strict=True), "Decoding face images", len(paths)):
             if fault is not None:
                 severity = Severity.ERROR if fault.unreadable else Severity.WARNING
-                problems.append(Problem(severity, fault.message, name))
+                problems.append(Problem(severity, fault.message, entry.name, entry.split))
     return problems
