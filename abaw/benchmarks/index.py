@@ -19,6 +19,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from abaw.data.frames import frame_image_path
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Edition
@@ -42,7 +43,7 @@ def build_tree(root: Path, videos: int, lines: int, seed: int = 0) -> int:
         faces = root / "cropped_aligned" / f"video{number}"
         faces.mkdir(parents=True)
         for frame in np.flatnonzero(rng.random(per_video) > 0.03) + 1:
-            os.close(os.open(faces / f"{frame:05d}.jpg", os.O_CREAT | os.O_WRONLY, 0o644))
+            os.close(os.open(frame_image_path(faces, int(frame)), os.O_CREAT | os.O_WRONLY, 0o644))
         written += per_video
     return written
 

@@ -8,6 +8,7 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, with_dataset, write_json
+from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
 from abaw.data.report import check_dataset, entries_table, histogram_table, problem_lines, summary_table
@@ -57,9 +58,9 @@ def check(
 
 @data.command()
 @click.option("--out", required=True, type=output_path, help="Folder to create.")
-@click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same dataset.")
-@click.option("--videos", default=None, type=int, help="Entries (persons) in all splits together.")
-@click.option("--frames", default=None, type=int, help="Frames per video (varies by +-20%).")
+@click.option("--seed", default=GeneratorConfig.seed, show_default=True, help="Random seed: same seed, same dataset.")
+@click.option("--videos", default=GeneratorConfig.videos, show_default=True, help="Entries (persons) in all splits.")
+@click.option("--frames", default=GeneratorConfig.frames, show_default=True, help="Frames per video (varies +-20%).")
 @click.option(
     "--edition",
     type=click.Choice([edition.value for edition in Edition]),
@@ -69,18 +70,8 @@ def check(
 )
 @click.option("--force", is_flag=True, help="Replace an existing folder.")
 @pass_cli_context
-def generate(
-    cli: CliContext, out: Path, seed: int, videos: int | None, frames: int | None, edition: str, force: bool
-) -> None:
+def generate(cli: CliContext, out: Path, seed: int, videos: int, frames: int, edition: str, force: bool) -> None:
     """Generate a small dataset laid out exactly like Aff-Wild2, for tests and the demo."""
-    from abaw.data.generate import GeneratorConfig, generate_dataset
-
-    defaults = GeneratorConfig()
-    config = GeneratorConfig(
-        seed=seed,
-        videos=defaults.videos if videos is None else videos,
-        frames=defaults.frames if frames is None else frames,
-        edition=Edition(edition),
-    )
+    config = GeneratorConfig(seed=seed, videos=videos, frames=frames, edition=Edition(edition))
     dataset = generate_dataset(out, config, force=force, progress=cli.progress)
     cli.console.print(f"wrote {len(dataset.entries)} entries to {dataset.root}")

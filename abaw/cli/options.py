@@ -11,9 +11,8 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
-from abaw.data.index import DatasetIndex, open_dataset
+from abaw.data.index import open_dataset
 from abaw.fileio import atomic_write_json
-from abaw.progress import ProgressFn
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 existing_file = click.Path(exists=True, file_okay=True, dir_okay=False, path_type=Path)
@@ -21,7 +20,7 @@ existing_path = click.Path(exists=True, path_type=Path)
 output_path = click.Path(path_type=Path)
 
 
-def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def _dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--root`` and the options that point at parts of a dataset explicitly."""
     options = [
         click.option("--root", required=True, type=existing_dir, help="Dataset root as distributed."),
@@ -34,19 +33,6 @@ def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def open_dataset_from_options(options: dict[str, Any], progress: ProgressFn) -> DatasetIndex:
-    """Pop the :func:`dataset_options` out of ``options`` and index that dataset."""
-    return open_dataset(
-        options.pop("root"),
-        annotations=options.pop("annotations"),
-        frames=tuple(options.pop("frames")),
-        videos=options.pop("videos"),
-        test_list=options.pop("test_list"),
-        cache=options.pop("cache"),
-        progress=progress,
-    )
 
 
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,13 +54,21 @@ def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
 
 
 def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: accept the dataset options and pass the index as ``dataset``."""
+    """Decorator: add ``--root`` and the options pointing at parts of a dataset; pass its index as ``dataset``."""
 
-    @dataset_options
+    @_dataset_options
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cli_context = click.get_current_context().find_object(CliContext) or CliContext()
-        kwargs["dataset"] = open_dataset_from_options(kwargs, cli_context.progress)
+        kwargs["dataset"] = open_dataset(
+            kwargs.pop("root"),
+            annotations=kwargs.pop("annotations"),
+            frames=tuple(kwargs.pop("frames")),
+            videos=kwargs.pop("videos"),
+            test_list=kwargs.pop("test_list"),
+            cache=kwargs.pop("cache"),
+            progress=cli_context.progress,
+        )
         return command(*args, **kwargs)
 
     return wrapper

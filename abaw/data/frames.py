@@ -64,6 +64,16 @@ def list_face_frames(folder: str | os.PathLike) -> np.ndarray:
     return frames[frames > 0]
 
 
+def image_location(name: str, frame: int) -> str:
+    """The ``image_location`` of a frame in single-file submissions: ``<name>/00001.jpg``.
+
+    Example:
+        >>> image_location("video10_1_left", 12)
+        'video10_1_left/00012.jpg'
+    """
+    return f"{name}/{frame_image_name(frame)}"
+
+
 def frame_image_path(folder: Path, frame: int) -> Path:
     """Path of the face image of 1-based ``frame`` in ``folder`` (it may not exist)."""
     return folder / frame_image_name(frame)

@@ -41,6 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from abaw.data.annotations import ANNOTATION_HEADER, MISSING_LABEL
+from abaw.data.frames import frame_image_path
 from abaw.data.layout import FRAME_FOLDER_PREFIX, TEST_LIST_NAMES, Edition, Split
 from abaw.data.names import Person
 from abaw.errors import DataError
@@ -667,7 +668,7 @@ def _write_video(video: _VideoPlan, root: Path, config: GeneratorConfig, number:
                 number_1 = index + 1
                 has_image = number_1 not in person.missing_images and (index < video.frames or person.extra_image)
                 if has_image:
-                    face_path = root / person.frames_folder / person.name / f"{number_1:05d}.jpg"
+                    face_path = frame_image_path(root / person.frames_folder / person.name, number_1)
                     face.save(face_path, "JPEG", quality=config.jpeg_quality)
                 if frame_image is not None:
                     frame_image.paste(face.resize((side, side), Image.Resampling.BILINEAR), (x, y))

@@ -38,7 +38,7 @@ INDEX_FORMAT = 2
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
-_PROBE_THREADS = 4
+_IO_THREADS = 4
 
 
 class Severity(str, Enum):
@@ -347,7 +347,7 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
     label_offsets: dict[str, tuple[int, int]] = {}
     cursor = 0
     videos = [find_video(name, layout.videos) for name, _, _ in sources.entries]
-    with ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
         probes = pool.map(_probe, videos)
         work = zip(sources.entries, videos, probes, strict=True)
         for (name, split, annotation), video, probe in progress(work, "Indexing videos", len(sources.entries)):
@@ -430,6 +430,41 @@ def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> 
     return found
 
 
+_PLAIN_FIELDS = ("name", "label_rows", "video_frames", "fps", "has_audio")
+_PATH_FIELDS = ("annotation", "frames_dir", "video")
+
+
+def _entry_record(entry: Entry) -> dict[str, object]:
+    """An entry as JSON, without its face frames (those go in one array)."""
+    record: dict[str, object] = {key: getattr(entry, key) for key in _PLAIN_FIELDS}
+    record.update({key: None if getattr(entry, key) is None else str(getattr(entry, key)) for key in _PATH_FIELDS})
+    record["split"] = entry.split.value
+    return record
+
+
+def _entry_from_record(record: dict, face_frames: np.ndarray) -> Entry:
+    return Entry(
+        **{key: record[key] for key in _PLAIN_FIELDS},
+        **{key: None if record[key] is None else Path(record[key]) for key in _PATH_FIELDS},
+        split=Split(record["split"]),
+        face_frames=face_frames,
+    )
+
+
+def _problem_record(problem: Problem) -> dict[str, object]:
+    return {
+        "severity": problem.severity.value,
+        "message": problem.message,
+        "entry": problem.entry,
+        "split": None if problem.split is None else problem.split.value,
+    }
+
+
+def _problem_from_record(record: dict) -> Problem:
+    split = None if record["split"] is None else Split(record["split"])
+    return Problem(Severity(record["severity"]), record["message"], record["entry"], split)
+
+
 def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetIndex | None:
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -437,69 +472,36 @@ def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetI
             if meta.get("fingerprint") != fingerprint:
                 return None
             values = archive["labels"]
-            faces = archive["faces"]
+            faces = archive["faces"].astype(np.int64)
     except (OSError, KeyError, ValueError):
         return None
     entries: dict[str, Entry] = {}
     label_offsets: dict[str, tuple[int, int]] = {}
-    for item in meta["entries"]:
-        start, stop = item["faces"]
-        entries[item["name"]] = Entry(
-            name=item["name"],
-            split=Split(item["split"]),
-            annotation=_path_or_none(item["annotation"]),
-            frames_dir=_path_or_none(item["frames_dir"]),
-            video=_path_or_none(item["video"]),
-            label_rows=item["label_rows"],
-            face_frames=faces[start:stop].astype(np.int64),
-            video_frames=item["video_frames"],
-            fps=item["fps"],
-            has_audio=item["has_audio"],
-        )
-        label_offsets[item["name"]] = tuple(item["labels"])
-    problems = [
-        Problem(Severity(p["severity"]), p["message"], p["entry"], p["split"] and Split(p["split"]))
-        for p in meta["problems"]
-    ]
+    for record in meta["entries"]:
+        start, stop = record["faces"]
+        entries[record["name"]] = _entry_from_record(record, faces[start:stop])
+        label_offsets[record["name"]] = tuple(record["labels"])
+    problems = [_problem_from_record(record) for record in meta["problems"]]
     return DatasetIndex(layout, entries, problems, values, label_offsets, from_cache=True)
 
 
-def _path_or_none(value: str | None) -> Path | None:
-    return None if value is None else Path(value)
-
-
 def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
-    items = []
-    face_arrays = []
+    records = []
     cursor = 0
     for entry in index.entries.values():
-        face_arrays.append(entry.face_frames.astype(np.int32))
-        items.append(
-            {
-                "name": entry.name,
-                "split": entry.split.value,
-                "annotation": None if entry.annotation is None else str(entry.annotation),
-                "frames_dir": None if entry.frames_dir is None else str(entry.frames_dir),
-                "video": None if entry.video is None else str(entry.video),
-                "label_rows": entry.label_rows,
-                "video_frames": entry.video_frames,
-                "fps": entry.fps,
-                "has_audio": entry.has_audio,
-                "labels": list(index.label_offsets[entry.name]),
-                "faces": [cursor, cursor + len(entry.face_frames)],
-            }
-        )
+        record = _entry_record(entry)
+        record["labels"] = list(index.label_offsets[entry.name])
+        record["faces"] = [cursor, cursor + len(entry.face_frames)]
+        records.append(record)
         cursor += len(entry.face_frames)
     meta = {
         "format": INDEX_FORMAT,
         "fingerprint": fingerprint,
-        "entries": items,
-        "problems": [
-            {"severity": p.severity.value, "message": p.message, "entry": p.entry, "split": p.split and p.split.value}
-            for p in index.problems
-        ],
+        "entries": records,
+        "problems": [_problem_record(problem) for problem in index.problems],
     }
-    faces = np.concatenate(face_arrays) if face_arrays else np.zeros(0, dtype=np.int32)
+    arrays = [entry.face_frames.astype(np.int32) for entry in index.entries.values()]
+    faces = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int32)
     with atomic_output_file(path, force=True) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, meta=np.array(json.dumps(meta)), labels=index.label_values, faces=faces)
 
@@ -534,7 +536,7 @@ def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progres
         for frame in entry.face_frames
     ]
     problems = []
-    with ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
         faults = pool.map(face_image_fault, [path for _, path in paths], chunksize=256)
         for (entry, _), fault in progress(zip(paths, faults, strict=True), "Decoding face images", len(paths)):
             if fault is not None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from abaw.data.annotations import MISSING_LABEL, valid_rows
 from abaw.data.bins import BIN_CENTRES, N_AFFECT_BINS, bin_counts
-from abaw.data.index import DatasetIndex, Entry, Problem, verify_face_images
+from abaw.data.index import DatasetIndex, Entry, Problem, Severity, verify_face_images
 from abaw.data.layout import Split
 from abaw.progress import ProgressFn, no_progress
 
@@ -127,14 +127,19 @@ def _entry_counts(index: DatasetIndex, entry: Entry) -> tuple[EntrySummary, np.n
     return summary, labels[usable]
 
 
-def summarise(index: DatasetIndex) -> DatasetReport:
+def summarise(index: DatasetIndex, problems: list[Problem] | None = None) -> DatasetReport:
     """Count what each entry and each split of ``index`` holds.
+
+    Args:
+        index: The dataset.
+        problems: What to report as wrong; by default the index's own problems.
 
     Example:
         >>> from abaw.data.layout import Split
         >>> SplitSummary(Split.TRAIN).usable_frames
         0
     """
+    problems = index.problems if problems is None else problems
     splits, entries = [], []
     for split in Split:
         members = index.split(split)
@@ -158,8 +163,8 @@ def summarise(index: DatasetIndex) -> DatasetReport:
         layout=index.layout.describe(),
         splits=splits,
         entries=entries,
-        errors=index.errors,
-        warnings=index.warnings,
+        errors=[problem for problem in problems if problem.severity is Severity.ERROR],
+        warnings=[problem for problem in problems if problem.severity is Severity.WARNING],
     )
 
 
@@ -167,9 +172,10 @@ def check_dataset(
     index: DatasetIndex, *, verify_images: bool = False, progress: ProgressFn = no_progress
 ) -> DatasetReport:
     """Summarise ``index``, after decoding every face image when ``verify_images`` is set."""
+    problems = list(index.problems)
     if verify_images:
-        index.problems.extend(verify_face_images(index, progress=progress))
-    return summarise(index)
+        problems += verify_face_images(index, progress=progress)
+    return summarise(index, problems)
 
 
 _COUNT_ROWS = (

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from abaw.data.annotations import valid_rows
+from abaw.data.frames import image_location
 from abaw.errors import DataError, PredictionError
 from abaw.messages import some
 from abaw.progress import ProgressFn, no_progress
@@ -891,7 +892,7 @@ def _align_single(
         first = int(np.argmax(missing)) + 1
         more = int(missing.sum()) - 1
         raise PredictionError(
-            f"video '{name}': no prediction for the annotated image {name}/{first:05d}.jpg"
+            f"video '{name}': no prediction for the annotated image {image_location(name, first)}"
             + (f" (and {more} more)" if more else ""),
             path=video.source or None,
         )

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import (
@@ -423,7 +424,7 @@ def _compare_rows(rows: SingleFileRows, reference: _Reference, source: str, prob
             of = "the sample's" if reference.lines is not None else "its"
             problems.add(
                 f"video '{name}': no row for {per_video[code]} of {of} {totals[code]} images, "
-                f"first {name}/{reference.frames[row]:05d}.jpg{reference.where(row)}",
+                f"first {image_location(name, int(reference.frames[row]))}{reference.where(row)}",
                 path=source,
             )
     extra = np.flatnonzero(~np.isin(row_keys, reference_keys))
@@ -448,7 +449,7 @@ def _compare_rows(rows: SingleFileRows, reference: _Reference, source: str, prob
             at = reference.codes[row], reference.frames[row]
             problems.add(
                 f"rows are not in the sample file's order: '{rows.locations[row]}' where the sample has "
-                f"'{reference.names[at[0]]}/{at[1]:05d}.jpg' (line {int(reference.lines[row])}); "
+                f"'{image_location(reference.names[at[0]], int(at[1]))}' (line {int(reference.lines[row])}); "
                 f"{len(differ)} rows are out of place",
                 path=source,
                 line=int(rows.lines[row]),
