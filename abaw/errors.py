@@ -47,3 +47,7 @@ class PredictionError(AbawError):
 
 class OutputExistsError(AbawError):
     """An output would overwrite an existing file or folder without ``--force``."""
+
+
+class CheckpointError(AbawError):
+    """A checkpoint is missing, unreadable, or does not belong to this toolkit or model."""

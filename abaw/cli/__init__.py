@@ -11,8 +11,11 @@ import click
 from abaw import __version__
 from abaw.cli.context import AbawGroup, CliContext
 from abaw.cli.data import data
+from abaw.cli.features import features
+from abaw.cli.predict import predict_command, predict_test_command
 from abaw.cli.score import score
 from abaw.cli.submission import submission
+from abaw.cli.train import train_command
 
 
 @click.group(cls=AbawGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +27,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     ctx.obj = CliContext(quiet=quiet)
 
 
-for command in (data, score, submission):
+for command in (data, features, train_command, predict_command, predict_test_command, score, submission):
     cli.add_command(command)
 
 

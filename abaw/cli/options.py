@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
-from abaw.data.index import open_dataset
+from abaw.data.index import open_dataset, open_dataset_from
 from abaw.fileio import atomic_write_json
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
@@ -20,10 +20,13 @@ existing_path = click.Path(exists=True, path_type=Path)
 output_path = click.Path(path_type=Path)
 
 
-def _dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+DATASET_OPTION_NAMES = ("root", "annotations", "frames", "videos", "test_list", "cache")
+
+
+def _dataset_options(command: Callable[..., Any], root_required: bool = True) -> Callable[..., Any]:
     """Add ``--root`` and the options that point at parts of a dataset explicitly."""
     options = [
-        click.option("--root", required=True, type=existing_dir, help="Dataset root as distributed."),
+        click.option("--root", required=root_required, type=existing_dir, help="Dataset root as distributed."),
         click.option("--annotations", type=existing_dir, help="Folder holding Train_Set/Validation_Set."),
         click.option("--frames", multiple=True, type=existing_dir, help="Face-crop folder (repeatable)."),
         click.option("--videos", type=existing_dir, help="Folder searched for .mp4/.avi videos."),
@@ -51,6 +54,41 @@ def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     atomic_write_json(path, payload, force=force)
+
+
+def pop_dataset_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the dataset options from ``kwargs``; return those given, as plain values (paths as strings)."""
+    settings: dict[str, Any] = {}
+    for name in DATASET_OPTION_NAMES:
+        value = kwargs.pop(name)
+        if name == "frames":
+            value = [str(path) for path in value] or None
+        elif value is not None:
+            value = str(value)
+        if value is not None:
+            settings[name] = value
+    return settings
+
+
+def with_dataset_settings(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the dataset options, ``--root`` optional, passed unopened as ``dataset_settings`` (a dict).
+
+    For commands that store where the data is (training runs) rather than open it at once.
+    """
+
+    @functools.partial(_dataset_options, root_required=False)
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["dataset_settings"] = pop_dataset_settings(kwargs)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def open_dataset_settings(settings: dict[str, Any]):
+    """Open the dataset a ``dataset_settings`` dict names, with the command's progress bar."""
+    cli_context = click.get_current_context().find_object(CliContext) or CliContext()
+    return open_dataset_from(settings, progress=cli_context.progress)
 
 
 def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
@@ -543,3 +543,19 @@ def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progres
                 severity = Severity.ERROR if fault.unreadable else Severity.WARNING
                 problems.append(Problem(severity, fault.message, entry.name, entry.split))
     return problems
+
+
+def open_dataset_from(
+    settings: Mapping[str, object], *, progress: ProgressFn = no_progress, use_cache: bool = True
+) -> DatasetIndex:
+    """Open the dataset a settings mapping names: ``root`` and the layout options, as a run's config stores them.
+
+    Raises:
+        DataError: when ``root`` is missing, and see :func:`open_dataset`.
+    """
+    options = dict(settings)
+    root = options.pop("root", None)
+    if root is None:
+        raise DataError("no dataset root given (pass --root)")
+    options["frames"] = tuple(options.get("frames") or ())  # type: ignore[arg-type]
+    return open_dataset(root, progress=progress, use_cache=use_cache, **options)

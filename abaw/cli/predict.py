@@ -1,0 +1,148 @@
+"""``abaw predict`` (a labelled split, for scoring) and ``abaw predict-test`` (the submission)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
+from abaw.cli.options import existing_file, json_option, output_path, with_dataset, write_json
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.fileio import refuse_overwrite
+from abaw.prediction.inference import score_split
+from abaw.prediction.predict import load_trained_model, predict_entries, predict_test, write_split_predictions
+from abaw.scoring.display import scores_table
+from abaw.scoring.predictions import SubmissionFormat
+from abaw.scoring.references import published_results
+
+
+def _inference_options(command):
+    options = [
+        click.option("--checkpoint", required=True, type=existing_file, help="A best.pt or last.pt of abaw train."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
+        click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1)),
+        click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Loader processes."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command(name="predict")
+@_inference_options
+@with_dataset
+@click.option(
+    "--split",
+    type=click.Choice([Split.VALIDATION.value, Split.TRAIN.value, Split.TEST.value]),
+    default=Split.VALIDATION.value,
+    show_default=True,
+)
+@click.option("--out", required=True, type=output_path, help="Folder of per-video prediction files to create.")
+@json_option
+@pass_cli_context
+def predict_command(
+    cli: CliContext,
+    checkpoint: Path,
+    device: str,
+    batch_size: int,
+    workers: int,
+    dataset: DatasetIndex,
+    split: str,
+    out: Path,
+    json_path: Path | None,
+    force: bool,
+) -> None:
+    """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
+    chosen = Split(split)
+    refuse_overwrite(out, force)
+    dataset.require_usable([chosen])
+    trained = load_trained_model(checkpoint, device)
+    predictions = predict_entries(
+        trained, dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress
+    )
+    write_split_predictions(out, predictions, dataset, chosen, force=force, warn=cli.warn, progress=cli.progress)
+    payload: dict[str, object] = {"checkpoint": str(checkpoint), "split": chosen.value, "out": str(out)}
+    if chosen.is_labelled:
+        report = score_split(predictions, dataset, chosen)
+        for note in report.notes:
+            cli.warn(note)
+        published = published_results(chosen.value)
+        cli.console.print(
+            scores_table(f"{trained.variant} ({checkpoint.name})", chosen.value, report.scores, published)
+        )
+        payload.update(report.to_dict())
+        payload["published"] = [asdict(row) for row in published]
+    cli.console.print(f"wrote {len(dataset.split(chosen))} prediction files to {out}")
+    write_json(json_path, payload, force)
+
+
+@click.command(name="predict-test")
+@_inference_options
+@with_dataset
+@click.option("--out", required=True, type=output_path, help="Submission folder, e.g. submissions/NAME.")
+@click.option(
+    "--format",
+    "submission_format",
+    type=click.Choice([item.value for item in SubmissionFormat]),
+    default=SubmissionFormat.PER_VIDEO.value,
+    show_default=True,
+)
+@click.option("--sample-file", type=existing_file, help="The organisers' sample single file (rows and order).")
+@json_option
+@pass_cli_context
+def predict_test_command(
+    cli: CliContext,
+    checkpoint: Path,
+    device: str,
+    batch_size: int,
+    workers: int,
+    dataset: DatasetIndex,
+    out: Path,
+    submission_format: str,
+    sample_file: Path | None,
+    json_path: Path | None,
+    force: bool,
+) -> None:
+    """Predict every test video, write the official files, zip them and check the zip.
+
+    Exits 1 when the check finds a problem.
+    """
+    trained = load_trained_model(checkpoint, device)
+    result = predict_test(
+        trained,
+        dataset,
+        out,
+        submission_format=SubmissionFormat(submission_format),
+        sample_file=sample_file,
+        force=force,
+        batch_size=batch_size,
+        workers=workers,
+        warn=cli.warn,
+        progress=cli.progress,
+    )
+    table = Table(title=f"test submission of {trained.variant} ({checkpoint})")
+    table.add_column("")
+    table.add_column("")
+    for label, value in (
+        ("format", submission_format),
+        ("videos", str(result.videos)),
+        ("face frames predicted", str(result.frames)),
+        ("prediction lines", str(result.report.lines)),
+        ("files", str(result.files)),
+        ("zip", str(result.zip_path)),
+        (
+            "check",
+            "[green]passed[/green]" if result.report.ok else f"[red]{result.report.problem_count} problems[/red]",
+        ),
+    ):
+        table.add_row(label, value)
+    cli.console.print(table)
+    write_json(json_path, result.to_dict(), force)
+    if not result.report.ok:
+        for line in result.report.problems:
+            click.echo(f"error: {line}", err=True)
+        raise SystemExit(EXIT_CHECK_FAILED)

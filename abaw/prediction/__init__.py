@@ -1,0 +1,1 @@
+"""Prediction: batched inference from a checkpoint, per-video files for a split, and test submissions."""

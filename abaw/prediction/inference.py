@@ -1,0 +1,133 @@
+"""Batched inference over face frames, and scoring a split the way the challenge does.
+
+Inference takes clean images (no noise), runs the generator and the
+discriminator's VA head, and clips to [-1, 1]. Under ``torchrun`` each rank
+predicts a strided share of the frames and every rank receives all values,
+so validation scores are computed over the whole split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.data.samples import FaceFrameDataset, FrameSamples, raise_first_fault
+from abaw.progress import ProgressFn, no_progress
+from abaw.scoring.predictions import PredictionSet, ScoreReport, SubmissionFormat, VideoPrediction, score_predictions
+from abaw.submission.writers import fill_missing_frames
+from abaw.training.distributed import Distributed
+
+
+def predict_values(
+    model: torch.nn.Module,
+    dataset: FaceFrameDataset,
+    *,
+    dist: Distributed | None = None,
+    batch_size: int = 256,
+    workers: int = 0,
+    bf16: bool = False,
+    progress: ProgressFn = no_progress,
+    description: str = "predicting",
+) -> np.ndarray:
+    """Valence and arousal of every sample of ``dataset``, clipped to [-1, 1].
+
+    Args:
+        model: An :class:`~abaw.model.AffectModel` (its ``forward`` maps images and audio to VA).
+        dataset: The frames to predict.
+        dist: Process placement; ranks share the work and all get every value.
+        batch_size: Frames per forward pass.
+        workers: DataLoader worker processes.
+        bf16: Autocast to bf16 (CUDA).
+        progress: Wraps the batch loop.
+        description: The progress bar's label.
+
+    Returns:
+        ``float32`` ``(len(dataset), 2)``.
+
+    Raises:
+        DataError: for a face image that cannot be read.
+    """
+    dist = dist or Distributed()
+    device = dist.device
+    rows = np.arange(len(dataset))[dist.shard(len(dataset))]
+    loader = DataLoader(
+        Subset(dataset, rows.tolist()),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    values = np.zeros((len(rows), 2), dtype=np.float32)
+    channels_last = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        with torch.inference_mode():
+            for batch in progress(loader, description, total=len(loader)):
+                raise_first_fault(batch["fault"])
+                images = batch["image"].to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                audio = batch["audio"].to(device, non_blocking=True) if batch["audio"].numel() else None
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+                    output = model(images, audio)
+                values[done : done + len(images)] = output.float().clamp(-1.0, 1.0).cpu().numpy()
+                done += len(images)
+    finally:
+        model.train(was_training)
+    if not dist.enabled:
+        return values
+    every = np.zeros((len(dataset), 2), dtype=np.float32)
+    for rank, part in enumerate(dist.gather(values)):
+        every[np.arange(len(dataset))[rank :: dist.world_size]] = part
+    return every
+
+
+def to_video_predictions(samples: FrameSamples, values: np.ndarray) -> dict[str, VideoPrediction]:
+    """Group per-sample values into one :class:`VideoPrediction` per entry (frames ascending).
+
+    Example:
+        >>> samples = FrameSamples(["a", "b"], np.array([1, 0, 0]), np.array([4, 2, 1]), np.zeros((3, 2)))
+        >>> preds = to_video_predictions(samples, np.array([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]))
+        >>> preds["b"].frames.tolist(), preds["a"].frames.tolist(), preds["a"].values[:, 0].tolist()
+        ([4], [1, 2], [0.3, 0.2])
+    """
+    predictions = {}
+    for name, rows in samples.by_entry().items():
+        order = rows[np.argsort(samples.frames[rows], kind="stable")]
+        predictions[name] = VideoPrediction(samples.frames[order], values[order].astype(np.float64), source=name)
+    return predictions
+
+
+def complete_predictions(
+    predictions: Mapping[str, VideoPrediction], frame_counts: Mapping[str, int]
+) -> dict[str, VideoPrediction]:
+    """One value per frame ``1..frame_count`` of every video, frames without a face from the nearest predicted one.
+
+    Videos with no predicted frame get zeros, as the submission writers do.
+    """
+    complete = {}
+    for name, count in frame_counts.items():
+        video = predictions.get(name)
+        frames = video.frames if video is not None else np.zeros(0, np.int64)
+        values = video.values if video is not None else np.zeros((0, 2))
+        complete[name] = VideoPrediction.consecutive(fill_missing_frames(count, frames, values, source=name), name)
+    return complete
+
+
+def score_split(predictions: Mapping[str, VideoPrediction], index: DatasetIndex, split: Split) -> ScoreReport:
+    """Score face-frame predictions of a labelled split with the challenge metric.
+
+    Frames without a face take the nearest prediction, as in a submission,
+    so the score is the one ``abaw score`` gives the written files.
+    """
+    counts = index.frame_counts(split)
+    complete = complete_predictions(predictions, counts)
+    prediction_set = PredictionSet(SubmissionFormat.PER_VIDEO, split.value, complete)
+    return score_predictions(prediction_set, index.split_labels(split), line_counts=counts)

@@ -1,0 +1,209 @@
+"""From a checkpoint to prediction files: a labelled split for scoring, or the test set as a submission.
+
+``abaw predict`` writes per-video files for a split (what ``abaw score``
+reads); ``abaw predict-test`` writes the official files for every test
+video, zips them and checks the result with the submission checker, so a
+submission that would be rejected is never reported as ready.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from abaw.data.audio_features import AudioFeatureConfig
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.data.samples import FaceFrameDataset, audio_feature_rows, select_frames
+from abaw.errors import CheckpointError, OutputExistsError
+from abaw.model import AffectModel
+from abaw.prediction.inference import predict_values, to_video_predictions
+from abaw.progress import ProgressFn, no_progress
+from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
+from abaw.submission.check import SubmissionReport, check_submission
+from abaw.submission.writers import write_per_video, write_single_file, zip_submission
+from abaw.training.checkpoint import load_checkpoint
+from abaw.training.distributed import resolve_device
+from abaw.training.trainer import model_from_checkpoint
+
+WarnFn = Callable[[str], None]
+
+
+@dataclass
+class TrainedModel:
+    """A model restored from a checkpoint, with what it needs to see its inputs as in training.
+
+    Attributes:
+        model: The network, in eval mode, on ``device``.
+        device: Where it computes.
+        checkpoint: The file it came from.
+        epoch: The epoch the checkpoint was written after.
+        audio_config: The audio features it was trained with, or ``None``.
+        audio_mean, audio_std: The normalisation of those features in training.
+    """
+
+    model: AffectModel
+    device: torch.device
+    checkpoint: Path
+    epoch: int
+    audio_config: AudioFeatureConfig | None = None
+    audio_mean: np.ndarray | None = None
+    audio_std: np.ndarray | None = None
+
+    @property
+    def variant(self) -> str:
+        """The registered variant name."""
+        return self.model.config.variant
+
+
+def load_trained_model(path: str | os.PathLike, device: str = "auto") -> TrainedModel:
+    """Restore a model from an ``abaw train`` checkpoint onto ``device``.
+
+    Raises:
+        CheckpointError: naming the file when it is unreadable or does not fit the model.
+    """
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    model = model_from_checkpoint(checkpoint, path).to(resolve_device(device)).eval()
+    audio = checkpoint.get("audio")
+    trained = TrainedModel(model, resolve_device(device), path, int(checkpoint.get("epoch", 0)))
+    if model.uses_audio:
+        if not audio:
+            raise CheckpointError("the model takes audio but the checkpoint has no audio settings", path=path)
+        trained.audio_config = AudioFeatureConfig.from_dict(audio["config"])
+        trained.audio_mean = audio["mean"].numpy()
+        trained.audio_std = audio["std"].numpy()
+    return trained
+
+
+def predict_entries(
+    trained: TrainedModel,
+    index: DatasetIndex,
+    split: Split,
+    *,
+    batch_size: int = 256,
+    workers: int = 2,
+    progress: ProgressFn = no_progress,
+) -> dict[str, VideoPrediction]:
+    """Predict every face frame of the entries of ``split`` (clean images, clipped values)."""
+    samples = select_frames(index, index.split(split), labelled=False)
+    audio_rows, audio_dim = None, 0
+    if trained.audio_config is not None:
+        audio_rows, _, _ = audio_feature_rows(
+            index, samples.names, trained.audio_config, mean=trained.audio_mean, std=trained.audio_std
+        )
+        audio_dim = trained.audio_config.dim
+    dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
+    values = predict_values(
+        trained.model,
+        dataset,
+        batch_size=batch_size,
+        workers=workers,
+        bf16=trained.device.type == "cuda",
+        progress=progress,
+        description=f"predicting {split.value}",
+    )
+    return to_video_predictions(samples, values)
+
+
+def write_split_predictions(
+    out_dir: str | os.PathLike,
+    predictions: dict[str, VideoPrediction],
+    index: DatasetIndex,
+    split: Split,
+    *,
+    force: bool = False,
+    warn: WarnFn | None = None,
+    progress: ProgressFn = no_progress,
+) -> Path:
+    """Per-video files for every entry of ``split``: one line per video frame, as ``abaw score`` reads them."""
+    return write_per_video(
+        out_dir, predictions, index.frame_counts(split), force=force, allow_missing=True, warn=warn, progress=progress
+    )
+
+
+@dataclass
+class TestSubmission:
+    """What ``abaw predict-test`` wrote.
+
+    Attributes:
+        files: The per-video folder or the single file.
+        zip_path: The zip to upload.
+        report: The submission check of the zip.
+        videos: Test videos predicted.
+        frames: Face frames predicted.
+    """
+
+    files: Path
+    zip_path: Path
+    report: SubmissionReport
+    videos: int
+    frames: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "files": str(self.files),
+            "zip": str(self.zip_path),
+            "videos": self.videos,
+            "frames": self.frames,
+            "check": self.report.to_dict(),
+        }
+
+
+def predict_test(
+    trained: TrainedModel,
+    index: DatasetIndex,
+    out_dir: str | os.PathLike,
+    *,
+    submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
+    sample_file: str | os.PathLike | None = None,
+    force: bool = False,
+    batch_size: int = 256,
+    workers: int = 2,
+    warn: WarnFn | None = None,
+    progress: ProgressFn = no_progress,
+) -> TestSubmission:
+    """Predict every test video and write, zip and check the submission under ``out_dir``.
+
+    ``out_dir`` receives ``predictions/`` (per-video) or ``predictions.txt``
+    (single file) and ``submission.zip``.
+
+    Raises:
+        OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
+            (checked before any prediction work).
+        DataError: when the dataset has no test list or its test videos are unusable.
+    """
+    out_dir = Path(out_dir)
+    single = submission_format is SubmissionFormat.SINGLE_FILE
+    files = out_dir / ("predictions.txt" if single else "predictions")
+    zip_path = out_dir / "submission.zip"
+    for path in (files, zip_path):
+        if path.exists() and not force:
+            raise OutputExistsError("already exists; pass --force to replace it", path=path)
+    index.require_usable([Split.TEST])
+    predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
+    counts = index.frame_counts(Split.TEST)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if single:
+        write_single_file(
+            files,
+            predictions,
+            None if sample_file is not None else counts,
+            sample_file=sample_file,
+            force=force,
+            allow_missing=True,
+            warn=warn,
+        )
+    else:
+        write_per_video(files, predictions, counts, force=force, allow_missing=True, warn=warn, progress=progress)
+    zip_submission(files, zip_path, force=force)
+    report = check_submission(zip_path, counts, sample_file=sample_file)
+    frames = sum(len(video) for video in predictions.values())
+    return TestSubmission(files, zip_path, report, len(counts), frames)

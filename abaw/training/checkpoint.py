@@ -1,0 +1,93 @@
+"""Checkpoints: one file holding everything needed to predict with, reproduce or resume a run.
+
+A checkpoint is a plain dict of tensors and primitive values, so it loads
+with ``torch.load(..., weights_only=True)`` (no pickled code runs). Keys:
+
+* ``format``, ``version``: the checkpoint format and the package version that wrote it;
+* ``config``: the resolved :class:`~abaw.training.config.TrainConfig`;
+* ``model_config``: the :class:`~abaw.model.ModelConfig` the model was built from;
+* ``model``: the model's state dict (generator and discriminator);
+* ``optimizers``: the ``D`` and ``G`` optimiser states (for resuming);
+* ``class_weights``: the ``(2, 21)`` affect-loss weights of the trained frames;
+* ``audio``: ``None``, or the audio feature config with the normalisation
+  statistics the model was trained with (prediction reuses them);
+* ``epoch``, ``iteration``: epochs and iterations completed;
+* ``best``: the best validation epoch so far (val protocol), ``metrics`` the last epoch's.
+
+Files are written atomically, so a run killed while saving keeps its previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from abaw import __version__
+from abaw.errors import CheckpointError
+from abaw.fileio import atomic_write_bytes
+
+CHECKPOINT_FORMAT = 1
+REQUIRED_KEYS = ("format", "config", "model_config", "model")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (with format and version added) to ``path`` atomically, replacing it."""
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "version": __version__, **payload}, buffer)
+    return atomic_write_bytes(path, buffer.getvalue(), force=True)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` onto the CPU.
+
+    Raises:
+        CheckpointError: naming the file when it is missing, truncated, not a
+            checkpoint of this toolkit, or of a newer format.
+    """
+    path = Path(path)
+    checkpoint = _read(path)
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError("not an abaw checkpoint (no config and model inside)", path=path)
+    if checkpoint["format"] > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"written by a newer abaw ({checkpoint.get('version')}, format {checkpoint['format']}); upgrade to read it",
+            path=path,
+        )
+    return checkpoint
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model weights of an abaw checkpoint or of a bare state dict (for ``--init``).
+
+    Raises:
+        CheckpointError: naming the file when it cannot be read or holds no tensor.
+    """
+    path = Path(path)
+    state = _read(path)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    weights = (
+        {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
+        if isinstance(state, dict)
+        else {}
+    )
+    if not weights:
+        raise CheckpointError("holds no model weights", path=path)
+    return weights
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError("checkpoint not found", path=path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"not a readable checkpoint ({reason[:200]})", path=path) from None
+    return checkpoint

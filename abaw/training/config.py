@@ -1,0 +1,211 @@
+"""The resolved configuration of a training run: defaults, then a YAML file, then command-line flags.
+
+The resolved :class:`TrainConfig` is written to the run folder and stored in
+every checkpoint, so a run can be reproduced and resumed from it alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from abaw.data.layout import Split
+from abaw.errors import DataError
+
+
+class Protocol(str, Enum):
+    """What a run trains on and how it ends.
+
+    ``val``: train on Train, score Validation after every epoch, keep the best
+    epoch. ``final``: train on Train and Validation together for a fixed
+    number of epochs (what is submitted).
+    """
+
+    VAL = "val"
+    FINAL = "final"
+
+    @property
+    def train_splits(self) -> tuple[Split, ...]:
+        """The splits whose frames are trained on.
+
+        Example:
+            >>> [split.value for split in Protocol.FINAL.train_splits]
+            ['train', 'val']
+        """
+        return (Split.TRAIN,) if self is Protocol.VAL else (Split.TRAIN, Split.VALIDATION)
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether each epoch is scored on Validation (only when Validation is not trained on)."""
+        return self is Protocol.VAL
+
+
+class Precision(str, Enum):
+    """Arithmetic of forward and backward passes: ``auto`` is bf16 autocast on CUDA, fp32 on CPU."""
+
+    AUTO = "auto"
+    BF16 = "bf16"
+    FP32 = "fp32"
+
+
+class RealLatent(str, Enum):
+    """What the discriminator receives as the latent of a real (clean) image.
+
+    A real image does not pass through the generator, yet the SZ
+    discriminator expects a latent map beside it. ``generator`` (default)
+    gives it the latent of the generator applied to the clean image, without
+    gradient, so real and fake latents come from the same encoder; ``zeros``
+    gives an all-zero map (cheaper, but real and fake are then told apart
+    by the latent alone).
+    """
+
+    GENERATOR = "generator"
+    ZEROS = "zeros"
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run.
+
+    Attributes mirror ``abaw train``'s options; the paper's values are the
+    defaults where it gives one (``../shared/spec/ALN-MODEL.md``), except
+    the batch size: the authors' 500-1000 frames per batch fits their GPU,
+    not a laptop; pass ``--batch-size`` on a server.
+    """
+
+    variant: str = "aeg-cd-sz"
+    protocol: Protocol = Protocol.VAL
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 5
+    lambda_afc: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_gp: float = 10.0
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = Precision.AUTO
+    channels_last: bool = True
+    workers: int = 2
+    eval_batch_size: int = 256
+    steps_per_epoch: int | None = None
+    real_latent: RealLatent = RealLatent.GENERATOR
+    noise_clean_probability: float = 0.5
+    noise_artifacts: tuple[str, ...] = ("downsample", "blur", "gaussian-noise", "brightness")
+    audio_feature_set: str = "eGeMAPSv02"
+    audio_pooling: str = "first2"
+    latent_injection: str = "add"
+    va_head: str = "linear"
+    backbone: str | None = None
+    backbone_weights: str | None = None
+    init: str | None = None
+    tensorboard: bool = False
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.protocol = Protocol(self.protocol)
+        self.precision = Precision(self.precision)
+        self.real_latent = RealLatent(self.real_latent)
+        self.betas = tuple(float(beta) for beta in self.betas)  # type: ignore[assignment]
+        self.noise_artifacts = tuple(str(artifact) for artifact in self.noise_artifacts)
+        for name in ("epochs", "batch_size", "n_critic", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {self.workers}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be at least 1, got {self.steps_per_epoch}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers, got {self.betas}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (for YAML, JSON and ``torch.load(weights_only=True)``).
+
+        Example:
+            >>> TrainConfig(epochs=3).to_dict()["epochs"], TrainConfig().to_dict()["protocol"]
+            (3, 'val')
+        """
+        result = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            result[item.name] = value
+        return result
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from plain values, naming ``source`` for unknown keys or bad values.
+
+        Raises:
+            DataError: for an unknown key or a value the config rejects.
+
+        Example:
+            >>> TrainConfig.from_dict({"variant": "disc", "protocol": "final"}).protocol
+            <Protocol.FINAL: 'final'>
+        """
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DataError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as error:
+            raise DataError(str(error), path=source) from None
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied and validated (``None`` values are ignored)."""
+        values = self.to_dict()
+        values.update({key: value for key, value in changes.items() if value is not None})
+        return TrainConfig.from_dict(values)
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping of settings (validated when merged into a :class:`TrainConfig`).
+
+    Raises:
+        DataError: naming the file (and line, for a YAML syntax error).
+    """
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DataError(error.strerror or "cannot be read", path=path) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise DataError(problem, path=path, line=mark.line + 1 if mark else None) from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DataError("must be a mapping of setting: value", path=path)
+    return {str(key).replace("-", "_"): value for key, value in values.items()}
+
+
+def resolve_config(config_file: str | os.PathLike | None = None, **flags: Any) -> TrainConfig:
+    """Defaults, overridden by ``config_file``, overridden by the flags that were given (not ``None``).
+
+    Example:
+        >>> resolve_config(epochs=2, lr=None).epochs
+        2
+    """
+    values: dict[str, Any] = {}
+    source = "command line"
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+        source = str(config_file)
+    values.update({key: value for key, value in flags.items() if value is not None})
+    return TrainConfig.from_dict(values, source=source)

@@ -1,0 +1,154 @@
+"""How a training run shows itself: a live progress bar with losses, a line per epoch, metric files.
+
+The trainer calls a :class:`Reporter`; the command line passes a
+:class:`RichReporter`, tests and other ranks the silent :class:`Reporter`.
+Epoch metrics always go to ``metrics.jsonl`` and ``metrics.csv`` in the run
+folder (appended atomically, rewritten whole), and to TensorBoard when asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from abaw.fileio import atomic_write_text
+
+LIVE_KEYS = ("D/loss", "G/loss", "D/affect", "D/gp")
+
+
+class Reporter:
+    """Silent reporter: the interface the trainer calls."""
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        """An epoch (1-based) of ``steps`` iterations begins."""
+
+    def step(self, losses: Mapping[str, float]) -> None:
+        """One iteration ended with ``losses``."""
+
+    def end_epoch(self, row: Mapping[str, object]) -> None:
+        """An epoch ended; ``row`` is its metrics line."""
+
+    def note(self, message: str) -> None:
+        """Something worth telling the user."""
+
+    def close(self) -> None:
+        """The run ended (or failed)."""
+
+
+class RichReporter(Reporter):
+    """A ``rich`` progress bar with live losses per epoch, and one line per finished epoch."""
+
+    def __init__(self, console: Console, show_progress: bool = True):
+        self.console = console
+        self.show_progress = show_progress
+        self.progress: Progress | None = None
+        self.task = None
+        self.running: dict[str, float] = {}
+        self.count = 0
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        self.running, self.count = {}, 0
+        if not self.show_progress:
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[losses]}"),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps, losses="")
+
+    def step(self, losses: Mapping[str, float]) -> None:
+        self.count += 1
+        for key, value in losses.items():
+            self.running[key] = self.running.get(key, 0.0) + (value - self.running.get(key, 0.0)) / self.count
+        if self.progress is not None and self.task is not None:
+            shown = "  ".join(f"{key} {self.running[key]:.3f}" for key in LIVE_KEYS if key in self.running)
+            self.progress.update(self.task, advance=1, losses=shown)
+
+    def end_epoch(self, row: Mapping[str, object]) -> None:
+        parts = [f"epoch {row['epoch']}"]
+        for key in ("D/loss", "G/loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean"):
+            if isinstance(row.get(key), float):
+                parts.append(f"{key} {row[key]:.4f}")
+        if row.get("best"):
+            parts.append("(best)")
+        parts.append(f"{row['seconds']:.0f} s")
+        self.console.print("  ".join(parts), highlight=False)
+
+    def note(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class MetricsLog:
+    """Per-epoch metrics as JSON lines and CSV in the run folder, kept across resumes.
+
+    Both files are rewritten whole and atomically after each epoch; rows of
+    epochs past the one a run resumes from are dropped (they belong to the
+    interrupted attempt).
+    """
+
+    def __init__(self, run_dir: Path, resume_epoch: int = 0):
+        self.jsonl = run_dir / "metrics.jsonl"
+        self.csv = run_dir / "metrics.csv"
+        self.rows: list[dict[str, object]] = []
+        if resume_epoch and self.jsonl.is_file():
+            for line in self.jsonl.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    if int(row.get("epoch", 0)) <= resume_epoch:
+                        self.rows.append(row)
+
+    def append(self, row: dict[str, object]) -> None:
+        """Add an epoch's row and rewrite both files."""
+        self.rows.append(row)
+        atomic_write_text(self.jsonl, "".join(json.dumps(item) + "\n" for item in self.rows), force=True)
+        columns = list(dict.fromkeys(key for item in self.rows for key in item))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.csv, buffer.getvalue(), force=True)
+
+
+class TensorBoardLog:
+    """Scalars to TensorBoard (``RUN_DIR/tensorboard``), when the ``tensorboard`` package is installed."""
+
+    def __init__(self, run_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as error:
+            from abaw.errors import AbawError
+
+            raise AbawError(f"--tensorboard needs the tensorboard package ({error}); pip install tensorboard") from None
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def log(self, row: Mapping[str, object], epoch: int) -> None:
+        """Every numeric value of ``row`` at step ``epoch``."""
+        for key, value in row.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key != "epoch":
+                self.writer.add_scalar(key, value, epoch)
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()

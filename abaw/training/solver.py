@@ -1,0 +1,262 @@
+"""One optimisation step of the ALN: the discriminator (D) step and the generator (G) step, kept apart.
+
+Adversarial variants (AEG-CD, AEG-CD-SZ), WGAN-GP as in StarGAN:
+
+* **D step**, every iteration. The generator cleans the noisy images
+  without gradient; the conditional discriminator scores clean real images
+  against those fakes, regresses valence and arousal on the real images,
+  and is held to unit gradient norm between the two::
+
+      L_D = -mean(D_src(x_r)) + mean(D_src(G(x_n))) + l_afc * L_afc(D_va(x_r), y) + l_gp * GP
+
+* **G step**, once every ``n_critic`` iterations (counted in iterations,
+  not epochs as the authors' code did). The discriminator is frozen; the
+  generator must fool it, survive being applied twice (cycle loss) and let
+  it read the affect from the cleaned image::
+
+      L_G = -mean(D_src(G(x_n))) + l_rec * mean|x_r - G(G(x_n))| + l_afc * L_afc(D_va(G(x_n)), y)
+
+The Disc variant and the timm regressor baseline have no generator: their
+step is the affect loss on clean images alone, logged under ``D/``.
+
+Every loss term lands in one dict keyed ``D/...`` and ``G/...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from abaw.model import AffectModel
+from abaw.training.class_weights import sample_weights
+from abaw.training.config import Precision, RealLatent, TrainConfig
+from abaw.training.distributed import Distributed
+from abaw.training.losses import affect_loss, critic_loss, cycle_loss, generator_adversarial_loss, gradient_penalty
+from abaw.training.noise import NoiseConfig, add_noise
+
+
+@dataclass
+class Batch:
+    """A training batch on the compute device.
+
+    Attributes:
+        images: Clean face crops, float in [-1, 1], ``(B, 3, H, W)``.
+        targets: Valence and arousal, ``(B, 2)``.
+        audio: Audio vectors ``(B, audio_dim)``, or ``None``.
+    """
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    audio: torch.Tensor | None
+
+
+def uses_bf16(precision: Precision, device: torch.device) -> bool:
+    """bf16 autocast on CUDA for ``auto`` and ``bf16``; CPU runs fp32 unless ``bf16`` is asked for."""
+    if precision is Precision.FP32:
+        return False
+    return precision is Precision.BF16 or device.type == "cuda"
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Freeze or unfreeze every parameter of ``module``."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+class Solver:
+    """Holds the model, its optimisers and the loss settings; :meth:`step` runs one iteration.
+
+    Args:
+        model: The model to train (already on ``dist.device``).
+        config: The run's settings (lambdas, n_critic, lr, noise, precision).
+        class_weights: ``(2, 21)`` affect-loss weights of the trained frames.
+        dist: Process placement; the generator and discriminator are wrapped
+            in DistributedDataParallel when it is enabled.
+    """
+
+    def __init__(self, model: AffectModel, config: TrainConfig, class_weights: torch.Tensor, dist: Distributed):
+        self.model = model
+        self.config = config
+        self.device = dist.device
+        self.class_weights = class_weights.to(self.device)
+        self.noise = NoiseConfig.from_dict(
+            {"clean_probability": config.noise_clean_probability, "artifacts": list(config.noise_artifacts)}
+        )
+        self.bf16 = uses_bf16(config.precision, self.device)
+        self.channels_last = config.channels_last and self.device.type == "cuda"
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.discriminator = self._wrap(model.discriminator, dist, every_parameter_used=model.adversarial)
+        self.generator = self._wrap(model.generator, dist, True) if model.generator is not None else None
+        adam = {"lr": config.lr, "betas": tuple(config.betas)}
+        self.optimizers = {"D": torch.optim.Adam(model.discriminator.parameters(), **adam)}
+        if model.generator is not None:
+            self.optimizers["G"] = torch.optim.Adam(model.generator.parameters(), **adam)
+        self.iteration = 0
+        self.noise_generator = torch.Generator(self.device)
+
+    @staticmethod
+    def _wrap(module: nn.Module, dist: Distributed, every_parameter_used: bool) -> nn.Module:
+        if not dist.enabled:
+            return module
+        device_ids = [dist.device.index] if dist.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=not every_parameter_used)
+
+    # -- helpers -------------------------------------------------------------
+
+    def seed_noise(self, seed: int) -> None:
+        """Reseed the noise and gradient-penalty draws (per epoch and rank, so a resumed run repeats them)."""
+        self.noise_generator.manual_seed(seed)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def _critic(self, image, latent, audio, wrapped: bool = True):
+        """The discriminator on ``image``; latent and audio are passed only where the model takes them."""
+        module = self.discriminator if wrapped else self.model.discriminator
+        config = self.model.config
+        return module(image, latent if config.use_latent else None, audio if config.audio_dim > 0 else None)
+
+    def _generate(self, images, wrapped: bool = True):
+        module = self.generator if wrapped else self.model.generator
+        return module(images)
+
+    def _affect(self, prediction: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return affect_loss(prediction.float(), targets, sample_weights(targets, self.class_weights))
+
+    def prepare(self, images_uint8: torch.Tensor, targets: torch.Tensor, audio: torch.Tensor | None) -> Batch:
+        """Move a loader batch to the device, scaled to [-1, 1] (channels-last on CUDA)."""
+        non_blocking = self.device.type == "cuda"
+        images = images_uint8.to(self.device, non_blocking=non_blocking).float().div_(127.5).sub_(1.0)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        targets = targets.to(self.device, non_blocking=non_blocking).float()
+        if audio is not None and audio.numel():
+            audio = audio.to(self.device, non_blocking=non_blocking).float()
+        else:
+            audio = None
+        return Batch(images, targets, audio)
+
+    # -- the steps -----------------------------------------------------------
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        """One training iteration; returns the loss terms logged in it."""
+        self.model.train()
+        if not self.model.adversarial:
+            losses = self.affect_step(batch)
+        else:
+            losses = self.discriminator_step(batch)
+            if (self.iteration + 1) % self.config.n_critic == 0:
+                losses.update(self.generator_step(batch))
+        self.iteration += 1
+        return {key: float(value) for key, value in losses.items()}
+
+    def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Disc and regressor variants: the affect loss on clean images."""
+        with self._autocast():
+            _, va = self._critic(batch.images, None, batch.audio)
+        loss, terms = self._affect(va, batch.targets)
+        self._update("D", loss)
+        return {"D/loss": loss.detach(), **{f"D/{key}": value for key, value in terms.items()}}
+
+    def discriminator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """WGAN-GP critic update with the affect loss on real images."""
+        config = self.config
+        noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
+        with torch.no_grad(), self._autocast():
+            fake, fake_latent = self._generate(noisy, wrapped=False)
+            real_latent = self._real_latent(batch.images, fake_latent)
+        fake, fake_latent = fake.float(), fake_latent.float()
+        real_latent = real_latent.float()
+        with self._autocast():
+            real_src, real_va = self._critic(batch.images, real_latent, batch.audio)
+            fake_src, _ = self._critic(fake, fake_latent, batch.audio)
+        adversarial = critic_loss(real_src.float(), fake_src.float())
+        affect, terms = self._affect(real_va, batch.targets)
+
+        def critic_src(image, *latent):
+            # The penalty's forward bypasses the DDP wrapper: DDP syncs gradients once per
+            # backward, and this pass's contribution reaches the same parameters' .grad.
+            src, _ = self._critic(image, latent[0] if latent else None, batch.audio, wrapped=False)
+            return src
+
+        inputs_real, inputs_fake = (batch.images,), (fake,)
+        if self.model.config.use_latent:
+            inputs_real, inputs_fake = (batch.images, real_latent), (fake, fake_latent)
+        penalty = gradient_penalty(critic_src, inputs_real, inputs_fake, generator=self.noise_generator)
+        loss = adversarial + config.lambda_afc * affect + config.lambda_gp * penalty
+        self._update("D", loss)
+        return {
+            "D/loss": loss.detach(),
+            "D/real": -real_src.detach().float().mean(),
+            "D/fake": fake_src.detach().float().mean(),
+            "D/gp": penalty.detach(),
+            "D/affect": affect.detach(),
+            **{f"D/{key}": value for key, value in terms.items()},
+        }
+
+    def _real_latent(self, clean: torch.Tensor, fake_latent: torch.Tensor) -> torch.Tensor:
+        if not self.model.config.use_latent or self.config.real_latent is RealLatent.ZEROS:
+            return torch.zeros_like(fake_latent)
+        _, latent = self._generate(clean, wrapped=False)
+        return latent
+
+    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Generator update against the frozen discriminator, with cycle and affect losses."""
+        config = self.config
+        noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
+        set_requires_grad(self.model.discriminator, False)
+        try:
+            with self._autocast():
+                cleaned, latent = self._generate(noisy)
+                twice, _ = self._generate(cleaned, wrapped=False)
+                fake_src, fake_va = self._critic(cleaned, latent, batch.audio, wrapped=False)
+            adversarial = generator_adversarial_loss(fake_src.float())
+            cycle = cycle_loss(batch.images.float(), twice.float())
+            affect, terms = self._affect(fake_va, batch.targets)
+            loss = adversarial + config.lambda_rec * cycle + config.lambda_afc * affect
+            self._update("G", loss)
+        finally:
+            set_requires_grad(self.model.discriminator, True)
+        return {
+            "G/loss": loss.detach(),
+            "G/adversarial": adversarial.detach(),
+            "G/cycle": cycle.detach(),
+            "G/affect": affect.detach(),
+            **{f"G/{key}": value for key, value in terms.items()},
+        }
+
+    def _update(self, which: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[which]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    # -- state ---------------------------------------------------------------
+
+    def optimizer_states(self) -> dict[str, dict]:
+        """Optimiser states by name (``D`` and, for adversarial variants, ``G``)."""
+        return {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()}
+
+    def load_optimizer_states(self, states: dict[str, dict]) -> None:
+        """Restore :meth:`optimizer_states` (resuming)."""
+        for name, optimizer in self.optimizers.items():
+            if name in states:
+                optimizer.load_state_dict(states[name])
+
+
+@contextlib.contextmanager
+def evaluation(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients, restoring the previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)

@@ -1,0 +1,383 @@
+"""``abaw train``: a training run, read top to bottom.
+
+1. Join the ``torchrun`` process group, if any, and pick the device.
+2. Open the dataset; choose the frames of the protocol's splits (face image
+   and both labels present).
+3. Compute the class-balanced affect weights of exactly those frames.
+4. Load audio features (SZ variants), build the model, start it from
+   ``--init`` (matching layers) or resume it from ``last.pt``.
+5. For every epoch: shuffle (seeded by seed and epoch, sharded over ranks),
+   run the solver's D and G steps, average the losses over ranks, score
+   Validation (val protocol), write ``last.pt``, ``best.pt``, the metrics.
+
+Everything a step draws at random is seeded from ``(seed, epoch, rank)``, so
+a run resumed from ``last.pt`` after a kill ends with the same weights as
+one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler
+
+from abaw.data.audio_features import AudioFeatureConfig
+from abaw.data.index import DatasetIndex, open_dataset_from
+from abaw.data.layout import Split
+from abaw.data.samples import FaceFrameDataset, audio_feature_rows, raise_first_fault, split_frames
+from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
+from abaw.fileio import atomic_write_json, atomic_write_text
+from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
+from abaw.prediction.inference import predict_values, score_split, to_video_predictions
+from abaw.progress import ProgressFn, no_progress
+from abaw.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from abaw.training.class_weights import class_balanced_weights
+from abaw.training.config import TrainConfig
+from abaw.training.distributed import Distributed, start_distributed, stop_distributed
+from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
+from abaw.training.solver import Solver, uses_bf16
+
+LAST, BEST = "last.pt", "best.pt"
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind.
+
+    Attributes:
+        run_dir: The run folder.
+        epochs: Epochs completed.
+        last: Path of ``last.pt``.
+        best: Path of ``best.pt`` (val protocol), else ``None``.
+        best_epoch: The epoch of ``best.pt``.
+        rows: Every epoch's metrics row.
+    """
+
+    run_dir: Path
+    epochs: int
+    last: Path
+    best: Path | None = None
+    best_epoch: int | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _step_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
+
+
+def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressFn) -> DatasetIndex:
+    """Open the dataset named in ``config.dataset``; rank 0 builds the index cache first."""
+    if dist.is_main:
+        index = open_dataset_from(config.dataset, progress=progress)
+    dist.barrier()
+    if not dist.is_main:
+        index = open_dataset_from(config.dataset)
+    return index
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
+    if resume:
+        if not (run_dir / LAST).is_file():
+            raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            raise OutputExistsError("run folder exists; pass --resume to continue it or --force to start over", run_dir)
+        for name in (LAST, BEST, "metrics.jsonl", "metrics.csv", "config.yaml", "class_weights.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build_model(config: TrainConfig, audio_dim: int) -> AffectModel:
+    """The variant of ``config`` with the run's model options applied."""
+    base = model_config(config.variant)
+    overrides: dict[str, Any] = {"latent_injection": config.latent_injection, "va_head": config.va_head}
+    if base.audio_dim > 0:
+        overrides["audio_dim"] = audio_dim
+    if config.backbone is not None:
+        overrides["backbone"] = config.backbone
+    if config.backbone_weights is not None:
+        overrides["backbone_weights"] = config.backbone_weights
+    return create_model(config.variant, **overrides)
+
+
+def _audio_config(config: TrainConfig) -> AudioFeatureConfig:
+    try:
+        return AudioFeatureConfig.from_dict({"feature_set": config.audio_feature_set, "pooling": config.audio_pooling})
+    except ValueError as error:
+        raise DataError(f"audio features: {error}") from None
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    reporter: Reporter | None = None,
+    progress: ProgressFn = no_progress,
+    on_epoch_end: EpochCallback | None = None,
+) -> TrainResult:
+    """Train ``config.variant`` under ``config.protocol``, writing checkpoints and metrics to ``run_dir``.
+
+    Args:
+        config: The resolved settings (``config.dataset`` names the data).
+        run_dir: The run folder; created, or continued with ``resume``.
+        resume: Continue from ``run_dir/last.pt``; ``config`` should come
+            from :func:`resume_config`.
+        force: Start over in an existing run folder.
+        reporter: Shows progress (rank 0 only).
+        progress: Progress bar for dataset indexing and validation.
+        on_epoch_end: Called with the epoch and its metrics row after the
+            checkpoints are written.
+
+    Raises:
+        AbawError: for bad data, settings or checkpoints (one line each).
+    """
+    run_dir = Path(run_dir)
+    dist = start_distributed(config.device)
+    try:
+        return _train(config, run_dir, dist, resume, force, reporter, progress, on_epoch_end)
+    finally:
+        stop_distributed()
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    dist: Distributed,
+    resume: bool,
+    force: bool,
+    reporter: Reporter | None,
+    progress: ProgressFn,
+    on_epoch_end: EpochCallback | None,
+) -> TrainResult:
+    reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
+    progress = progress if dist.is_main else no_progress
+    if resume and not (run_dir / LAST).is_file():
+        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+    checkpoint = load_checkpoint(run_dir / LAST) if resume else None
+    if dist.is_main:
+        _prepare_run_dir(run_dir, resume, force)
+    dist.barrier()
+    if config.batch_size % dist.world_size:
+        raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
+    seed_everything(config.seed + dist.rank)
+
+    # Data: the frames of the protocol's splits, their class weights, their audio.
+    index = open_run_dataset(config, dist, progress)
+    splits = config.protocol.train_splits + ((Split.VALIDATION,) if config.protocol.evaluates else ())
+    index.require_usable(splits)
+    samples = split_frames(index, config.protocol.train_splits, labelled=True)
+    if len(samples) < 2:
+        raise DataError(f"{index.layout.root}: fewer than 2 usable frames (face image and labels) to train on")
+    class_weights = class_balanced_weights(samples.targets)
+    if checkpoint is not None:
+        class_weights = checkpoint["class_weights"].numpy()
+    needs_audio = model_config(config.variant).audio_dim > 0
+    audio_config = _audio_config(config) if needs_audio else None
+    audio_rows, audio_mean, audio_std = None, None, None
+    evaluation_samples = split_frames(index, [Split.VALIDATION], labelled=False) if config.protocol.evaluates else None
+    if audio_config is not None:
+        names = sorted(set(samples.names) | set(evaluation_samples.names if evaluation_samples else []))
+        stored_audio = checkpoint["audio"] if checkpoint is not None else None
+        audio_rows, audio_mean, audio_std = audio_feature_rows(
+            index,
+            names,
+            audio_config,
+            mean=None if stored_audio is None else stored_audio["mean"].numpy(),
+            std=None if stored_audio is None else stored_audio["std"].numpy(),
+        )
+    audio_dim = audio_config.dim if audio_config is not None else 0
+    dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
+
+    # Model: built from the variant, started from --init or resumed.
+    model = build_model(config, audio_dim).to(dist.device)
+    if checkpoint is None and config.init:
+        report = load_matching_state(model, load_weights(config.init))
+        reporter.note(f"--init {config.init}: {report.summary()}")
+    if checkpoint is not None:
+        _load_model_state(model, checkpoint, run_dir / LAST)
+    solver = Solver(model, config, torch.from_numpy(class_weights), dist)
+    start_epoch, best = 0, {"epoch": None, "ccc_mean": None}
+    if checkpoint is not None:
+        solver.load_optimizer_states(checkpoint["optimizers"])
+        solver.iteration = int(checkpoint["iteration"])
+        start_epoch = int(checkpoint["epoch"])
+        best = dict(checkpoint.get("best") or best)
+
+    if dist.is_main and checkpoint is None:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
+        atomic_write_json(
+            run_dir / "class_weights.json",
+            {"valence": class_weights[0].tolist(), "arousal": class_weights[1].tolist(), "frames": len(samples)},
+            force=True,
+        )
+    per_rank_batch = config.batch_size // dist.world_size
+    sampler = DistributedSampler(
+        dataset,
+        num_replicas=dist.world_size,
+        rank=dist.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=len(dataset) >= config.batch_size,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=per_rank_batch,
+        sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=dist.device.type == "cuda",
+        drop_last=len(dataset) // dist.world_size >= per_rank_batch,
+        persistent_workers=config.workers > 0,
+        worker_init_fn=_seed_worker,
+    )
+    steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
+    evaluation_dataset = (
+        FaceFrameDataset(index, evaluation_samples, audio_rows, audio_dim) if evaluation_samples is not None else None
+    )
+    metrics_log = MetricsLog(run_dir, resume_epoch=start_epoch) if dist.is_main else None
+    tensorboard = TensorBoardLog(run_dir) if config.tensorboard and dist.is_main else None
+    rows = list(metrics_log.rows) if metrics_log else []
+    try:
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            started = time.perf_counter()
+            sampler.set_epoch(epoch)
+            solver.seed_noise(_step_seed(config.seed, epoch, dist.rank))
+            reporter.start_epoch(epoch, config.epochs, steps)
+            totals: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for step, batch in enumerate(loader):
+                if step >= steps:
+                    break
+                raise_first_fault(batch["fault"])
+                losses = solver.step(solver.prepare(batch["image"], batch["target"], batch["audio"]))
+                for key, value in losses.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
+                reporter.step(losses)
+            means = dist.mean({key: totals[key] / counts[key] for key in totals})
+            row: dict[str, Any] = {"epoch": epoch, "iteration": solver.iteration, **means}
+            if evaluation_dataset is not None:
+                values = predict_values(
+                    model,
+                    evaluation_dataset,
+                    dist=dist,
+                    batch_size=config.eval_batch_size,
+                    workers=config.workers,
+                    bf16=uses_bf16(config.precision, dist.device),
+                    progress=progress,
+                    description=f"validation {epoch}",
+                )
+                scores = score_split(to_video_predictions(evaluation_samples, values), index, Split.VALIDATION).scores
+                row.update({f"val/{key}": value for key, value in scores.to_dict().items()})
+                if best["ccc_mean"] is None or scores.ccc_mean > best["ccc_mean"]:
+                    best = {"epoch": epoch, "ccc_mean": float(scores.ccc_mean)}
+                    row["best"] = True
+            row["seconds"] = time.perf_counter() - started
+            if dist.is_main:
+                payload = {
+                    "config": config.to_dict(),
+                    "model_config": model.config.to_dict(),
+                    "model": model.state_dict(),
+                    "optimizers": solver.optimizer_states(),
+                    "class_weights": torch.from_numpy(np.asarray(class_weights, dtype=np.float32)),
+                    "audio": None
+                    if audio_config is None
+                    else {
+                        "config": audio_config.to_dict(),
+                        "mean": torch.from_numpy(audio_mean),
+                        "std": torch.from_numpy(audio_std),
+                    },
+                    "epoch": epoch,
+                    "iteration": solver.iteration,
+                    "best": best,
+                    "metrics": row,
+                }
+                if row.get("best"):
+                    save_checkpoint(run_dir / BEST, payload)
+                save_checkpoint(run_dir / LAST, payload)
+                metrics_log.append(row)
+                if tensorboard is not None:
+                    tensorboard.log(row, epoch)
+            rows.append(row)
+            reporter.end_epoch(row)
+            dist.barrier()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+    finally:
+        reporter.close()
+        if tensorboard is not None:
+            tensorboard.close()
+    best_path = run_dir / BEST if (run_dir / BEST).is_file() else None
+    return TrainResult(run_dir, config.epochs, run_dir / LAST, best_path, best["epoch"], rows)
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _load_model_state(model: AffectModel, checkpoint: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"weights do not fit the model ({first[:200]})", path=path) from None
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> AffectModel:
+    """Rebuild the model stored in a checkpoint (without reading backbone weight files again)."""
+    try:
+        config = ModelConfig.from_dict({**checkpoint["model_config"], "backbone_weights": None})
+        model = create_model(config)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"model settings cannot be rebuilt ({error})", path=path) from None
+    _load_model_state(model, checkpoint, path)
+    return model
+
+
+def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
+    """The stored config of ``run_dir/last.pt`` with ``changes`` (``None`` ignored), e.g. more epochs or another device.
+
+    Raises:
+        CheckpointError: when there is no readable ``last.pt``.
+    """
+    path = Path(run_dir) / LAST
+    if not path.is_file():
+        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+    stored = TrainConfig.from_dict(load_checkpoint(path)["config"], source=str(path))
+    return stored.replace(**changes)
+
+
+def best_epoch_of(path: str | os.PathLike) -> int:
+    """The best validation epoch of a val run (its folder, ``best.pt`` or ``last.pt``), for ``--epochs-from``.
+
+    Raises:
+        CheckpointError: when the run has no scored epoch.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST if (path / BEST).is_file() else path / LAST
+    best = load_checkpoint(path).get("best") or {}
+    if not best.get("epoch"):
+        raise CheckpointError("has no best validation epoch (was it a --protocol val run?)", path=path)
+    return int(best["epoch"])
