@@ -1,0 +1,119 @@
+"""``abaw train``, ``abaw predict`` and ``abaw predict-test`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from abaw.cli import cli
+from abaw.data.generate import GeneratedDataset
+from abaw.data.layout import Split
+from abaw.training.checkpoint import load_checkpoint
+
+QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-q", *map(str, args)], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(generated: GeneratedDataset, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    code, out, err = run("train", "--root", generated.root, "--out", run_dir, *QUICK)
+    assert code == 0, err
+    assert "val/ccc_mean" in out
+    return run_dir
+
+
+def test_train_refuses_an_existing_run_then_resumes_it(generated, trained, tmp_path):
+    code, _, err = run("train", "--root", generated.root, "--out", trained, *QUICK)
+    assert code == 2 and "--resume" in err and "Traceback" not in err
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "last.pt").write_bytes((trained / "last.pt").read_bytes())
+    code, out, err = run("train", "--resume", "--out", copy, "--epochs", "2", "--workers", "0")
+    assert code == 0, err
+    assert load_checkpoint(copy / "last.pt")["epoch"] == 2
+
+
+def test_config_file_then_flags(generated, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("variant: disc-tiny\nepochs: 1\nbatch-size: 8\nsteps_per_epoch: 1\nworkers: 0\nseed: 4\n")
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--config", config, "--seed", 5)
+    assert code == 0, err
+    stored = load_checkpoint(tmp_path / "run" / "last.pt")["config"]
+    assert stored["seed"] == 5 and stored["batch_size"] == 8 and stored["variant"] == "disc-tiny"
+    assert stored["dataset"]["root"] == str(generated.root)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: [1\n", "run.yaml:2:"),
+        ("epoch: 3\n", "unknown setting(s) epoch"),
+        ("epochs: 0\n", "epochs must be at least 1"),
+        ("- 1\n", "must be a mapping"),
+    ],
+)
+def test_bad_config_file_is_one_line(generated, tmp_path, text, message):
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--config", config)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_needs_a_root(tmp_path):
+    code, _, err = run("train", "--out", tmp_path / "run")
+    assert code == 2 and "--root" in err
+
+
+def test_predict_writes_files_that_score_accepts(generated, trained, tmp_path):
+    out = tmp_path / "val"
+    report = tmp_path / "predict.json"
+    code, stdout, err = run(
+        "predict", "--checkpoint", trained / "best.pt", "--root", generated.root, "--out", out, "--workers", "0",
+        "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(report.read_text())
+    code, _, err = run("score", out, "--root", generated.root, "--json", tmp_path / "score.json")
+    assert code == 0, err
+    scored = json.loads((tmp_path / "score.json").read_text())
+    assert scored["ccc_mean"] == pytest.approx(payload["ccc_mean"], abs=1e-5)
+    code, _, err = run("predict", "--checkpoint", trained / "best.pt", "--root", generated.root, "--out", out)
+    assert code == 2 and "--force" in err
+
+
+@pytest.mark.parametrize("submission_format", ["per-video", "single-file"])
+def test_predict_test_writes_a_checked_submission(generated, trained, tmp_path, submission_format):
+    out = tmp_path / "submissions" / "tiny"
+    args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
+    args += ["--format", submission_format, "--workers", "0", "--json", tmp_path / "test.json"]
+    code, stdout, err = run(*args)
+    assert code == 0, err
+    result = json.loads((tmp_path / "test.json").read_text())
+    assert result["check"]["ok"] and result["videos"] == len(generated.names(Split.TEST))
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        assert archive.namelist()
+    code, _, err = run(*args[:-2])
+    assert code == 2 and "--force" in err
+    code, _, err = run(*args[:-2], "--force")
+    assert code == 0, err
+
+
+def test_broken_checkpoint_is_one_line(generated, tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    for command in ("predict", "predict-test"):
+        code, _, err = run(command, "--checkpoint", broken, "--root", generated.root, "--out", tmp_path / command)
+        assert code == 2, err
+        assert str(broken) in err and "checkpoint" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / command).exists()
