@@ -37,7 +37,7 @@ def test_train_refuses_an_existing_run_then_resumes_it(generated, trained, tmp_p
     copy = tmp_path / "run"
     copy.mkdir()
     (copy / "last.pt").write_bytes((trained / "last.pt").read_bytes())
-    code, out, err = run("train", "--resume", "--out", copy, "--epochs", "2", "--workers", "0")
+    code, _, err = run("train", "--resume", "--out", copy, "--epochs", "2", "--workers", "0")
     assert code == 0, err
     assert load_checkpoint(copy / "last.pt")["epoch"] == 2
 
@@ -77,7 +77,7 @@ def test_train_needs_a_root(tmp_path):
 def test_predict_writes_files_that_score_accepts(generated, trained, tmp_path):
     out = tmp_path / "val"
     report = tmp_path / "predict.json"
-    code, stdout, err = run(
+    code, _, err = run(
         "predict", "--checkpoint", trained / "best.pt", "--root", generated.root, "--out", out, "--workers", "0",
         "--json", report,
     )  # fmt: skip
@@ -96,7 +96,7 @@ def test_predict_test_writes_a_checked_submission(generated, trained, tmp_path, 
     out = tmp_path / "submissions" / "tiny"
     args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
     args += ["--format", submission_format, "--workers", "0", "--json", tmp_path / "test.json"]
-    code, stdout, err = run(*args)
+    code, _, err = run(*args)
     assert code == 0, err
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(generated.names(Split.TEST))
