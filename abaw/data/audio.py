@@ -66,8 +66,8 @@ def read_audio(path: str | os.PathLike, rate: int = AUDIO_RATE) -> AudioTrack:
             chunks: list[np.ndarray] = []
             first_time: float | None = None
             for frame in container.decode(stream):
-                if first_time is None and frame.time is not None:
-                    first_time = float(frame.time)
+                if first_time is None:
+                    first_time = 0.0 if frame.time is None else float(frame.time)
                 chunks.extend(resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(frame))
             chunks.extend(resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(None))
     except av.FFmpegError as error:

@@ -508,7 +508,10 @@ def _extract_one(job: _Job, config: AudioFeatureConfig, target: Path) -> _Outcom
         # Enough rows that every row past the stored ones lies past the end of the audio: padding
         # an entry by repeating the last stored row is then exact.
         rows = max(job.rows, math.ceil(duration * job.fps) + 2)
-        features = video_audio_features(track.samples, track.rate, job.fps, rows, config)
+        try:
+            features = video_audio_features(track.samples, track.rate, job.fps, rows, config)
+        except (RuntimeError, ValueError) as error:
+            raise DataError(f"openSMILE failed on the audio ({error})", path=job.video) from None
         missing = math.floor(((job.frames or 0) / job.fps - duration) * job.fps + 1e-6)
         if missing >= 1:
             truncated = True
@@ -601,11 +604,15 @@ def extract_audio_features(
         else:
             pending.append((stem, job))
     folder.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = [pool.submit(_extract_one, job, config, folder / f"{stem}.npz") for stem, job in pending]
         for future in progress(as_completed(futures), "Extracting audio features", len(futures)):
             outcome = future.result()
             outcomes[outcome.stem] = outcome
+    finally:
+        # On Ctrl-C or an unexpected error, drop the videos not started instead of waiting for them.
+        pool.shutdown(wait=True, cancel_futures=True)
     for stem in sorted(outcomes):
         outcome = outcomes[stem]
         report.extracted += outcome.extracted and outcome.has_audio

@@ -1,0 +1,69 @@
+"""``abaw features audio`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from abaw.cli import cli
+from abaw.data.generate import GeneratedDataset
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_audio_extracts_then_skips(generated: GeneratedDataset, tmp_path: Path) -> None:
+    cache, report = tmp_path / "cache", tmp_path / "audio.json"
+    args = ("features", "audio", "--root", str(generated.root), "--cache", str(cache), "--jobs", "2")
+    code, out, err = run(*args, "--json", str(report))
+    assert code == 0, err
+    assert "Audio features eGeMAPSv02-first2: 50 values per frame" in out
+    assert str(cache / "audio" / "eGeMAPSv02-first2") in out and "Traceback" not in err
+    payload = json.loads(report.read_text())
+    assert (payload["videos"], payload["extracted"], payload["skipped"], payload["dim"]) == (8, 8, 0, 50)
+    assert Path(payload["stats"]).is_file() and Path(payload["report"]).is_file()
+
+    code, _, err = run(*args, "--json", str(report))
+    assert code == 2 and "already exists; pass --force" in err
+    code, out, _ = run(*args, "--json", "-")
+    assert code == 0 and json.loads(out[out.index("{") :])["skipped"] == 8
+    assert run(*args, "--json", str(report), "--force")[0] == 0
+    assert json.loads(report.read_text())["extracted"] == 8
+
+
+def test_audio_feature_set_and_pooling(generated: GeneratedDataset, tmp_path: Path) -> None:
+    code, out, err = run(
+        "features",
+        "audio",
+        "--root",
+        str(generated.root),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--feature-set",
+        "eGeMAPSv01b",
+        "--pooling",
+        "meanstd",
+        "--jobs",
+        "1",
+    )
+    assert code == 0, err
+    assert "eGeMAPSv01b-meanstd: 46 values per frame" in out
+    assert (tmp_path / "cache" / "audio" / "eGeMAPSv01b-meanstd" / "stats.json").is_file()
+
+
+def test_audio_rejects_unknown_feature_set(generated: GeneratedDataset, tmp_path: Path) -> None:
+    code, _, err = run("features", "audio", "--root", str(generated.root), "--feature-set", "MFCC")
+    assert code == 2 and "'MFCC' is not one of" in err
+
+
+def test_audio_warns_about_a_video_without_audio(dataset_copy: Path) -> None:
+    video = next(dataset_copy.rglob("video59.mp4"))
+    video.write_bytes(b"not a video at all")
+    code, out, err = run("features", "audio", "--root", str(dataset_copy), "--jobs", "1")
+    assert code == 0, err
+    assert f"warning: {video}: cannot read the audio" in err and "its audio features are zeros" in err
+    assert "without audio (zeros)" in out and "Traceback" not in err
