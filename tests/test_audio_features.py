@@ -53,8 +53,8 @@ def single_person_videos(generated: GeneratedDataset, split: Split | None = None
     ]
 
 
-def remux(source: Path, target: Path, audio: np.ndarray | None = None, rate: int = 44_100) -> Path:
-    """Copy the video stream of ``source`` to ``target``, with ``audio`` (AAC) as its only audio, or none."""
+def remux(source: Path, target: Path, audio: np.ndarray | None = None, rate: int = 44_100, start: float = 0.0) -> Path:
+    """Copy the video stream of ``source`` to ``target``, with ``audio`` (AAC, from ``start`` s) or no audio."""
     with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
         video_in = reader.streams.video[0]
         video_out = writer.add_stream_from_template(video_in)
@@ -70,7 +70,7 @@ def remux(source: Path, target: Path, audio: np.ndarray | None = None, rate: int
         if audio_out is not None:
             frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1).astype(np.float32), format="fltp", layout="mono")
             frame.sample_rate = rate
-            frame.pts = 0
+            frame.pts = round(start * rate)
             for packet in [*audio_out.encode(frame), *audio_out.encode(None)]:
                 writer.mux(packet)
     return target
@@ -374,3 +374,11 @@ def test_read_audio_errors_name_the_file(dataset_copy: Path, generated) -> None:
         read_audio(broken)
     with pytest.raises(DataError, match=r"absent\.mp4"):
         read_audio(dataset_copy / "absent.mp4")
+
+
+def test_read_audio_aligns_a_late_track_with_the_video(generated, tmp_path: Path) -> None:
+    late = remux(generated.entries["1-30-1280x720"].video, tmp_path / "late.mp4", np.full(44_100, 0.1), start=0.5)
+    samples = read_audio(late).samples
+    onset = np.argmax(np.abs(samples) > 0.05) / AUDIO_RATE
+    assert onset == pytest.approx(0.5, abs=0.005)
+    assert np.abs(samples[: AUDIO_RATE // 2 - 160]).max() < 0.01  # silence before it, bar AAC ringing
