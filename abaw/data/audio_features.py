@@ -286,10 +286,9 @@ def pool_llds(llds: np.ndarray, lo: np.ndarray, hi: np.ndarray, pooling: Pooling
         second = np.minimum(first + 1, stop - 1)
         return np.concatenate([llds[first], llds[second]], axis=1).astype(np.float32, copy=False)
     out = np.empty((rows, 2 * width), dtype=np.float32)
-    longest = int((stop - first).max()) if rows else 0
+    offsets = np.arange(int((stop - first).max()) if rows else 0)
     for begin in range(0, rows, _POOL_CHUNK):
         part = slice(begin, begin + _POOL_CHUNK)
-        offsets = np.arange(longest)
         index = first[part, None] + offsets
         mask = index < stop[part, None]
         values = llds[np.minimum(index, count - 1)].astype(np.float64)

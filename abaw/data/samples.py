@@ -84,7 +84,7 @@ def select_frames(index: DatasetIndex, entries: Iterable[Entry], *, labelled: bo
         >>> from abaw.data.generate import GeneratorConfig, generate_dataset
         >>> import tempfile
         >>> from abaw.data.index import open_dataset
-        >>> root = generate_dataset(tempfile.mkdtemp() + "/d", GeneratorConfig(videos=4, frames=10)).root
+        >>> root = generate_dataset(tempfile.mkdtemp() + "/d", GeneratorConfig(videos=6, frames=10)).root
         >>> index = open_dataset(root, use_cache=False)
         >>> samples = select_frames(index, index.split(Split.TRAIN), labelled=True)
         >>> bool((samples.targets != -5).all()), len(samples) > 0
