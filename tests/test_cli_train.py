@@ -117,3 +117,35 @@ def test_broken_checkpoint_is_one_line(generated, tmp_path):
         assert str(broken) in err and "checkpoint" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
         assert not (tmp_path / command).exists()
+
+
+def test_paper_sz_variant_trains_on_cached_audio_features(dataset_copy, tmp_path):
+    """Issue 4's end point: the full-size AEG-CD-SZ trains on features made by ``abaw features audio``."""
+    args = ["train", "--root", dataset_copy, "--out", tmp_path / "sz", "--variant", "aeg-cd-sz"]
+    args += ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--workers", "0"]
+    code, _, err = run(*args)
+    assert code == 2 and "abaw features audio --root" in err and "Traceback" not in err
+    code, _, err = run("features", "audio", "--root", dataset_copy, "--jobs", "1")
+    assert code == 0, err
+    code, _, err = run(*args, "--force")
+    assert code == 0, err
+    checkpoint = load_checkpoint(tmp_path / "sz" / "last.pt")
+    assert checkpoint["model_config"]["audio_dim"] == 50
+    assert checkpoint["audio"]["config"] == {"feature_set": "eGeMAPSv02", "pooling": "first2"}
+
+
+def test_timm_regressor_baseline_config_trains(generated, tmp_path):
+    config = Path(__file__).parents[1] / "baselines" / "timm-regressor.yaml"
+    args = ["train", "--root", generated.root, "--out", tmp_path / "timm", "--config", config]
+    code, _, err = run(*args, "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--workers", "0")
+    assert code == 0, err
+    checkpoint = load_checkpoint(tmp_path / "timm" / "last.pt")
+    assert checkpoint["model_config"]["regressor"] and checkpoint["model_config"]["backbone"] == "resnet18"
+
+
+def test_timm_backbone_replaces_the_discriminator_trunk(generated, tmp_path):
+    args = ["train", "--root", generated.root, "--out", tmp_path / "bb", "--variant", "aeg-cd-tiny"]
+    args += ["--backbone", "test_resnet", "--epochs", "1", "--steps-per-epoch", "2", "--n-critic", "2"]
+    code, _, err = run(*args, "--batch-size", "4", "--workers", "0")
+    assert code == 0, err
+    assert load_checkpoint(tmp_path / "bb" / "last.pt")["model_config"]["backbone"] == "test_resnet"

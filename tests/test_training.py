@@ -176,3 +176,12 @@ def test_torchrun_two_cpu_processes(train_root, tmp_path):
     single = score_split(predictions, index, Split.VALIDATION).scores
     assert row["val/frames"] == single.frames
     assert row["val/ccc_mean"] == pytest.approx(single.ccc_mean, abs=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["disc-tiny", "aeg-cd-tiny"])
+def test_bf16_autocast_steps_are_finite(train_root, tmp_path, variant):
+    """The CUDA path's bf16 autocast, exercised on the CPU (channels-last applies on CUDA only)."""
+    config = tiny(train_root, variant=variant, precision="bf16", steps_per_epoch=2, n_critic=1, batch_size=8)
+    row = train(config, tmp_path / "run").rows[-1]
+    losses = [value for key, value in row.items() if key.startswith(("D/", "G/"))]
+    assert losses and np.isfinite(losses).all()
