@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
@@ -149,3 +150,12 @@ def test_timm_backbone_replaces_the_discriminator_trunk(generated, tmp_path):
     code, _, err = run(*args, "--batch-size", "4", "--workers", "0")
     assert code == 0, err
     assert load_checkpoint(tmp_path / "bb" / "last.pt")["model_config"]["backbone"] == "test_resnet"
+
+
+def test_unusable_model_settings_are_one_line(generated, tmp_path):
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "a", *QUICK, "--backbone", "no_such_net")
+    assert code == 2 and "unknown timm model 'no_such_net'" in err and "Traceback" not in err
+    unrelated = tmp_path / "unrelated.pt"
+    torch.save({"other.weight": torch.zeros(3)}, unrelated)
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "b", *QUICK, "--init", unrelated)
+    assert code == 2 and f"{unrelated}: cannot start disc-tiny from it" in err and "Traceback" not in err

@@ -115,7 +115,10 @@ def build_model(config: TrainConfig, audio_dim: int) -> AffectModel:
         overrides["backbone"] = config.backbone
     if config.backbone_weights is not None:
         overrides["backbone_weights"] = config.backbone_weights
-    return create_model(config.variant, **overrides)
+    try:
+        return create_model(config.variant, **overrides)
+    except ValueError as error:
+        raise AbawError(f"model {config.variant}: {error}") from None
 
 
 def _audio_config(config: TrainConfig) -> AudioFeatureConfig:
@@ -211,7 +214,10 @@ def _train(
     # Model: built from the variant, started from --init or resumed.
     model = build_model(config, audio_dim).to(dist.device)
     if checkpoint is None and config.init:
-        report = load_matching_state(model, load_weights(config.init))
+        try:
+            report = load_matching_state(model, load_weights(config.init))
+        except ValueError as error:
+            raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
         reporter.note(f"--init {config.init}: {report.summary()}")
     if checkpoint is not None:
         _load_model_state(model, checkpoint, run_dir / LAST)
