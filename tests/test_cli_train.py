@@ -159,3 +159,9 @@ def test_unusable_model_settings_are_one_line(generated, tmp_path):
     torch.save({"other.weight": torch.zeros(3)}, unrelated)
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "b", *QUICK, "--init", unrelated)
     assert code == 2 and f"{unrelated}: cannot start disc-tiny from it" in err and "Traceback" not in err
+
+
+def test_unknown_variant_lists_the_known_ones_and_writes_nothing(generated, tmp_path):
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--variant", "dsic")
+    assert code == 2 and "unknown model 'dsic'" in err and "aeg-cd-sz" in err
+    assert not (tmp_path / "run").exists()

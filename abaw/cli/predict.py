@@ -13,8 +13,6 @@ from abaw.cli.options import existing_file, json_option, output_path, with_datas
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.fileio import refuse_overwrite
-from abaw.prediction.inference import score_split
-from abaw.prediction.predict import load_trained_model, predict_entries, predict_test, write_split_predictions
 from abaw.scoring.display import scores_table
 from abaw.scoring.predictions import SubmissionFormat
 from abaw.scoring.references import published_results
@@ -57,6 +55,9 @@ def predict_command(
     force: bool,
 ) -> None:
     """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
+    from abaw.prediction.inference import score_split
+    from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+
     chosen = Split(split)
     refuse_overwrite(out, force)
     dataset.require_usable([chosen])
@@ -111,6 +112,8 @@ def predict_test_command(
 
     Exits 1 when the check finds a problem.
     """
+    from abaw.prediction.predict import load_trained_model, predict_test
+
     trained = load_trained_model(checkpoint, device)
     result = predict_test(
         trained,

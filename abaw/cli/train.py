@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from abaw.cli.context import CliContext, pass_cli_context
 from abaw.cli.options import existing_file, existing_path, json_option, output_path, with_dataset_settings, write_json
-from abaw.model import list_models
 from abaw.training.config import Precision, Protocol, RealLatent, resolve_config
 from abaw.training.reporting import RichReporter
-from abaw.training.trainer import TrainResult, best_epoch_of, resume_config, train
+
+if TYPE_CHECKING:
+    from abaw.training.trainer import TrainResult
+
+VARIANT_HELP = "Model variant: disc, aeg-cd, aeg-cd-sz, timm-regressor (and -tiny versions) [default: aeg-cd-sz]."
 
 
 def _choice(enum_type) -> click.Choice:
@@ -23,7 +26,7 @@ def _choice(enum_type) -> click.Choice:
 @click.command(name="train")
 @with_dataset_settings
 @click.option("--out", "run_dir", required=True, type=output_path, help="Run folder (checkpoints, metrics, config).")
-@click.option("--variant", type=click.Choice(list_models()), help="Model variant [default: aeg-cd-sz].")
+@click.option("--variant", help=VARIANT_HELP)
 @click.option(
     "--protocol",
     type=_choice(Protocol),
@@ -70,6 +73,9 @@ def train_command(
     **flags: Any,
 ) -> None:
     """Train the ALN (or a baseline) and keep checkpoints, metrics and the resolved config in --out."""
+    # torch and timm load here, not at import, so the other commands start quickly.
+    from abaw.training.trainer import best_epoch_of, resume_config, train
+
     if noise_artifacts is not None:
         flags["noise_artifacts"] = [item.strip() for item in noise_artifacts.split(",") if item.strip()]
     if epochs_from is not None:

@@ -105,9 +105,21 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def variant_config(variant: str) -> ModelConfig:
+    """The registered configuration of ``variant``.
+
+    Raises:
+        AbawError: naming the known variants when ``variant`` is not one.
+    """
+    try:
+        return model_config(variant)
+    except ValueError as error:
+        raise AbawError(str(error)) from None
+
+
 def build_model(config: TrainConfig, audio_dim: int) -> AffectModel:
     """The variant of ``config`` with the run's model options applied."""
-    base = model_config(config.variant)
+    base = variant_config(config.variant)
     overrides: dict[str, Any] = {"latent_injection": config.latent_injection, "va_head": config.va_head}
     if base.audio_dim > 0:
         overrides["audio_dim"] = audio_dim
@@ -174,6 +186,7 @@ def _train(
 ) -> TrainResult:
     reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
     progress = progress if dist.is_main else no_progress
+    base = variant_config(config.variant)
     if resume and not (run_dir / LAST).is_file():
         raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
     checkpoint = load_checkpoint(run_dir / LAST) if resume else None
@@ -194,7 +207,7 @@ def _train(
     class_weights = class_balanced_weights(samples.targets)
     if checkpoint is not None:
         class_weights = checkpoint["class_weights"].numpy()
-    needs_audio = model_config(config.variant).audio_dim > 0
+    needs_audio = base.audio_dim > 0
     audio_config = _audio_config(config) if needs_audio else None
     audio_rows, audio_mean, audio_std = None, None, None
     evaluation_samples = split_frames(index, [Split.VALIDATION], labelled=False) if config.protocol.evaluates else None
