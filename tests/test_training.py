@@ -18,7 +18,7 @@ from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
-from abaw.errors import CheckpointError, DataError, OutputExistsError
+from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.prediction.inference import score_split
 from abaw.prediction.predict import load_trained_model, predict_entries
 from abaw.training.checkpoint import load_checkpoint
@@ -185,3 +185,16 @@ def test_bf16_autocast_steps_are_finite(train_root, tmp_path, variant):
     row = train(config, tmp_path / "run").rows[-1]
     losses = [value for key, value in row.items() if key.startswith(("D/", "G/"))]
     assert losses and np.isfinite(losses).all()
+
+
+def test_tensorboard_missing_is_one_line_before_anything_is_written(train_root, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(AbawError, match=r"abaw\[tensorboard\]"):
+        train(tiny(train_root, tensorboard=True), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_tensorboard_gets_every_epoch(train_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    train(tiny(train_root, tensorboard=True, epochs=2, steps_per_epoch=1), tmp_path / "run")
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from abaw.errors import AbawError
 from abaw.fileio import atomic_write_text
 
 LIVE_KEYS = ("D/loss", "G/loss", "D/affect", "D/gp")
@@ -134,13 +135,20 @@ class TensorBoardLog:
     """Scalars to TensorBoard (``RUN_DIR/tensorboard``), when the ``tensorboard`` package is installed."""
 
     def __init__(self, run_dir: Path):
+        self.writer = self.summary_writer_class()(str(run_dir / "tensorboard"))
+
+    @staticmethod
+    def summary_writer_class() -> type:
+        """torch's ``SummaryWriter``, or a one-line error saying how to install TensorBoard.
+
+        Raises:
+            AbawError: when the ``tensorboard`` package is missing.
+        """
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:
-            from abaw.errors import AbawError
-
-            raise AbawError(f"--tensorboard needs the tensorboard package ({error}); pip install tensorboard") from None
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+            raise AbawError(f"--tensorboard needs TensorBoard ({error}); pip install 'abaw[tensorboard]'") from None
+        return SummaryWriter
 
     def log(self, row: Mapping[str, object], epoch: int) -> None:
         """Every numeric value of ``row`` at step ``epoch``."""

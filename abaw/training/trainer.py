@@ -187,6 +187,8 @@ def _train(
     reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
     progress = progress if dist.is_main else no_progress
     base = variant_config(config.variant)
+    if config.tensorboard:
+        TensorBoardLog.summary_writer_class()
     if resume and not (run_dir / LAST).is_file():
         raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
     checkpoint = load_checkpoint(run_dir / LAST) if resume else None
