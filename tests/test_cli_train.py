@@ -165,3 +165,13 @@ def test_unknown_variant_lists_the_known_ones_and_writes_nothing(generated, tmp_
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--variant", "dsic")
     assert code == 2 and "unknown model 'dsic'" in err and "aeg-cd-sz" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_final_protocol_takes_the_epochs_of_a_val_run(generated, trained, tmp_path):
+    best = load_checkpoint(trained / "best.pt")["best"]["epoch"]
+    args = ["train", "--root", generated.root, "--out", tmp_path / "final", "--protocol", "final"]
+    code, _, err = run(*args, *QUICK[:-2], "--epochs-from", trained)
+    assert code == 0, err
+    checkpoint = load_checkpoint(tmp_path / "final" / "last.pt")
+    assert checkpoint["epoch"] == best and checkpoint["config"]["protocol"] == "final"
+    assert not (tmp_path / "final" / "best.pt").exists()
