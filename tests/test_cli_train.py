@@ -175,3 +175,11 @@ def test_final_protocol_takes_the_epochs_of_a_val_run(generated, trained, tmp_pa
     checkpoint = load_checkpoint(tmp_path / "final" / "last.pt")
     assert checkpoint["epoch"] == best and checkpoint["config"]["protocol"] == "final"
     assert not (tmp_path / "final" / "best.pt").exists()
+
+
+def test_existing_json_report_is_refused_before_training(generated, tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", *QUICK, "--json", report)
+    assert code == 2 and "--force" in err
+    assert not (tmp_path / "run").exists() and report.read_text() == "{}"

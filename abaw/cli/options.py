@@ -12,7 +12,7 @@ import click
 
 from abaw.cli.context import CliContext
 from abaw.data.index import open_dataset, open_dataset_from
-from abaw.fileio import atomic_write_json
+from abaw.fileio import atomic_write_json, refuse_overwrite
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 existing_file = click.Path(exists=True, file_okay=True, dir_okay=False, path_type=Path)
@@ -44,6 +44,12 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--json", "json_path", type=output_path, help="Also write the results as JSON to this file ('-' for stdout)."
     )(command)
+
+
+def refuse_json_overwrite(path: Path | None, force: bool) -> None:
+    """Fail before any work when ``--json FILE`` exists and ``--force`` was not given."""
+    if path is not None and str(path) != "-":
+        refuse_overwrite(path, force)
 
 
 def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:

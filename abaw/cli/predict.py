@@ -9,7 +9,14 @@ import click
 from rich.table import Table
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
-from abaw.cli.options import existing_file, json_option, output_path, with_dataset, write_json
+from abaw.cli.options import (
+    existing_file,
+    json_option,
+    output_path,
+    refuse_json_overwrite,
+    with_dataset,
+    write_json,
+)
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.fileio import refuse_overwrite
@@ -60,6 +67,7 @@ def predict_command(
 
     chosen = Split(split)
     refuse_overwrite(out, force)
+    refuse_json_overwrite(json_path, force)
     dataset.require_usable([chosen])
     trained = load_trained_model(checkpoint, device)
     predictions = predict_entries(
@@ -114,6 +122,7 @@ def predict_test_command(
     """
     from abaw.prediction.predict import load_trained_model, predict_test
 
+    refuse_json_overwrite(json_path, force)
     trained = load_trained_model(checkpoint, device)
     result = predict_test(
         trained,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
-from rich.table import Table
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import existing_file, existing_path, json_option, output_path, with_dataset_settings, write_json
+from abaw.cli.options import (
+    existing_file,
+    existing_path,
+    json_option,
+    output_path,
+    refuse_json_overwrite,
+    with_dataset_settings,
+    write_json,
+)
 from abaw.training.config import Precision, Protocol, RealLatent, resolve_config
-from abaw.training.reporting import RichReporter
-
-if TYPE_CHECKING:
-    from abaw.training.trainer import TrainResult
+from abaw.training.reporting import RichReporter, epochs_table
 
 VARIANT_HELP = "Model variant: disc, aeg-cd, aeg-cd-sz, timm-regressor (and -tiny versions) [default: aeg-cd-sz]."
 
@@ -76,6 +80,7 @@ def train_command(
     # torch and timm load here, not at import, so the other commands start quickly.
     from abaw.training.trainer import best_epoch_of, resume_config, train
 
+    refuse_json_overwrite(json_path, force)
     if noise_artifacts is not None:
         flags["noise_artifacts"] = [item.strip() for item in noise_artifacts.split(",") if item.strip()]
     if epochs_from is not None:
@@ -95,38 +100,4 @@ def train_command(
     reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
     result = train(config, run_dir, resume=resume, force=force, reporter=reporter, progress=cli.progress)
     cli.console.print(epochs_table(result))
-    write_json(json_path, result_dict(result), force)
-
-
-def epochs_table(result: TrainResult) -> Table:
-    """One row per epoch: losses and validation scores."""
-    table = Table(title=f"{result.run_dir}")
-    columns = ["epoch", "D/loss", "G/loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean", "seconds"]
-    present = [column for column in columns if any(column in row for row in result.rows)]
-    for column in present:
-        table.add_column(column, justify="right")
-    for row in result.rows:
-        cells = []
-        for column in present:
-            value = row.get(column)
-            cells.append("" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
-        if row.get("best"):
-            cells[0] += " *"
-        table.add_row(*cells)
-    if result.best_epoch is not None:
-        table.caption = f"* best epoch {result.best_epoch}: {result.best}"
-    else:
-        table.caption = f"last: {result.last}"
-    return table
-
-
-def result_dict(result: TrainResult) -> dict[str, Any]:
-    """The run's outcome for ``--json``."""
-    return {
-        "run_dir": str(result.run_dir),
-        "epochs": result.epochs,
-        "last": str(result.last),
-        "best": None if result.best is None else str(result.best),
-        "best_epoch": result.best_epoch,
-        "rows": result.rows,
-    }
+    write_json(json_path, result.to_dict(), force)

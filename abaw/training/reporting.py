@@ -13,12 +13,17 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from abaw.errors import AbawError
 from abaw.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from abaw.training.trainer import TrainResult
 
 LIVE_KEYS = ("D/loss", "G/loss", "D/affect", "D/gp")
 
@@ -160,3 +165,25 @@ class TensorBoardLog:
     def close(self) -> None:
         """Flush and close the event file."""
         self.writer.close()
+
+
+def epochs_table(result: TrainResult) -> Table:
+    """One row per epoch: losses and validation scores."""
+    table = Table(title=f"{result.run_dir}")
+    columns = ["epoch", "D/loss", "G/loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean", "seconds"]
+    present = [column for column in columns if any(column in row for row in result.rows)]
+    for column in present:
+        table.add_column(column, justify="right")
+    for row in result.rows:
+        cells = []
+        for column in present:
+            value = row.get(column)
+            cells.append("" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
+        if row.get("best"):
+            cells[0] += " *"
+        table.add_row(*cells)
+    if result.best_epoch is not None:
+        table.caption = f"* best epoch {result.best_epoch}: {result.best}"
+    else:
+        table.caption = f"last: {result.last}"
+    return table

@@ -70,6 +70,17 @@ class TrainResult:
     best_epoch: int | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (for ``--json``)."""
+        return {
+            "run_dir": str(self.run_dir),
+            "epochs": self.epochs,
+            "last": str(self.last),
+            "best": None if self.best is None else str(self.best),
+            "best_epoch": self.best_epoch,
+            "rows": self.rows,
+        }
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA)."""
