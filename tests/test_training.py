@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -198,3 +199,15 @@ def test_tensorboard_gets_every_epoch(train_root, tmp_path):
     pytest.importorskip("tensorboard")
     train(tiny(train_root, tensorboard=True, epochs=2, steps_per_epoch=1), tmp_path / "run")
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_live_losses_average_each_term_over_the_steps_it_appears_in():
+    from rich.console import Console
+
+    from abaw.training.reporting import RichReporter
+
+    reporter = RichReporter(Console(file=io.StringIO()), show_progress=False)
+    reporter.start_epoch(1, 1, 4)
+    for step in range(4):
+        reporter.step({"D/loss": float(step), **({"G/loss": 10.0 + step} if step % 2 else {})})
+    assert reporter.running == {"D/loss": 1.5, "G/loss": 12.0}

@@ -56,10 +56,10 @@ class RichReporter(Reporter):
         self.progress: Progress | None = None
         self.task = None
         self.running: dict[str, float] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        self.running, self.count = {}, 0
+        self.running, self.counts = {}, {}
         if not self.show_progress:
             return
         if self.progress is None:
@@ -79,9 +79,10 @@ class RichReporter(Reporter):
         self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps, losses="")
 
     def step(self, losses: Mapping[str, float]) -> None:
-        self.count += 1
+        # G terms come once every n_critic steps, so each key keeps its own count.
         for key, value in losses.items():
-            self.running[key] = self.running.get(key, 0.0) + (value - self.running.get(key, 0.0)) / self.count
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.running[key] = self.running.get(key, 0.0) + (value - self.running.get(key, 0.0)) / self.counts[key]
         if self.progress is not None and self.task is not None:
             shown = "  ".join(f"{key} {self.running[key]:.3f}" for key in LIVE_KEYS if key in self.running)
             self.progress.update(self.task, advance=1, losses=shown)
