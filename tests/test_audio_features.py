@@ -382,3 +382,17 @@ def test_read_audio_aligns_a_late_track_with_the_video(generated, tmp_path: Path
     onset = np.argmax(np.abs(samples) > 0.05) / AUDIO_RATE
     assert onset == pytest.approx(0.5, abs=0.005)
     assert np.abs(samples[: AUDIO_RATE // 2 - 160]).max() < 0.01  # silence before it, bar AAC ringing
+
+
+def test_given_statistics_replace_the_saved_ones_and_silent_videos_stay_zero(index, extracted):
+    saved = load_audio_features(index)
+    mean, std = saved.mean + 1.0, saved.std * 2.0
+    given = load_audio_features(index, stats=(mean, std))
+    raw = load_audio_features(index, normalise=False)
+    for name in given.names:
+        if given.has_audio(name):
+            expected = (raw.for_entry(name) - mean) / std
+            np.testing.assert_allclose(given.for_entry(name), expected, rtol=1e-5, atol=1e-5)
+        else:
+            assert not given.for_entry(name).any()
+    assert set(given.rows()) == set(given.names)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
+from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features, features_folder
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
@@ -153,6 +153,10 @@ def test_sz_variant_needs_audio_features_then_trains_on_them(train_root, tmp_pat
     checkpoint = load_checkpoint(result.last)
     assert checkpoint["model_config"]["audio_dim"] == AudioFeatureConfig().dim
     assert checkpoint["audio"]["mean"].shape == (AudioFeatureConfig().dim,)
+    # The model is fed features standardised with the train split's statistics, and keeps them.
+    stats = json.loads((features_folder(open_dataset(root), AudioFeatureConfig()) / "stats.json").read_text())
+    np.testing.assert_allclose(checkpoint["audio"]["mean"].numpy(), stats["mean"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(checkpoint["audio"]["std"].numpy(), stats["std"], rtol=1e-5, atol=1e-6)
     trained = load_trained_model(result.last, "cpu")
     predictions = predict_entries(trained, open_dataset(root), Split.VALIDATION, workers=0)
     assert score_split(predictions, open_dataset(root), Split.VALIDATION).scores.frames > 0

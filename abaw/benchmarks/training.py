@@ -27,11 +27,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader
 
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
+from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features, load_audio_features
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, audio_feature_rows, split_frames
+from abaw.data.samples import FaceFrameDataset, split_frames
 from abaw.model import model_config
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         index = open_dataset(root)
         extract_audio_features(index, AudioFeatureConfig())
         samples = split_frames(index, [Split.TRAIN], labelled=True)
-        audio, _, _ = audio_feature_rows(index, samples.names, AudioFeatureConfig())
+        audio = load_audio_features(index, AudioFeatureConfig(), names=samples.names).rows()
         table = Table(
             title=f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers)"
         )

@@ -764,6 +764,10 @@ class AudioFeatures:
             values = (values - self.mean) / self.std
         return values.astype(np.float32, copy=False)
 
+    def rows(self, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """:meth:`for_entry` of each of ``names`` (default every entry loaded), by name."""
+        return {name: self.for_entry(name) for name in (self.names if names is None else names)}
+
     def _check(self, name: str) -> None:
         if name not in self._files:
             raise DataError(f"no audio features loaded for entry {name}")
@@ -774,6 +778,7 @@ def load_audio_features(
     config: AudioFeatureConfig = AudioFeatureConfig(),
     names: Sequence[str] | None = None,
     normalise: bool = True,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AudioFeatures:
     """Open the cached audio features of ``names`` (default every entry) for :meth:`AudioFeatures.for_entry`.
 
@@ -782,6 +787,9 @@ def load_audio_features(
         config: Which features.
         names: Entries needed; default all.
         normalise: Standardise with the train split's statistics.
+        stats: ``(mean, std)`` to standardise with instead of the saved train
+            statistics: a trained model's, so that it sees its features
+            scaled as in training whatever dataset it predicts.
 
     Raises:
         DataError: an unknown entry, or features (or statistics) missing or
@@ -813,7 +821,9 @@ def load_audio_features(
             )
         files[name], audio[name] = path, bool(meta["has_audio"])
     mean, std = np.zeros(config.dim), np.ones(config.dim)
-    if normalise:
+    if normalise and stats is not None:
+        mean, std = (np.asarray(values, dtype=np.float64) for values in stats)
+    elif normalise:
         mean, std = _read_stats(index, config, folder / STATS_NAME, command)
     return AudioFeatures(config, mean.astype(np.float32), std.astype(np.float32), normalise, index, files, audio)
 

@@ -215,36 +215,3 @@ def images_to_float(images: torch.Tensor) -> torch.Tensor:
         [-1.0, 1.0]
     """
     return images.float().div_(127.5).sub_(1.0)
-
-
-def audio_feature_rows(
-    index: DatasetIndex,
-    names: Sequence[str],
-    config,
-    mean: np.ndarray | None = None,
-    std: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Audio vectors of ``names``, one row per annotation line, normalised.
-
-    Args:
-        index: The dataset index (its cache folder holds the features).
-        names: Entries to load.
-        config: The :class:`~abaw.data.audio_features.AudioFeatureConfig`.
-        mean, std: Normalisation statistics; by default the train split's,
-            as ``abaw features audio`` saved them. Prediction passes the
-            statistics stored in the checkpoint, so a model sees its
-            features scaled as in training.
-
-    Returns:
-        ``(rows by name, mean, std)``.
-
-    Raises:
-        DataError: when features are missing, saying which command makes them.
-    """
-    from abaw.data.audio_features import load_audio_features
-
-    features = load_audio_features(index, config, names=list(names), normalise=False)
-    mean = np.asarray(features.mean if mean is None else mean, dtype=np.float32)
-    std = np.asarray(features.std if std is None else std, dtype=np.float32)
-    rows = {name: ((features.for_entry(name) - mean) / std).astype(np.float32) for name in names}
-    return rows, mean, std

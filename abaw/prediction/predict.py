@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from abaw.data.audio_features import AudioFeatureConfig
+from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, audio_feature_rows, select_frames
+from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError, OutputExistsError
 from abaw.model import AffectModel
 from abaw.prediction.inference import predict_values, to_video_predictions
@@ -95,9 +95,8 @@ def predict_entries(
     samples = select_frames(index, index.split(split), labelled=False)
     audio_rows, audio_dim = None, 0
     if trained.audio_config is not None:
-        audio_rows, _, _ = audio_feature_rows(
-            index, samples.names, trained.audio_config, mean=trained.audio_mean, std=trained.audio_std
-        )
+        stats = (trained.audio_mean, trained.audio_std)
+        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
         audio_dim = trained.audio_config.dim
     dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
     values = predict_values(

@@ -30,10 +30,10 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from abaw.data.audio_features import AudioFeatureConfig
+from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex, open_dataset_from
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, audio_feature_rows, raise_first_fault, split_frames
+from abaw.data.samples import FaceFrameDataset, raise_first_fault, split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
@@ -227,13 +227,9 @@ def _train(
     if audio_config is not None:
         names = sorted(set(samples.names) | set(evaluation_samples.names if evaluation_samples else []))
         stored_audio = checkpoint["audio"] if checkpoint is not None else None
-        audio_rows, audio_mean, audio_std = audio_feature_rows(
-            index,
-            names,
-            audio_config,
-            mean=None if stored_audio is None else stored_audio["mean"].numpy(),
-            std=None if stored_audio is None else stored_audio["std"].numpy(),
-        )
+        stats = None if stored_audio is None else (stored_audio["mean"].numpy(), stored_audio["std"].numpy())
+        audio = load_audio_features(index, audio_config, names=names, stats=stats)
+        audio_rows, audio_mean, audio_std = audio.rows(), audio.mean, audio.std
     audio_dim = audio_config.dim if audio_config is not None else 0
     dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
 
