@@ -31,7 +31,7 @@ from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features,
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, split_frames
+from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
 from abaw.model import model_config
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
@@ -78,23 +78,18 @@ def measure_variant(
 
     def run_steps(source) -> float:
         for _ in range(warm):
-            solver.step(solver.prepare(*source()))
+            solver.step(batch_to_device(source(), device, solver.channels_last))
         _synchronise(device)
         begin = time.perf_counter()
         for _ in range(steps):
-            solver.step(solver.prepare(*source()))
+            solver.step(batch_to_device(source(), device, solver.channels_last))
         _synchronise(device)
         return _rate(steps * args.batch_size, time.perf_counter() - begin)
 
-    memory_rate = run_steps(lambda: (fixed["image"], fixed["target"], fixed["audio"]))
+    memory_rate = run_steps(lambda: fixed)
+    loader_train_rate = run_steps(lambda: next(batches))
 
-    def from_loader():
-        batch = next(batches)
-        return batch["image"], batch["target"], batch["audio"]
-
-    loader_train_rate = run_steps(from_loader)
-
-    batch = solver.prepare(fixed["image"], fixed["target"], fixed["audio"])
+    batch = batch_to_device(fixed, device, solver.channels_last)
     model.eval()
     with (
         torch.inference_mode(),

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
-from abaw.data.index import open_dataset, open_dataset_from
+from abaw.data.index import open_dataset_from
 from abaw.fileio import atomic_write_json, refuse_overwrite
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
@@ -91,12 +91,6 @@ def with_dataset_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_dataset_settings(settings: dict[str, Any]):
-    """Open the dataset a ``dataset_settings`` dict names, with the command's progress bar."""
-    cli_context = click.get_current_context().find_object(CliContext) or CliContext()
-    return open_dataset_from(settings, progress=cli_context.progress)
-
-
 def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: add ``--root`` and the options pointing at parts of a dataset; pass its index as ``dataset``."""
 
@@ -104,15 +98,7 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cli_context = click.get_current_context().find_object(CliContext) or CliContext()
-        kwargs["dataset"] = open_dataset(
-            kwargs.pop("root"),
-            annotations=kwargs.pop("annotations"),
-            frames=tuple(kwargs.pop("frames")),
-            videos=kwargs.pop("videos"),
-            test_list=kwargs.pop("test_list"),
-            cache=kwargs.pop("cache"),
-            progress=cli_context.progress,
-        )
+        kwargs["dataset"] = open_dataset_from(pop_dataset_settings(kwargs), progress=cli_context.progress)
         return command(*args, **kwargs)
 
     return wrapper

@@ -6,7 +6,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import (
@@ -136,23 +135,7 @@ def predict_test_command(
         warn=cli.warn,
         progress=cli.progress,
     )
-    table = Table(title=f"test submission of {trained.variant} ({checkpoint})")
-    table.add_column("")
-    table.add_column("")
-    for label, value in (
-        ("format", submission_format),
-        ("videos", str(result.videos)),
-        ("face frames predicted", str(result.frames)),
-        ("prediction lines", str(result.report.lines)),
-        ("files", str(result.files)),
-        ("zip", str(result.zip_path)),
-        (
-            "check",
-            "[green]passed[/green]" if result.report.ok else f"[red]{result.report.problem_count} problems[/red]",
-        ),
-    ):
-        table.add_row(label, value)
-    cli.console.print(table)
+    cli.console.print(result.table(f"test submission of {trained.variant} ({checkpoint})"))
     write_json(json_path, result.to_dict(), force)
     if not result.report.ok:
         for line in result.report.problems:

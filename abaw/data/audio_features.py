@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
 from abaw.data.audio import AUDIO_RATE, read_audio
 from abaw.data.index import DatasetIndex, Entry
@@ -433,6 +434,22 @@ class AudioFeatureReport:
             "stats": None if self.stats_path is None else str(self.stats_path),
             "report": None if self.report_path is None else str(self.report_path),
         }
+
+    def table(self) -> Table:
+        """The report as a ``rich`` table, one count per row."""
+        table = Table(title=f"Audio features {self.config.key}: {self.dim} values per frame", show_header=False)
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        table.add_row("videos", str(self.videos))
+        table.add_row("extracted", str(self.extracted))
+        table.add_row("skipped (up to date)", str(self.skipped))
+        table.add_row("without audio (zeros)", str(len(self.without_audio)))
+        table.add_row("truncated audio", str(len(self.truncated)))
+        table.add_row("entries without a video (zeros)", str(len(self.entries_without_video)))
+        table.add_row("train rows in the statistics", f"{self.train_rows:,}")
+        table.add_row("audio extracted", f"{self.audio_seconds:,.1f} s of audio in {self.seconds:.1f} s")
+        table.add_row("written to", str(self.folder))
+        return table
 
 
 @dataclass(frozen=True)

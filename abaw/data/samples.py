@@ -207,6 +207,41 @@ def raise_first_fault(faults: Sequence[str]) -> None:
             raise DataError(fault)
 
 
+@dataclass
+class Batch:
+    """A batch on the compute device, ready for the model.
+
+    Attributes:
+        images: Face crops, float in [-1, 1], ``(B, 3, H, W)`` (channels-last on request).
+        targets: Valence and arousal, ``(B, 2)`` (``-5`` for test frames).
+        audio: Audio vectors ``(B, audio_dim)``, or ``None`` without audio.
+    """
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    audio: torch.Tensor | None
+
+
+def batch_to_device(batch: Mapping[str, torch.Tensor], device: torch.device, channels_last: bool = False) -> Batch:
+    """Move a :class:`FaceFrameDataset` batch to ``device``, images scaled to [-1, 1].
+
+    Example:
+        >>> batch = {"image": torch.zeros(2, 3, 4, 4, dtype=torch.uint8), "target": torch.zeros(2, 2),
+        ...          "audio": torch.zeros(2, 0)}
+        >>> moved = batch_to_device(batch, torch.device("cpu"))
+        >>> moved.images.min().item(), moved.audio
+        (-1.0, None)
+    """
+    non_blocking = device.type == "cuda"
+    images = images_to_float(batch["image"].to(device, non_blocking=non_blocking))
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    targets = batch["target"].to(device, non_blocking=non_blocking).float()
+    audio = batch["audio"]
+    audio = audio.to(device, non_blocking=non_blocking).float() if audio.numel() else None
+    return Batch(images, targets, audio)
+
+
 def images_to_float(images: torch.Tensor) -> torch.Tensor:
     """``uint8`` images to float in [-1, 1] (normalise with mean 0.5 and std 0.5, as the paper).
 

@@ -83,11 +83,15 @@ class AffectModel(nn.Module):
         The latent is passed on only when ``config.use_latent`` and the audio
         only when ``config.audio_dim > 0``, so callers may always pass both.
         """
-        return self.discriminator(
-            image,
-            latent=latent if self.config.use_latent else None,
-            audio=audio if self.uses_audio else None,
-        )
+        return self.discriminator(image, *self.discriminator_inputs(latent, audio))
+
+    def discriminator_inputs(self, latent: Tensor | None, audio: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        """``(latent, audio)`` as the discriminator takes them: each only when the model was built with it.
+
+        Training calls the discriminator through its DistributedDataParallel
+        wrapper, so it needs this filtering without :meth:`discriminate`.
+        """
+        return (latent if self.config.use_latent else None, audio if self.uses_audio else None)
 
     def forward(self, images: Tensor, audio: Tensor | None = None) -> Tensor:
         """Inference: (valence, arousal) per image, shape (B, 2), not clipped.

@@ -15,7 +15,6 @@ it reaches too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
@@ -26,7 +25,13 @@ from torch import Tensor, nn
 from abaw.errors import DataError
 from abaw.model.cd import AudioMap, check_inputs, conv_output_size
 from abaw.model.config import LatentInjection, VaHead
-from abaw.model.transfer import TransferReport, load_matching_state
+from abaw.model.transfer import (
+    TransferReport,
+    UnreadableWeights,
+    load_matching_state,
+    read_weights_file,
+    state_tensors,
+)
 
 
 def create_timm(name: str, **kwargs) -> nn.Module:
@@ -59,23 +64,15 @@ def read_state_dict(path: str | PathLike) -> dict[str, Tensor]:
     if not path.is_file():
         raise DataError("backbone weights file not found", path=path)
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (pickle, zip, EOF) for a broken file
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(f"cannot read backbone weights ({type(exc).__name__}: {detail})", path=path) from exc
-    if isinstance(saved, Mapping):
-        for key in ("state_dict", "model"):
-            if isinstance(saved.get(key), Mapping):
-                saved = saved[key]
-                break
-    tensors = {str(k): v for k, v in saved.items() if isinstance(v, Tensor)} if isinstance(saved, Mapping) else {}
+        saved = read_weights_file(path)
+    except UnreadableWeights as error:
+        raise DataError(f"cannot read backbone weights ({error})", path=path) from None
+    tensors = state_tensors(saved)
     if not tensors:
         raise DataError(
             "backbone weights file holds no tensors (expected a state dict, or a dict with 'state_dict' or 'model')",
             path=path,
         )
-    if all(name.startswith("module.") for name in tensors):
-        tensors = {name.removeprefix("module."): value for name, value in tensors.items()}
     return tensors
 
 

@@ -1,5 +1,9 @@
 """Start one model from another's weights: progressive training and backbone checkpoints.
 
+Weight files are read here too, for every caller (``--init``, ``--backbone-weights``, checkpoints):
+:func:`read_weights_file` loads with ``weights_only=True`` so no pickled code runs, and
+:func:`state_tensors` finds the state dict inside what was saved.
+
 The paper trains Disc, then AEG-CD, then AEG-CD-SZ, each stage starting from
 the previous one. Tensors with the same name and shape are copied. A
 convolution whose only difference is extra *input* channels (the SZ stage's
@@ -11,6 +15,7 @@ exactly where the previous one ended.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +24,46 @@ import torch
 from torch import Tensor, nn
 
 from abaw.messages import some
+
+
+class UnreadableWeights(Exception):
+    """A weights file that ``torch.load`` cannot read; the message is the reason, in one line."""
+
+
+def read_weights_file(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, any damage turned into one exception.
+
+    Raises:
+        UnreadableWeights: with ``"<error type>: <first line of its message>"``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file surfaces as any of a dozen types inside torch.load
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        raise UnreadableWeights(f"{type(error).__name__}: {detail}") from error
+
+
+def state_tensors(saved: Any) -> dict[str, Tensor]:
+    """The tensors of a saved state: a bare state dict, or one under ``"state_dict"`` or ``"model"``.
+
+    A ``module.`` prefix that ``DataParallel`` left on every name is removed.
+    Anything that is not a tensor is dropped; nothing found gives ``{}``.
+
+    Example:
+        >>> state_tensors({"model": {"module.w": torch.zeros(1), "step": 3}})
+        {'w': tensor([0.])}
+    """
+    if isinstance(saved, Mapping):
+        for key in ("state_dict", "model"):
+            if isinstance(saved.get(key), Mapping):
+                saved = saved[key]
+                break
+    if not isinstance(saved, Mapping):
+        return {}
+    tensors = {str(name): value for name, value in saved.items() if isinstance(value, Tensor)}
+    if tensors and all(name.startswith("module.") for name in tensors):
+        tensors = {name.removeprefix("module."): value for name, value in tensors.items()}
+    return tensors
 
 
 @dataclass

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, FrameSamples, raise_first_fault
+from abaw.data.samples import FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import PredictionSet, ScoreReport, SubmissionFormat, VideoPrediction, score_predictions
 from abaw.submission.writers import fill_missing_frames
@@ -71,14 +71,11 @@ def predict_values(
         with torch.inference_mode():
             for batch in progress(loader, description, total=len(loader)):
                 raise_first_fault(batch["fault"])
-                images = batch["image"].to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-                if channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                audio = batch["audio"].to(device, non_blocking=True) if batch["audio"].numel() else None
+                inputs = batch_to_device(batch, device, channels_last)
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                    output = model(images, audio)
-                values[done : done + len(images)] = output.float().clamp(-1.0, 1.0).cpu().numpy()
-                done += len(images)
+                    output = model(inputs.images, inputs.audio)
+                values[done : done + len(output)] = output.float().clamp(-1.0, 1.0).cpu().numpy()
+                done += len(output)
     finally:
         model.train(was_training)
     if not dist.enabled:

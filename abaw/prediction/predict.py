@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.table import Table
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex
@@ -28,9 +29,8 @@ from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.submission.check import SubmissionReport, check_submission
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
-from abaw.training.checkpoint import load_checkpoint
+from abaw.training.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.training.distributed import resolve_device
-from abaw.training.trainer import model_from_checkpoint
 
 WarnFn = Callable[[str], None]
 
@@ -70,9 +70,10 @@ def load_trained_model(path: str | os.PathLike, device: str = "auto") -> Trained
     """
     path = Path(path)
     checkpoint = load_checkpoint(path)
-    model = model_from_checkpoint(checkpoint, path).to(resolve_device(device)).eval()
+    target = resolve_device(device)
+    model = model_from_checkpoint(checkpoint, path).to(target).eval()
     audio = checkpoint.get("audio")
-    trained = TrainedModel(model, resolve_device(device), path, int(checkpoint.get("epoch", 0)))
+    trained = TrainedModel(model, target, path, int(checkpoint.get("epoch", 0)))
     if model.uses_audio:
         if not audio:
             raise CheckpointError("the model takes audio but the checkpoint has no audio settings", path=path)
@@ -137,6 +138,7 @@ class TestSubmission:
         report: The submission check of the zip.
         videos: Test videos predicted.
         frames: Face frames predicted.
+        format: The submission's format.
     """
 
     files: Path
@@ -144,6 +146,7 @@ class TestSubmission:
     report: SubmissionReport
     videos: int
     frames: int
+    format: SubmissionFormat = SubmissionFormat.PER_VIDEO
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -154,6 +157,24 @@ class TestSubmission:
             "frames": self.frames,
             "check": self.report.to_dict(),
         }
+
+    def table(self, title: str) -> Table:
+        """What was written and whether the check passed, as a ``rich`` table."""
+        table = Table(title=title, show_header=False)
+        table.add_column("")
+        table.add_column("")
+        check = "[green]passed[/green]" if self.report.ok else f"[red]{self.report.problem_count} problems[/red]"
+        for label, value in (
+            ("format", self.format.value),
+            ("videos", str(self.videos)),
+            ("face frames predicted", str(self.frames)),
+            ("prediction lines", str(self.report.lines)),
+            ("files", str(self.files)),
+            ("zip", str(self.zip_path)),
+            ("check", check),
+        ):
+            table.add_row(label, value)
+        return table
 
 
 def predict_test(
@@ -205,4 +226,4 @@ def predict_test(
     zip_submission(files, zip_path, force=force)
     report = check_submission(zip_path, counts, sample_file=sample_file)
     frames = sum(len(video) for video in predictions.values())
-    return TestSubmission(files, zip_path, report, len(counts), frames)
+    return TestSubmission(files, zip_path, report, len(counts), frames, submission_format)

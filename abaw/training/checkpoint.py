@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,24 @@ import torch
 from abaw import __version__
 from abaw.errors import CheckpointError
 from abaw.fileio import atomic_write_bytes
+from abaw.model import AffectModel, ModelConfig, create_model
+from abaw.model.transfer import UnreadableWeights, read_weights_file, state_tensors
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "config", "model_config", "model")
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (with format and version added) to ``path`` atomically, replacing it."""
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], also: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write ``payload`` (with format and version added) to ``path``, and to each of ``also``, atomically.
+
+    The payload is serialised once, however many files receive it.
+    """
     buffer = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, "version": __version__, **payload}, buffer)
-    return atomic_write_bytes(path, buffer.getvalue(), force=True)
+    data = buffer.getvalue()
+    for copy in also:
+        atomic_write_bytes(copy, data, force=True)
+    return atomic_write_bytes(path, data, force=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -67,14 +76,7 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         CheckpointError: naming the file when it cannot be read or holds no tensor.
     """
     path = Path(path)
-    state = _read(path)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    weights = (
-        {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
-        if isinstance(state, dict)
-        else {}
-    )
+    weights = state_tensors(_read(path))
     if not weights:
         raise CheckpointError("holds no model weights", path=path)
     return weights
@@ -84,8 +86,30 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError("checkpoint not found", path=path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file surfaces as any of a dozen types inside torch.load
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"not a readable checkpoint ({reason[:200]})", path=path) from None
-    return checkpoint
+        return read_weights_file(path)
+    except UnreadableWeights as error:
+        raise CheckpointError(f"not a readable checkpoint ({error})", path=path) from None
+
+
+def load_model_state(model: AffectModel, checkpoint: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's weights into ``model``, exactly (every tensor, every shape).
+
+    Raises:
+        CheckpointError: naming ``path`` when the weights do not fit.
+    """
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"weights do not fit the model ({first[:200]})", path=path) from None
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> AffectModel:
+    """Rebuild the model stored in a checkpoint (without reading backbone weight files again)."""
+    try:
+        config = ModelConfig.from_dict({**checkpoint["model_config"], "backbone_weights": None})
+        model = create_model(config)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"model settings cannot be rebuilt ({error})", path=path) from None
+    load_model_state(model, checkpoint, path)
+    return model

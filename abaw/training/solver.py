@@ -25,34 +25,18 @@ Every loss term lands in one dict keyed ``D/...`` and ``G/...``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from abaw.data.samples import Batch
 from abaw.model import AffectModel
 from abaw.training.class_weights import sample_weights
 from abaw.training.config import Precision, RealLatent, TrainConfig
 from abaw.training.distributed import Distributed
 from abaw.training.losses import affect_loss, critic_loss, cycle_loss, generator_adversarial_loss, gradient_penalty
 from abaw.training.noise import NoiseConfig, add_noise
-
-
-@dataclass
-class Batch:
-    """A training batch on the compute device.
-
-    Attributes:
-        images: Clean face crops, float in [-1, 1], ``(B, 3, H, W)``.
-        targets: Valence and arousal, ``(B, 2)``.
-        audio: Audio vectors ``(B, audio_dim)``, or ``None``.
-    """
-
-    images: torch.Tensor
-    targets: torch.Tensor
-    audio: torch.Tensor | None
 
 
 def uses_bf16(precision: Precision, device: torch.device) -> bool:
@@ -119,8 +103,7 @@ class Solver:
     def _critic(self, image, latent, audio, wrapped: bool = True):
         """The discriminator on ``image``; latent and audio are passed only where the model takes them."""
         module = self.discriminator if wrapped else self.model.discriminator
-        config = self.model.config
-        return module(image, latent if config.use_latent else None, audio if config.audio_dim > 0 else None)
+        return module(image, *self.model.discriminator_inputs(latent, audio))
 
     def _generate(self, images, wrapped: bool = True):
         module = self.generator if wrapped else self.model.generator
@@ -128,19 +111,6 @@ class Solver:
 
     def _affect(self, prediction: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return affect_loss(prediction.float(), targets, sample_weights(targets, self.class_weights))
-
-    def prepare(self, images_uint8: torch.Tensor, targets: torch.Tensor, audio: torch.Tensor | None) -> Batch:
-        """Move a loader batch to the device, scaled to [-1, 1] (channels-last on CUDA)."""
-        non_blocking = self.device.type == "cuda"
-        images = images_uint8.to(self.device, non_blocking=non_blocking).float().div_(127.5).sub_(1.0)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        targets = targets.to(self.device, non_blocking=non_blocking).float()
-        if audio is not None and audio.numel():
-            audio = audio.to(self.device, non_blocking=non_blocking).float()
-        else:
-            audio = None
-        return Batch(images, targets, audio)
 
     # -- the steps -----------------------------------------------------------
 
@@ -154,7 +124,9 @@ class Solver:
             if (self.iteration + 1) % self.config.n_critic == 0:
                 losses.update(self.generator_step(batch))
         self.iteration += 1
-        return {key: float(value) for key, value in losses.items()}
+        # One device-to-host copy for all the terms: a float() per term would stall the GPU a dozen times a step.
+        values = torch.stack([value.detach().float() for value in losses.values()]).tolist()
+        return dict(zip(losses, values, strict=True))
 
     def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Disc and regressor variants: the affect loss on clean images."""
@@ -248,15 +220,3 @@ class Solver:
         for name, optimizer in self.optimizers.items():
             if name in states:
                 optimizer.load_state_dict(states[name])
-
-
-@contextlib.contextmanager
-def evaluation(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients, restoring the previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        model.train(was_training)

@@ -33,16 +33,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex, open_dataset_from
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, raise_first_fault, split_frames
+from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
 from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
-from abaw.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from abaw.training.checkpoint import load_checkpoint, load_model_state, load_weights, save_checkpoint
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
-from abaw.training.distributed import Distributed, start_distributed, stop_distributed
+from abaw.training.distributed import Distributed, distributed
 from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
 from abaw.training.solver import Solver, uses_bf16
 
@@ -105,8 +105,6 @@ def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressF
 
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     if resume:
-        if not (run_dir / LAST).is_file():
-            raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
         return
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
@@ -177,12 +175,8 @@ def train(
     Raises:
         AbawError: for bad data, settings or checkpoints (one line each).
     """
-    run_dir = Path(run_dir)
-    dist = start_distributed(config.device)
-    try:
-        return _train(config, run_dir, dist, resume, force, reporter, progress, on_epoch_end)
-    finally:
-        stop_distributed()
+    with distributed(config.device) as dist:
+        return _train(config, Path(run_dir), dist, resume, force, reporter, progress, on_epoch_end)
 
 
 def _train(
@@ -217,19 +211,25 @@ def _train(
     samples = split_frames(index, config.protocol.train_splits, labelled=True)
     if len(samples) < 2:
         raise DataError(f"{index.layout.root}: fewer than 2 usable frames (face image and labels) to train on")
-    class_weights = class_balanced_weights(samples.targets)
-    if checkpoint is not None:
-        class_weights = checkpoint["class_weights"].numpy()
+    if checkpoint is None:
+        class_weights = torch.from_numpy(class_balanced_weights(samples.targets))
+    else:
+        class_weights = checkpoint["class_weights"]
     needs_audio = base.audio_dim > 0
     audio_config = _audio_config(config) if needs_audio else None
-    audio_rows, audio_mean, audio_std = None, None, None
+    audio_rows, audio_state = None, None
     evaluation_samples = split_frames(index, [Split.VALIDATION], labelled=False) if config.protocol.evaluates else None
     if audio_config is not None:
         names = sorted(set(samples.names) | set(evaluation_samples.names if evaluation_samples else []))
         stored_audio = checkpoint["audio"] if checkpoint is not None else None
         stats = None if stored_audio is None else (stored_audio["mean"].numpy(), stored_audio["std"].numpy())
         audio = load_audio_features(index, audio_config, names=names, stats=stats)
-        audio_rows, audio_mean, audio_std = audio.rows(), audio.mean, audio.std
+        audio_rows = audio.rows()
+        audio_state = {
+            "config": audio_config.to_dict(),
+            "mean": torch.from_numpy(audio.mean),
+            "std": torch.from_numpy(audio.std),
+        }
     audio_dim = audio_config.dim if audio_config is not None else 0
     dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
 
@@ -242,8 +242,8 @@ def _train(
             raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
         reporter.note(f"--init {config.init}: {report.summary()}")
     if checkpoint is not None:
-        _load_model_state(model, checkpoint, run_dir / LAST)
-    solver = Solver(model, config, torch.from_numpy(class_weights), dist)
+        load_model_state(model, checkpoint, run_dir / LAST)
+    solver = Solver(model, config, class_weights, dist)
     start_epoch, best = 0, {"epoch": None, "ccc_mean": None}
     if checkpoint is not None:
         solver.load_optimizer_states(checkpoint["optimizers"])
@@ -251,6 +251,13 @@ def _train(
         start_epoch = int(checkpoint["epoch"])
         best = dict(checkpoint.get("best") or best)
 
+    # What every checkpoint of the run holds besides the weights, optimisers and progress.
+    run_state = {
+        "config": config.to_dict(),
+        "model_config": model.config.to_dict(),
+        "class_weights": class_weights,
+        "audio": audio_state,
+    }
     if dist.is_main and checkpoint is None:
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
         atomic_write_json(
@@ -296,7 +303,7 @@ def _train(
                 if step >= steps:
                     break
                 raise_first_fault(batch["fault"])
-                losses = solver.step(solver.prepare(batch["image"], batch["target"], batch["audio"]))
+                losses = solver.step(batch_to_device(batch, dist.device, solver.channels_last))
                 for key, value in losses.items():
                     totals[key] = totals.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
@@ -322,26 +329,15 @@ def _train(
             row["seconds"] = time.perf_counter() - started
             if dist.is_main:
                 payload = {
-                    "config": config.to_dict(),
-                    "model_config": model.config.to_dict(),
+                    **run_state,
                     "model": model.state_dict(),
                     "optimizers": solver.optimizer_states(),
-                    "class_weights": torch.from_numpy(np.asarray(class_weights, dtype=np.float32)),
-                    "audio": None
-                    if audio_config is None
-                    else {
-                        "config": audio_config.to_dict(),
-                        "mean": torch.from_numpy(audio_mean),
-                        "std": torch.from_numpy(audio_std),
-                    },
                     "epoch": epoch,
                     "iteration": solver.iteration,
                     "best": best,
                     "metrics": row,
                 }
-                if row.get("best"):
-                    save_checkpoint(run_dir / BEST, payload)
-                save_checkpoint(run_dir / LAST, payload)
+                save_checkpoint(run_dir / LAST, payload, also=[run_dir / BEST] if row.get("best") else [])
                 metrics_log.append(row)
                 if tensorboard is not None:
                     tensorboard.log(row, epoch)
@@ -359,28 +355,7 @@ def _train(
 
 
 def _seed_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def _load_model_state(model: AffectModel, checkpoint: dict[str, Any], path: Path) -> None:
-    try:
-        model.load_state_dict(checkpoint["model"])
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"weights do not fit the model ({first[:200]})", path=path) from None
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> AffectModel:
-    """Rebuild the model stored in a checkpoint (without reading backbone weight files again)."""
-    try:
-        config = ModelConfig.from_dict({**checkpoint["model_config"], "backbone_weights": None})
-        model = create_model(config)
-    except (ValueError, TypeError) as error:
-        raise CheckpointError(f"model settings cannot be rebuilt ({error})", path=path) from None
-    _load_model_state(model, checkpoint, path)
-    return model
+    seed_everything(torch.initial_seed() % 2**32)
 
 
 def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
