@@ -206,6 +206,7 @@ class _Sources:
 
     entries: list[tuple[str, Split, Path | None]]
     frames_dirs: dict[str, Path]
+    videos: dict[str, Path | None]
     problems: list[Problem]
     stats: list[str]
 
@@ -288,9 +289,10 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
                     frames_dirs[item.name] = Path(item.path)
     for name in sorted(frames_dirs):
         stats.append(_stat_line(frames_dirs[name]))
-    for name in sorted({str(find_video(name, layout.videos)) for name in seen} - {"None"}):
-        stats.append(_stat_line(Path(name)))
-    return _Sources(entries=entries, frames_dirs=frames_dirs, problems=problems, stats=stats)
+    videos = {name: find_video(name, layout.videos) for name in seen}
+    for path in sorted({video for video in videos.values() if video is not None}, key=str):
+        stats.append(_stat_line(path))
+    return _Sources(entries=entries, frames_dirs=frames_dirs, videos=videos, problems=problems, stats=stats)
 
 
 def load_index(
@@ -346,7 +348,7 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
     label_arrays: list[np.ndarray] = []
     label_offsets: dict[str, tuple[int, int]] = {}
     cursor = 0
-    videos = [find_video(name, layout.videos) for name, _, _ in sources.entries]
+    videos = [sources.videos[name] for name, _, _ in sources.entries]
     with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
         probes = pool.map(_probe, videos)
         work = zip(sources.entries, videos, probes, strict=True)
