@@ -9,9 +9,12 @@ from __future__ import annotations
 import click
 
 from abaw import __version__
+from abaw.cli.benchmark import benchmark_command
 from abaw.cli.context import AbawGroup, CliContext
 from abaw.cli.data import data
+from abaw.cli.demo import demo_command
 from abaw.cli.features import features
+from abaw.cli.plot import plot_command
 from abaw.cli.predict import predict_command, predict_test_command
 from abaw.cli.score import score
 from abaw.cli.submission import submission
@@ -27,7 +30,18 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     ctx.obj = CliContext(quiet=quiet)
 
 
-for command in (data, features, train_command, predict_command, predict_test_command, score, submission):
+for command in (
+    demo_command,
+    data,
+    features,
+    train_command,
+    predict_command,
+    predict_test_command,
+    plot_command,
+    score,
+    submission,
+    benchmark_command,
+):
     cli.add_command(command)
 
 

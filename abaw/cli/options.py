@@ -102,3 +102,17 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def submission_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--format per-video|single-file`` (the test submission's format) as ``submission_format``."""
+    from abaw.scoring.predictions import SubmissionFormat
+
+    return click.option(
+        "--format",
+        "submission_format",
+        type=click.Choice([item.value for item in SubmissionFormat]),
+        default=SubmissionFormat.PER_VIDEO.value,
+        show_default=True,
+        help="Format of the test submission: per-video files (2020-2022) or one file (2023 on).",
+    )(command)

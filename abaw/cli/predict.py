@@ -13,6 +13,7 @@ from abaw.cli.options import (
     json_option,
     output_path,
     refuse_json_overwrite,
+    submission_format_option,
     with_dataset,
     write_json,
 )
@@ -92,13 +93,7 @@ def predict_command(
 @_inference_options
 @with_dataset
 @click.option("--out", required=True, type=output_path, help="Submission folder, e.g. submissions/NAME.")
-@click.option(
-    "--format",
-    "submission_format",
-    type=click.Choice([item.value for item in SubmissionFormat]),
-    default=SubmissionFormat.PER_VIDEO.value,
-    show_default=True,
-)
+@submission_format_option
 @click.option("--sample-file", type=existing_file, help="The organisers' sample single file (rows and order).")
 @json_option
 @pass_cli_context

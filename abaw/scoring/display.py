@@ -64,3 +64,47 @@ def per_video_table(per_video: dict[str, AffectScores]) -> Table:
     for name, scores in per_video.items():
         table.add_row(name, *_score_cells(scores))
     return table
+
+
+ComparisonRow = tuple[str, AffectScores | None, PublishedResult | None]
+
+_PAPER_COLUMNS = ("MSE V", "MSE A", "PCC V", "PCC A", "CCC V", "CCC A", "CCC mean")
+
+
+def comparison_table(title: str, rows: list[ComparisonRow], caption: str | None = None) -> Table:
+    """Several methods in the paper's Table II shape: MSE, PCC and CCC of valence and arousal.
+
+    Each row is ``(label, scores, published)`` with one of the two given:
+    measured scores fill every column, a published row its CCC only (what
+    the sources give), shown dimmed.
+
+    Example:
+        >>> s = AffectScores(0.5, 0.6, 0.7, 0.8, 0.1, 0.2, 0.3, 0.4, 10)
+        >>> paper = PublishedResult("p", "val", 0.1, 0.2, "x")
+        >>> comparison_table("t", [("run", s, None), ("paper", None, paper)]).row_count
+        2
+    """
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    table.add_column("method")
+    for column in _PAPER_COLUMNS:
+        table.add_column(column, justify="right")
+    for label, scores, published in rows:
+        if scores is not None:
+            values = [
+                scores.mse_valence,
+                scores.mse_arousal,
+                scores.pcc_valence,
+                scores.pcc_arousal,
+                scores.ccc_valence,
+                scores.ccc_arousal,
+                scores.ccc_mean,
+            ]
+            table.add_row(f"[bold]{label}[/bold]", *[_number(value) for value in values])
+        elif published is not None:
+            cells = ["-"] * 4 + [
+                _number(published.ccc_valence),
+                _number(published.ccc_arousal),
+                _number(published.ccc_mean),
+            ]
+            table.add_row(f"[dim]{label}[/dim]", *[f"[dim]{cell}[/dim]" for cell in cells])
+    return table

@@ -104,6 +104,8 @@ class RichReporter(Reporter):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        # A reporter may serve several runs in a row (the demo's stages): the next one starts a fresh bar.
+        self.task = None
 
 
 class MetricsLog:

@@ -1,0 +1,553 @@
+"""``abaw demo``: the whole workflow on the generated demo dataset, in minutes on a CPU.
+
+1. Generate the demo dataset, or reuse it when it was generated with the
+   same settings.
+2. Extract the per-frame audio features (skipped when up to date).
+3. Train the paper's progressive stages under the val protocol, each
+   started from the previous stage's best checkpoint: Disc -> AEG-CD ->
+   AEG-CD-SZ.
+4. Predict Validation with each stage's best checkpoint and score it with
+   the challenge metric; predict Test with the last stage and write the
+   checked submission zip.
+5. Draw the figures of the last stage (predictions over time, cleaned faces
+   and latent channels).
+
+Everything is written to ``OUT.partial`` and moved onto ``OUT`` only when
+complete, so an interrupted demo never damages the outputs of an earlier
+one, and ``resume`` continues the interrupted one where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from abaw import __version__
+from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
+from abaw.data.generate import MANIFEST_NAME, GeneratorConfig, generate_dataset
+from abaw.data.index import DatasetIndex, open_dataset
+from abaw.data.layout import Split
+from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.fileio import atomic_write_json, move_dir_onto
+from abaw.progress import ProgressFn, no_progress
+from abaw.scoring.display import comparison_table
+from abaw.scoring.metrics import AffectScores
+from abaw.scoring.predictions import SubmissionFormat
+from abaw.scoring.references import published_results
+
+LogFn = Callable[[str], None]
+RESULTS_NAME = "results.json"
+
+PAPER_NAMES = {"disc": "Disc", "aeg-cd": "AEG-CD", "aeg-cd-sz": "AEG-CD-SZ"}
+"""The paper's name of each progressive stage, as its Table II spells them."""
+
+
+@dataclass(frozen=True)
+class DemoStage:
+    """One stage of the progressive training.
+
+    Attributes:
+        variant: Registered model variant.
+        epochs: Epochs under the val protocol.
+        lr: Adam learning rate.
+        n_critic: Discriminator iterations per generator iteration.
+    """
+
+    variant: str
+    epochs: int
+    lr: float = 1e-4
+    n_critic: int = 5
+
+    @property
+    def published_name(self) -> str:
+        """The name of the stage's row in ``baselines/published_results.json`` (tiny variants share it).
+
+        Example:
+            >>> DemoStage("aeg-cd-tiny", 1).published_name
+            'ALN AEG-CD'
+        """
+        base = self.variant.removesuffix("-tiny")
+        return f"ALN {PAPER_NAMES.get(base, base)}"
+
+    @property
+    def paper_name(self) -> str:
+        """The paper's name of the stage, e.g. ``AEG-CD-SZ`` (``AEG-CD-SZ-tiny`` for a tiny variant).
+
+        Example:
+            >>> DemoStage("aeg-cd-sz-tiny", 1).paper_name
+            'AEG-CD-SZ-tiny'
+        """
+        base = self.variant.removesuffix("-tiny")
+        name = PAPER_NAMES.get(base, self.variant)
+        return f"{name}-tiny" if base != self.variant else name
+
+
+@dataclass(frozen=True)
+class DemoRecipe:
+    """What the demo generates and trains.
+
+    The default fits the 10-minute budget of a 2-core CPU: full-size
+    networks at the paper's learning rate, a batch of 32 instead of the
+    authors' 500-1000, few epochs. The adversarial stages get fewer epochs
+    because each of their iterations costs about five of the Disc's.
+
+    Attributes:
+        stages: The progressive stages, in order; each starts from the
+            previous one's ``best.pt``.
+        batch_size: Frames per iteration.
+        seed: Seed of the training runs.
+        steps_per_epoch: Cap on iterations per epoch (quick runs), or ``None``.
+        data: The generated dataset.
+        audio: The audio features of the SZ stage.
+    """
+
+    stages: tuple[DemoStage, ...] = (
+        DemoStage("disc", epochs=8),
+        DemoStage("aeg-cd", epochs=3),
+        DemoStage("aeg-cd-sz", epochs=3),
+    )
+    batch_size: int = 32
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    data: GeneratorConfig = field(default_factory=GeneratorConfig)
+    audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
+
+    @classmethod
+    def quick(cls) -> DemoRecipe:
+        """A smoke run of every step in well under a minute: tiny variants, a tiny dataset, 2 steps per epoch.
+
+        Example:
+            >>> [stage.variant for stage in DemoRecipe.quick().stages]
+            ['disc-tiny', 'aeg-cd-tiny', 'aeg-cd-sz-tiny']
+        """
+        return cls(
+            stages=tuple(DemoStage(f"{variant}-tiny", epochs=1, lr=1e-3, n_critic=1) for variant in PAPER_NAMES),
+            batch_size=8,
+            steps_per_epoch=2,
+            data=GeneratorConfig(videos=6, frames=24),
+        )
+
+    def with_epochs(self, epochs: list[int]) -> DemoRecipe:
+        """The recipe with one epoch count per stage.
+
+        Raises:
+            DataError: when the counts do not match the stages or one is below 1.
+
+        Example:
+            >>> [stage.epochs for stage in DemoRecipe().with_epochs([2, 1, 1]).stages]
+            [2, 1, 1]
+        """
+        if len(epochs) != len(self.stages) or any(count < 1 for count in epochs):
+            raise DataError(f"give {len(self.stages)} epoch counts of at least 1 (one per stage), got {epochs}")
+        return replace(
+            self, stages=tuple(replace(stage, epochs=count) for stage, count in zip(self.stages, epochs, strict=True))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "stages": [stage.__dict__.copy() for stage in self.stages],
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "steps_per_epoch": self.steps_per_epoch,
+            "data": self.data.to_dict(),
+            "audio": self.audio.to_dict(),
+        }
+
+
+@dataclass
+class StageResult:
+    """One trained stage and its validation score.
+
+    Attributes:
+        stage: What was trained.
+        run_dir: Its run folder (``config.yaml``, checkpoints, metrics).
+        checkpoint: The ``best.pt`` used for prediction.
+        best_epoch: The epoch of that checkpoint.
+        scores: Validation scores of the checkpoint's predictions.
+        predictions: Folder of its per-video validation predictions.
+        train_seconds: Training time (0 for a stage a resumed demo found finished).
+    """
+
+    stage: DemoStage
+    run_dir: Path
+    checkpoint: Path
+    best_epoch: int
+    scores: AffectScores
+    predictions: Path
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "name": self.stage.paper_name,
+            **self.stage.__dict__,
+            "run_dir": str(self.run_dir),
+            "checkpoint": str(self.checkpoint),
+            "best_epoch": self.best_epoch,
+            "val": self.scores.to_dict(),
+            "predictions": str(self.predictions),
+            "train_seconds": round(self.train_seconds, 1),
+        }
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured and wrote.
+
+    Attributes:
+        out_dir: The demo's folder.
+        data_dir: The dataset it used.
+        data_reused: Whether the dataset was already there.
+        recipe: What it generated and trained.
+        stages: Each stage's result, in training order.
+        submission: The zip of test predictions.
+        submission_ok: Whether the submission check passed.
+        plots: Figures written.
+        notes: Things worth telling the user.
+        seconds: Wall time of each step and ``total``.
+        device: Where it computed.
+    """
+
+    out_dir: Path
+    data_dir: Path
+    data_reused: bool
+    recipe: DemoRecipe
+    stages: list[StageResult] = field(default_factory=list)
+    submission: Path | None = None
+    submission_ok: bool = False
+    plots: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    device: str = ""
+
+    def table(self) -> Table:
+        """The paper's Table II shape: MSE, PCC and CCC per stage, each beside its published row."""
+        published = {row.name: row for row in published_results(Split.VALIDATION.value)}
+        rows: list[tuple[str, AffectScores | None, Any]] = []
+        for result in self.stages:
+            rows.append((f"{result.stage.paper_name} (this run)", result.scores, None))
+            reference = published.pop(result.stage.published_name, None)
+            if reference is not None:
+                rows.append((f"{reference.name} (published)", None, reference))
+        rows.extend((f"{row.name} (published)", None, row) for row in published.values())
+        return comparison_table(
+            "Validation, shaped like the paper's Table II: this run on the demo data, published rows on Aff-Wild2",
+            rows,
+            caption="The demo data is synthetic and far easier than Aff-Wild2: its scores show that the pipeline "
+            "learns, they are not comparable to the published ones (which give CCC only).",
+        )
+
+    def outputs_table(self) -> Table:
+        """Where everything went and how long each step took."""
+        table = Table(title=f"abaw demo: {self.out_dir}", show_header=False, title_justify="left")
+        table.add_column("")
+        table.add_column("")
+        reused = " (reused)" if self.data_reused else ""
+        table.add_row("dataset", f"{self.data_dir}{reused}")
+        for result in self.stages:
+            table.add_row(f"{result.stage.paper_name} run", f"{result.run_dir} (best epoch {result.best_epoch})")
+            table.add_row(f"{result.stage.paper_name} validation", str(result.predictions))
+        check = "[green]check passed[/green]" if self.submission_ok else "[red]check failed[/red]"
+        table.add_row("test submission", f"{self.submission} ({check})")
+        table.add_row("figures", f"{len(self.plots)} PNG files in {self.out_dir / 'plots'}")
+        table.add_row("results", str(self.out_dir / RESULTS_NAME))
+        table.add_row("device", self.device)
+        table.add_row("time", self.time_summary())
+        return table
+
+    def time_summary(self) -> str:
+        """Wall time per step on one line, training split by stage.
+
+        Example:
+            >>> DemoResult(Path("o"), Path("d"), True, DemoRecipe(), seconds={"data": 4.2, "total": 9.0}).time_summary()
+            'data 4 s, total 9 s'
+        """
+        parts = []
+        training = [
+            (step.removeprefix("train "), value) for step, value in self.seconds.items() if step.startswith("train ")
+        ]
+        for step, value in self.seconds.items():
+            if step.startswith("train "):
+                if step == f"train {training[0][0]}":
+                    stages = ", ".join(f"{name} {seconds:.0f}" for name, seconds in training)
+                    parts.append(f"training {sum(v for _, v in training):.0f} s ({stages})")
+                continue
+            parts.append(f"{step} {value:.0f} s")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (``results.json`` and ``--json``)."""
+        return {
+            "abaw": __version__,
+            "python": platform.python_version(),
+            "device": self.device,
+            "out_dir": str(self.out_dir),
+            "data_dir": str(self.data_dir),
+            "data_reused": self.data_reused,
+            "recipe": self.recipe.to_dict(),
+            "stages": [result.to_dict() for result in self.stages],
+            "published": [row.__dict__.copy() for row in published_results(Split.VALIDATION.value)],
+            "submission": str(self.submission),
+            "submission_ok": self.submission_ok,
+            "plots": [str(path) for path in self.plots],
+            "notes": self.notes,
+            "seconds": {step: round(seconds, 1) for step, seconds in self.seconds.items()},
+        }
+
+
+def staging_dir(out_dir: Path) -> Path:
+    """Where a demo writing to ``out_dir`` works until it is complete."""
+    return out_dir.with_name(f"{out_dir.name}.partial")
+
+
+def _prepare_output(out_dir: Path, staging: Path, force: bool, resume: bool) -> None:
+    if resume:
+        if not staging.is_dir():
+            raise AbawError(f"nothing to resume: no interrupted demo in {staging}")
+        return
+    if out_dir.exists() and not force:
+        raise OutputExistsError("holds an earlier demo; pass --force to replace it (once the new one is done)", out_dir)
+    if staging.exists():
+        if not force:
+            raise OutputExistsError(
+                "holds an interrupted demo; pass --resume to continue it or --force to start over", staging
+            )
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+
+
+def prepare_dataset(
+    data_dir: Path, config: GeneratorConfig, force: bool, progress: ProgressFn, log: LogFn
+) -> tuple[Path, bool]:
+    """Reuse ``data_dir`` when it was generated with ``config``, else generate it; ``(root, reused)``.
+
+    A folder that is not a generated dataset is never replaced, even with ``force``.
+
+    Raises:
+        OutputExistsError: ``data_dir`` was generated with other settings and ``force`` is false.
+        DataError: ``data_dir`` exists and is not a generated dataset.
+    """
+    manifest_path = data_dir / MANIFEST_NAME
+    if data_dir.exists():
+        if not manifest_path.is_file():
+            raise DataError("exists and is not a dataset made by abaw; choose another --data folder", path=data_dir)
+        try:
+            stored = json.loads(manifest_path.read_text(encoding="utf-8")).get("config")
+        except (OSError, ValueError) as error:
+            raise DataError(f"unreadable manifest ({error})", path=manifest_path) from None
+        if stored == config.to_dict():
+            log(f"reusing the demo dataset in {data_dir}")
+            return data_dir, True
+        if not force:
+            raise OutputExistsError("was generated with other settings; pass --force to regenerate it", data_dir)
+    log(f"generating the demo dataset in {data_dir}")
+    generated = generate_dataset(data_dir, config, force=True, progress=progress)
+    return generated.root, False
+
+
+def _finished_epochs(run_dir: Path) -> int:
+    """Epochs in ``run_dir/last.pt``, 0 when there is none."""
+    from abaw.training.checkpoint import load_checkpoint
+
+    last = run_dir / "last.pt"
+    return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
+
+
+def _train_stage(
+    stage: DemoStage,
+    recipe: DemoRecipe,
+    root: Path,
+    run_dir: Path,
+    init: Path | None,
+    device: str,
+    workers: int,
+    reporter: Any,
+    progress: ProgressFn,
+    log: LogFn,
+) -> float:
+    """Train (or finish) one stage in ``run_dir``; returns the seconds spent."""
+    from abaw.training.config import Protocol, TrainConfig
+    from abaw.training.trainer import resume_config, train
+
+    done = _finished_epochs(run_dir)
+    if done >= stage.epochs:
+        log(f"{stage.paper_name}: {done} epochs already trained in {run_dir}")
+        return 0.0
+    started = time.perf_counter()
+    if done:
+        log(f"{stage.paper_name}: resuming after epoch {done}")
+        config = resume_config(run_dir, device=device, workers=workers)
+        train(config, run_dir, resume=True, reporter=reporter, progress=progress)
+    else:
+        config = TrainConfig(
+            variant=stage.variant,
+            protocol=Protocol.VAL,
+            epochs=stage.epochs,
+            batch_size=recipe.batch_size,
+            lr=stage.lr,
+            n_critic=stage.n_critic,
+            seed=recipe.seed,
+            device=device,
+            workers=workers,
+            steps_per_epoch=recipe.steps_per_epoch,
+            audio_feature_set=recipe.audio.feature_set.value,
+            audio_pooling=recipe.audio.pooling.value,
+            init=None if init is None else str(init),
+            dataset={"root": str(root)},
+        )
+        train(config, run_dir, force=True, reporter=reporter, progress=progress)
+    return time.perf_counter() - started
+
+
+def _validate_stage(
+    result_dir: Path, checkpoint: Path, index: DatasetIndex, device: str, workers: int, progress: ProgressFn
+) -> tuple[AffectScores, int, dict]:
+    """Predict Validation with ``checkpoint`` into ``result_dir``; ``(scores, epoch, predictions)``."""
+    from abaw.prediction.inference import score_split
+    from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+
+    trained = load_trained_model(checkpoint, device)
+    predictions = predict_entries(trained, index, Split.VALIDATION, workers=workers, progress=progress)
+    write_split_predictions(result_dir, predictions, index, Split.VALIDATION, force=True, progress=progress)
+    return score_split(predictions, index, Split.VALIDATION).scores, trained.epoch, predictions
+
+
+def run_demo(
+    recipe: DemoRecipe | None = None,
+    data_dir: str | os.PathLike = "demo-data",
+    out_dir: str | os.PathLike = "submissions/demo",
+    *,
+    force: bool = False,
+    resume: bool = False,
+    device: str = "auto",
+    workers: int = 2,
+    submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
+    reporter: Any = None,
+    progress: ProgressFn = no_progress,
+    log: LogFn = lambda message: None,
+) -> DemoResult:
+    """Run the whole workflow on the generated demo dataset (see the module docstring).
+
+    Args:
+        recipe: What to generate and train (default: :class:`DemoRecipe`).
+        data_dir: The demo dataset: reused when generated with
+            ``recipe.data``, generated otherwise.
+        out_dir: Where the runs, predictions, submission, figures and
+            ``results.json`` end up (built in ``OUT.partial`` first).
+        force: Replace an earlier demo in ``out_dir`` (once the new one is
+            complete) and regenerate a dataset made with other settings.
+        resume: Continue the interrupted demo in ``OUT.partial``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        workers: DataLoader worker processes.
+        submission_format: Format of the test submission.
+        reporter: A :class:`~abaw.training.reporting.Reporter` for the training progress.
+        progress: Progress bar for the other steps.
+        log: Receives one line per step.
+
+    Returns:
+        The measured scores and where everything was written.
+
+    Raises:
+        AbawError: for bad settings, existing outputs or bad data (one line each).
+    """
+    from abaw.plots import plot_run
+    from abaw.prediction.predict import load_trained_model, predict_test
+    from abaw.training.distributed import resolve_device
+
+    began = time.perf_counter()
+    recipe = recipe if recipe is not None else DemoRecipe()
+    out_dir = Path(out_dir).expanduser().resolve()
+    data_dir = Path(data_dir).expanduser().resolve()
+    staging = staging_dir(out_dir)
+    resolved_device = str(resolve_device(device))
+    _prepare_output(out_dir, staging, force, resume)
+    seconds: dict[str, float] = {}
+
+    def timed(step: str, started: float) -> None:
+        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
+
+    started = time.perf_counter()
+    root, reused = prepare_dataset(data_dir, recipe.data, force, progress, log)
+    index = open_dataset(root, progress=progress)
+    timed("data", started)
+    result = DemoResult(out_dir, root, reused, recipe, device=resolved_device)
+
+    if any(stage.variant.startswith("aeg-cd-sz") for stage in recipe.stages):
+        started = time.perf_counter()
+        audio = extract_audio_features(index, recipe.audio, jobs=max(1, workers), progress=progress)
+        result.notes.extend(audio.warnings)
+        log(f"audio features: {audio.folder}")
+        timed("audio", started)
+
+    init: Path | None = None
+    for number, stage in enumerate(recipe.stages, start=1):
+        run_dir = staging / "runs" / stage.variant
+        log(f"stage {number}/{len(recipe.stages)}: {stage.paper_name} ({stage.variant}), {stage.epochs} epochs")
+        train_seconds = _train_stage(stage, recipe, root, run_dir, init, device, workers, reporter, progress, log)
+        seconds[f"train {stage.paper_name}"] = train_seconds
+        init = run_dir / "best.pt"
+        started = time.perf_counter()
+        predictions_dir = staging / "val" / stage.variant
+        scores, epoch, predictions = _validate_stage(predictions_dir, init, index, device, workers, progress)
+        timed("predict", started)
+        result.stages.append(StageResult(stage, run_dir, init, epoch, scores, predictions_dir, train_seconds))
+
+    started = time.perf_counter()
+    submission = predict_test(
+        load_trained_model(init, device),
+        index,
+        staging,
+        submission_format=submission_format,
+        force=True,
+        workers=workers,
+        warn=lambda message: result.notes.append(message),
+        progress=progress,
+    )
+    result.submission, result.submission_ok = submission.zip_path, submission.report.ok
+    result.notes.extend(submission.report.problems)
+    timed("predict", started)
+
+    started = time.perf_counter()
+    figures = plot_run(init, index, staging / "plots", predictions=predictions, max_videos=3, device=device, force=True)
+    result.plots = figures.files
+    result.notes.extend(figures.notes)
+    timed("plots", started)
+    seconds["total"] = time.perf_counter() - began
+    result.seconds = seconds
+
+    final = _relocated(result, staging, out_dir)
+    atomic_write_json(staging / RESULTS_NAME, final.to_dict(), force=True)
+    move_dir_onto(staging, out_dir)
+    return final
+
+
+def _relocated(result: DemoResult, staging: Path, out_dir: Path) -> DemoResult:
+    """``result`` with every path under ``staging`` pointing where it will be once moved onto ``out_dir``."""
+
+    def moved(path: Path) -> Path:
+        try:
+            return out_dir / path.relative_to(staging)
+        except ValueError:
+            return path
+
+    stages = [
+        replace(
+            stage,
+            run_dir=moved(stage.run_dir),
+            checkpoint=moved(stage.checkpoint),
+            predictions=moved(stage.predictions),
+        )
+        for stage in result.stages
+    ]
+    submission = None if result.submission is None else moved(result.submission)
+    return replace(result, stages=stages, submission=submission, plots=[moved(path) for path in result.plots])

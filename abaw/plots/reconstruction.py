@@ -1,0 +1,228 @@
+"""What the auto-encoder generator does to noisy faces, and its latent map (the paper's Fig. 2).
+
+One row per face: the clean input, the same face degraded by the training
+noise, the generator's cleaned output, and a few channels of the latent map
+as grayscale heatmaps. The noisy column always shows an artifact (the
+training noise model leaves half the faces clean, which would make the
+column repeat the first); the artifacts and levels are drawn uniformly as in
+training, seeded, and named under each noisy face.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from abaw.data.frames import frame_image_path
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.data.samples import images_to_float, read_face_image, select_frames
+from abaw.errors import DataError
+from abaw.plots.affect import new_figure, save_figure
+from abaw.prediction.predict import TrainedModel
+from abaw.training.noise import NoiseConfig, apply_artifact
+
+__all__ = ["FaceSample", "Reconstruction", "plot_reconstruction", "reconstruct_faces", "sample_faces"]
+
+PAPER_NOISE = NoiseConfig()
+"""The paper's four artifacts; runs store their own (see :func:`abaw.plots.run.run_noise`)."""
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One face image of a split.
+
+    Attributes:
+        entry: The entry's name.
+        frame: Its 1-based frame number.
+        image: ``uint8`` ``(3, H, W)``.
+    """
+
+    entry: str
+    frame: int
+    image: np.ndarray
+
+    @property
+    def caption(self) -> str:
+        """``entry #frame``, for row labels."""
+        return f"{self.entry} #{self.frame}"
+
+
+def sample_faces(index: DatasetIndex, split: Split, count: int, seed: int = 0) -> list[FaceSample]:
+    """Draw ``count`` face frames of ``split`` (all of them if fewer), the same ones for the same seed.
+
+    Returned in split order (entry name, then frame).
+
+    Raises:
+        DataError: when the split has no face image, or one cannot be read (naming the file).
+    """
+    samples = select_frames(index, index.split(split), labelled=False)
+    if not len(samples):
+        raise DataError(f"the {split.value} split has no face image to show", path=index.layout.root)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(samples), size=min(count, len(samples)), replace=False))
+    faces = []
+    for row in rows:
+        name = samples.names[int(samples.entry_ids[row])]
+        frame = int(samples.frames[row])
+        path = frame_image_path(index.entries[name].frames_dir, frame)
+        faces.append(FaceSample(name, frame, read_face_image(path)))
+    return faces
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """The columns of a reconstruction figure, as arrays.
+
+    Attributes:
+        clean: ``float32`` ``(n, 3, H, W)`` inputs in [-1, 1].
+        noisy: The same faces degraded, ``(n, 3, H, W)``.
+        cleaned: The generator's output for ``noisy``, ``(n, 3, H, W)``.
+        latent: The generator's latent map for ``noisy``, ``(n, C, h, w)``.
+        artifacts: What degraded each face, e.g. ``"blur 3"``.
+    """
+
+    clean: np.ndarray
+    noisy: np.ndarray
+    cleaned: np.ndarray
+    latent: np.ndarray
+    artifacts: list[str]
+
+    def busiest_channels(self, count: int) -> list[int]:
+        """The ``count`` latent channels that vary most over the shown faces, most varied first.
+
+        Example:
+            >>> latent = np.zeros((2, 3, 4, 4), np.float32)
+            >>> latent[0, 2] = 1.0
+            >>> latent[1, 0, 0, 0] = 1.0
+            >>> Reconstruction(latent, latent, latent, latent, ["", ""]).busiest_channels(2)
+            [2, 0]
+        """
+        variance = self.latent.astype(np.float64).transpose(1, 0, 2, 3).reshape(self.latent.shape[1], -1).var(axis=1)
+        order = np.argsort(-variance, kind="stable")
+        return [int(channel) for channel in order[: max(0, count)]]
+
+
+def _draw_artifacts(count: int, noise: NoiseConfig, rng: np.random.Generator) -> list[tuple[str, float]]:
+    """One (artifact, level) per face, each uniform as :func:`~abaw.training.noise.add_noise` draws them."""
+    draws = []
+    for _ in range(count):
+        artifact = noise.artifacts[int(rng.integers(len(noise.artifacts)))]
+        draws.append((artifact.value, float(artifact.levels[int(rng.integers(len(artifact.levels)))])))
+    return draws
+
+
+def reconstruct_faces(
+    trained: TrainedModel, images: np.ndarray | torch.Tensor, noise: NoiseConfig = PAPER_NOISE, seed: int = 0
+) -> Reconstruction:
+    """Degrade ``images`` with the training noise and clean them with the model's generator.
+
+    Args:
+        trained: A model with a generator (not ``disc`` or a regressor).
+        images: ``uint8`` ``(n, 3, H, W)`` as :func:`~abaw.data.samples.read_face_image`
+            returns them, or float in [-1, 1].
+        noise: The run's noise model; its artifacts are used, never its clean pass-through.
+            Without artifacts the noisy column repeats the clean face.
+        seed: Seeds the artifact draws and their randomness (Gaussian noise, occlusion).
+
+    Raises:
+        ValueError: when the model has no generator.
+    """
+    if trained.model.generator is None:
+        raise ValueError(f"model {trained.variant!r} has no generator to reconstruct faces with")
+    clean = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+    clean = images_to_float(clean) if clean.dtype == torch.uint8 else clean.float()
+    generator = torch.Generator().manual_seed(seed)
+    draws = _draw_artifacts(len(clean), noise, np.random.default_rng(seed)) if noise.artifacts else []
+    noisy = clean.clone()
+    for row, (artifact, level) in enumerate(draws):
+        noisy[row : row + 1] = apply_artifact(clean[row : row + 1], artifact, level, generator)
+    with torch.inference_mode():
+        cleaned, latent = trained.model.generate(noisy.to(trained.device))
+    return Reconstruction(
+        clean=clean.numpy(),
+        noisy=noisy.numpy(),
+        cleaned=cleaned.float().cpu().numpy(),
+        latent=latent.float().cpu().numpy(),
+        artifacts=[f"{artifact} {level:g}" for artifact, level in draws] or ["no noise"] * len(clean),
+    )
+
+
+def _as_picture(image: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` in [-1, 1] to ``(H, W, 3)`` in [0, 1] for ``imshow``."""
+    return np.clip((image.transpose(1, 2, 0) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def plot_reconstruction(
+    trained: TrainedModel,
+    images: np.ndarray | torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    noise: NoiseConfig = PAPER_NOISE,
+    captions: Sequence[str] | None = None,
+    latent_channels: int = 4,
+    seed: int = 0,
+    force: bool = False,
+) -> tuple[Reconstruction, list[int]]:
+    """Draw clean, noisy and cleaned faces with the busiest latent channels, and write the PNG.
+
+    Each latent channel is drawn with one gray scale over all rows (black
+    lowest, white highest), so the rows of a column compare.
+
+    Args:
+        trained: A model with a generator.
+        images: The faces, see :func:`reconstruct_faces`.
+        path: The PNG to write (its folder is created).
+        noise: The run's noise model.
+        captions: One label per row (e.g. ``entry #frame``).
+        latent_channels: How many latent channels to show.
+        seed: Seeds the noise.
+        force: Replace an existing file.
+
+    Returns:
+        The arrays drawn and the latent channels shown.
+
+    Raises:
+        OutputExistsError: when ``path`` exists and ``force`` is false.
+        ValueError: when the model has no generator.
+
+    Example:
+        >>> from abaw.model import create_model
+        >>> import tempfile, pathlib
+        >>> model = create_model("aeg-cd-tiny").eval()
+        >>> trained = TrainedModel(model, torch.device("cpu"), pathlib.Path("x.pt"), 0)
+        >>> faces = np.zeros((2, 3, 112, 112), np.uint8)
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "reconstruction.png"
+        >>> _, channels = plot_reconstruction(trained, faces, out, latent_channels=2)
+        >>> out.is_file(), len(channels)
+        (True, 2)
+    """
+    result = reconstruct_faces(trained, images, noise, seed)
+    channels = result.busiest_channels(latent_channels)
+    rows = len(result.clean)
+    titles = ["clean input", "noisy input", "cleaned output", *(f"latent ch {channel}" for channel in channels)]
+    figure = new_figure(1.6 * len(titles) + 0.6, 1.75 * rows + 0.5)
+    axes = np.asarray(figure.subplots(rows, len(titles), squeeze=False))
+    for column, channel in enumerate(channels, start=3):
+        values = result.latent[:, channel]
+        low, high = float(values.min()), float(values.max())
+        for row in range(rows):
+            axes[row, column].imshow(values[row], cmap="gray", vmin=low, vmax=high if high > low else low + 1.0)
+    for row in range(rows):
+        for column, images_of_column in enumerate((result.clean, result.noisy, result.cleaned)):
+            axes[row, column].imshow(_as_picture(images_of_column[row]))
+        axes[row, 1].set_xlabel(result.artifacts[row], fontsize="small")
+        if captions is not None:
+            axes[row, 0].set_ylabel(captions[row], fontsize="small")
+    for (row, column), ax in np.ndenumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if row == 0:
+            ax.set_title(titles[column], fontsize="medium")
+    figure.suptitle(f"{trained.variant}: generator input, output and latent map")
+    save_figure(figure, path, force=force)
+    return result, channels

@@ -1,0 +1,347 @@
+"""Figures of a trained run: :func:`plot_run`, what ``abaw plot`` calls.
+
+For a labelled split it writes one ``affect_<entry>.png`` per video (labels
+against predictions over time, the paper's Fig. 3) and, for a model with a
+generator, ``reconstruction.png`` (clean, noisy and cleaned faces with the
+latent map, the paper's Fig. 2). Every output path is checked before any
+prediction work, so a refused overwrite costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from abaw.data.index import DatasetIndex, Entry
+from abaw.data.layout import Split
+from abaw.errors import CheckpointError, DataError, PredictionError
+from abaw.fileio import refuse_overwrite
+from abaw.messages import some
+from abaw.plots.affect import AffectSeries, plot_affect_over_time
+from abaw.plots.reconstruction import plot_reconstruction, sample_faces
+from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
+from abaw.progress import ProgressFn, no_progress
+from abaw.scoring.predictions import VideoPrediction
+from abaw.training.checkpoint import load_checkpoint
+from abaw.training.config import TrainConfig
+from abaw.training.noise import NoiseConfig
+
+__all__ = ["RECONSTRUCTION_NAME", "PlotReport", "PlottedFigure", "affect_file_name", "plot_run", "resolve_checkpoint"]
+
+RECONSTRUCTION_NAME = "reconstruction.png"
+CHECKPOINT_NAMES = ("best.pt", "last.pt")
+_WORKER_FRAMES = 5000
+"""Face frames from which loader processes pay off; below, starting them costs more than they save."""
+
+
+def affect_file_name(entry_name: str) -> str:
+    """The affect figure's file name for an entry.
+
+    Example:
+        >>> affect_file_name("video10_1_left")
+        'affect_video10_1_left.png'
+    """
+    return f"affect_{entry_name}.png"
+
+
+@dataclass(frozen=True)
+class PlottedFigure:
+    """One PNG written.
+
+    Attributes:
+        kind: ``affect`` or ``reconstruction``.
+        path: The file.
+        shows: What it shows, one line.
+        details: Numbers behind it for JSON (per-video CCC, latent channels).
+    """
+
+    kind: str
+    path: Path
+    shows: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlotReport:
+    """What :func:`plot_run` wrote.
+
+    Attributes:
+        files: The PNGs written, in order.
+        notes: What was skipped or left out, one line each (e.g. the
+            reconstruction of a model without a generator).
+        figures: One description per file, in the same order.
+        checkpoint: The checkpoint used.
+        variant: Its model variant.
+        split: The split plotted.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figures: list[PlottedFigure] = field(default_factory=list)
+    checkpoint: Path | None = None
+    variant: str | None = None
+    split: Split | None = None
+
+    def add(self, figure: PlottedFigure) -> None:
+        """Record a written figure."""
+        self.files.append(figure.path)
+        self.figures.append(figure)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
+            "variant": self.variant,
+            "split": None if self.split is None else self.split.value,
+            "files": [str(path) for path in self.files],
+            "figures": [
+                {"kind": figure.kind, "file": str(figure.path), "shows": figure.shows, **figure.details}
+                for figure in self.figures
+            ],
+            "notes": list(self.notes),
+        }
+
+    def table(self, title: str) -> Table:
+        """One row per file: figure kind, file, what it shows, as a ``rich`` table."""
+        table = Table(title=title)
+        table.add_column("figure")
+        table.add_column("file", overflow="fold")
+        table.add_column("shows")
+        for figure in self.figures:
+            table.add_row(figure.kind, str(figure.path), figure.shows)
+        return table
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint file itself, or in a run folder its ``best.pt``, else its ``last.pt``.
+
+    Raises:
+        CheckpointError: when nothing is there to load.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in CHECKPOINT_NAMES:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError("no best.pt or last.pt in this run folder", path=path)
+    if not path.is_file():
+        raise CheckpointError("checkpoint not found", path=path)
+    return path
+
+
+def run_noise(path: Path) -> NoiseConfig:
+    """The run's training noise with every face degraded (no clean pass-through).
+
+    Raises:
+        CheckpointError: when the stored settings cannot be read.
+    """
+    config = TrainConfig.from_dict(dict(load_checkpoint(path)["config"]), source=str(path))
+    artifacts = list(config.noise_artifacts)
+    try:
+        return NoiseConfig.from_dict({"clean_probability": 0.0 if artifacts else 1.0, "artifacts": artifacts})
+    except ValueError as error:
+        raise CheckpointError(f"noise settings cannot be read ({error})", path=path) from None
+
+
+def _choose_entries(
+    index: DatasetIndex,
+    split: Split,
+    videos: Sequence[str] | None,
+    max_videos: int,
+    predictions: Mapping[str, VideoPrediction] | None,
+    notes: list[str],
+) -> list[Entry]:
+    in_split = index.split(split)
+    if videos:
+        chosen = []
+        for name in dict.fromkeys(videos):
+            entry = index.entries.get(name)
+            if entry is None:
+                known = some([item.name for item in in_split])
+                message = f"no video named '{name}' in the dataset ({split.value} videos: {known})"
+                raise DataError(message, path=index.layout.root)
+            if entry.split is not split:
+                message = f"video '{name}' is in the {entry.split.value} split, not {split.value}"
+                if entry.split.is_labelled:
+                    message += f"; pass --split {entry.split.value}"
+                raise DataError(message, path=index.layout.root)
+            if predictions is not None and name not in predictions:
+                raise PredictionError(f"no predictions for video '{name}'")
+            chosen.append(entry)
+        return chosen
+    candidates = in_split
+    if predictions is not None:
+        candidates = [entry for entry in in_split if entry.name in predictions]
+        missing = [entry.name for entry in in_split if entry.name not in predictions]
+        if not candidates:
+            other = "train" if split is Split.VALIDATION else "val"
+            raise PredictionError(
+                f"no predictions for any {split.value} video; if they are of the {other} split, pass --split {other}"
+            )
+        if missing:
+            notes.append(
+                f"{len(missing)} {split.value} video(s) have no predictions and are not plotted: {some(missing)}"
+            )
+    if len(candidates) > max_videos:
+        notes.append(
+            f"plotted the first {max_videos} of {len(candidates)} {split.value} videos; name others with --video"
+        )
+    return candidates[:max_videos]
+
+
+def _predict(
+    trained: TrainedModel, index: DatasetIndex, split: Split, entries: list[Entry], progress: ProgressFn
+) -> dict[str, VideoPrediction]:
+    # An index restricted to the plotted entries: predicting the whole split would waste most of the work.
+    subset = dataclasses.replace(index, entries={entry.name: entry for entry in entries})
+    frames = sum(len(entry.face_frames) for entry in entries)
+    workers = 2 if frames >= _WORKER_FRAMES else 0
+    return predict_entries(trained, subset, split, workers=workers, progress=progress)
+
+
+def _affect_description(entry: Entry, series: AffectSeries) -> tuple[str, dict[str, Any]]:
+    length = f"{len(series.frames)} frames" if series.fps is None else f"{len(series.frames) / series.fps:.1f} s"
+    details: dict[str, Any] = {"video": entry.name, "ccc_valence": None, "ccc_arousal": None}
+    if series.ccc is None:
+        return f"{entry.name}: valence and arousal over {length}; no annotated frame", details
+    details["ccc_valence"], details["ccc_arousal"] = series.ccc
+    shows = f"{entry.name}: valence and arousal over {length}; CCC V {series.ccc[0]:.3f}, A {series.ccc[1]:.3f}"
+    return shows, details
+
+
+def plot_run(
+    checkpoint: str | os.PathLike,
+    index: DatasetIndex,
+    out_dir: str | os.PathLike,
+    *,
+    split: Split = Split.VALIDATION,
+    predictions: Mapping[str, VideoPrediction] | None = None,
+    videos: Sequence[str] | None = None,
+    max_videos: int = 6,
+    faces: int = 4,
+    latent_channels: int = 4,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    progress: ProgressFn = no_progress,
+) -> PlotReport:
+    """Write the affect-over-time figures of some videos and the reconstruction figure of a run.
+
+    Args:
+        checkpoint: A ``best.pt`` or ``last.pt`` of ``abaw train``, or a run
+            folder (its ``best.pt`` if present, else its ``last.pt``).
+        index: The dataset.
+        out_dir: Folder for the PNGs (created if needed).
+        split: A labelled split (train or validation).
+        predictions: Predictions by video name (e.g. read from ``abaw predict``'s
+            files); ``None`` predicts the plotted videos with the checkpoint.
+        videos: Entry names to plot; ``None`` plots the split's entries (those
+            with predictions, when given), the first ``max_videos`` by name.
+        max_videos: Cap on the videos plotted when ``videos`` is ``None``.
+        faces: Rows of the reconstruction figure, face frames drawn from the split with ``seed``.
+        latent_channels: Latent channels shown, those that vary most over the shown faces.
+        seed: Seeds the face draw and the noise.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        force: Replace existing PNGs.
+        progress: Wraps the prediction and plotting loops.
+
+    Returns:
+        The files written and notes on what was skipped.
+
+    Raises:
+        CheckpointError: for a missing or unreadable checkpoint.
+        DataError: for the test split (no labels), an unknown video or one of
+            another split, or an unusable dataset.
+        PredictionError: when ``predictions`` lack a requested video.
+        OutputExistsError: when a PNG exists and ``force`` is false (before any work).
+        ValueError: for ``max_videos`` or ``faces`` below 1, or ``latent_channels`` below 0.
+
+    Example:
+        With ``index`` from :func:`abaw.data.index.open_dataset` and a run of ``abaw train``::
+
+            report = plot_run("runs/aeg-cd", index, "figures", videos=["video59"])
+            [path.name for path in report.files]  # ['affect_video59.png', 'reconstruction.png']
+    """
+    split = Split(split)
+    if max_videos < 1 or faces < 1 or latent_channels < 0:
+        raise ValueError(
+            f"need max_videos >= 1, faces >= 1, latent_channels >= 0; got {max_videos}, {faces}, {latent_channels}"
+        )
+    if not split.is_labelled:
+        raise DataError(f"the {split.value} split has no labels to plot against; choose train or val")
+    path = resolve_checkpoint(checkpoint)
+    index.require_usable([split])
+    report = PlotReport(checkpoint=path, split=split)
+    entries = _choose_entries(index, split, videos, max_videos, predictions, report.notes)
+    trained = load_trained_model(path, device)
+    report.variant = trained.variant
+    out_dir = Path(out_dir)
+    affect_paths = [out_dir / affect_file_name(entry.name) for entry in entries]
+    reconstruction_path = out_dir / RECONSTRUCTION_NAME
+    reconstruct = trained.model.generator is not None
+    for target in [*affect_paths, *([reconstruction_path] if reconstruct else [])]:
+        refuse_overwrite(target, force)
+    if reconstruct:
+        # Read before the long work, so that a bad face image or setting fails at once.
+        noise = run_noise(path)
+        shown = sample_faces(index, split, faces, seed)
+    else:
+        report.notes.append(f"reconstruction figure skipped: variant {trained.variant} has no generator")
+
+    if predictions is None:
+        predictions = _predict(trained, index, split, entries, progress)
+        faceless = [entry.name for entry in entries if entry.name not in predictions]
+        if faceless:
+            notes = f"{len(faceless)} video(s) have no face image; their predictions are zeros: {some(faceless)}"
+            report.notes.append(notes)
+    unknown_fps = [entry.name for entry in entries if not entry.fps]
+    if unknown_fps:
+        report.notes.append(f"frame rate unknown (no video found), time axis in frames: {some(unknown_fps)}")
+    empty = VideoPrediction(np.zeros(0, np.int64), np.zeros((0, 2)))
+    for entry, target in progress(list(zip(entries, affect_paths, strict=True)), "plotting videos", len(entries)):
+        prediction = predictions.get(entry.name, empty)
+        # Per-video files may hold one line per label row, one more than the video's frames; score them all.
+        last = int(prediction.frames[-1]) if len(prediction) else 0
+        series = plot_affect_over_time(
+            entry.name,
+            index.labels(entry.name),
+            prediction,
+            entry.fps,
+            target,
+            face_frames=entry.face_frames,
+            frame_count=max(entry.frame_count, last),
+            force=force,
+        )
+        shows, details = _affect_description(entry, series)
+        report.add(PlottedFigure("affect", target, shows, details))
+
+    if reconstruct:
+        if len(shown) < faces:
+            report.notes.append(f"the {split.value} split has only {len(shown)} face images to show")
+        result, channels = plot_reconstruction(
+            trained,
+            np.stack([face.image for face in shown]),
+            reconstruction_path,
+            noise=noise,
+            captions=[face.caption for face in shown],
+            latent_channels=latent_channels,
+            seed=seed,
+            force=force,
+        )
+        shows = f"{len(shown)} {split.value} faces: clean, noisy, cleaned" + (
+            f", latent channels {', '.join(map(str, channels))}" if channels else ""
+        )
+        details = {
+            "faces": [face.caption for face in shown],
+            "artifacts": result.artifacts,
+            "latent_channels": channels,
+        }
+        report.add(PlottedFigure("reconstruction", reconstruction_path, shows, details))
+    return report

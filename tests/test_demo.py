@@ -1,0 +1,203 @@
+"""``abaw demo`` end to end with the quick recipe: every step, its outputs, reruns, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from abaw.cli import cli
+from abaw.data.generate import GeneratorConfig
+from abaw.data.index import open_dataset
+from abaw.data.layout import Split
+from abaw.demo import DemoRecipe, DemoResult, DemoStage, prepare_dataset, run_demo, staging_dir
+from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.submission.check import check_submission
+from abaw.training.reporting import Reporter
+
+VARIANTS = ["disc-tiny", "aeg-cd-tiny", "aeg-cd-sz-tiny"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    """One quick demo, shared by the tests that only read its outputs."""
+    folder = tmp_path_factory.mktemp("demo")
+    return run_demo(DemoRecipe.quick(), folder / "data", folder / "out")
+
+
+def test_writes_every_output_in_place(finished: DemoResult) -> None:
+    out = finished.out_dir
+    assert not staging_dir(out).exists()
+    assert [result.stage.variant for result in finished.stages] == VARIANTS
+    index = open_dataset(finished.data_dir)
+    validation = sorted(entry.name for entry in index.split(Split.VALIDATION))
+    for result in finished.stages:
+        assert result.run_dir == out / "runs" / result.stage.variant
+        assert (result.run_dir / "best.pt").is_file() and (result.run_dir / "config.yaml").is_file()
+        assert sorted(path.stem for path in result.predictions.glob("*.txt")) == validation
+        assert result.scores.frames > 0
+    # Each stage starts from the previous stage's best checkpoint.
+    second = (finished.stages[1].run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert "runs/disc-tiny/best.pt" in second
+    assert finished.submission == out / "submission.zip"
+    assert finished.submission_ok
+    assert check_submission(finished.submission, index.frame_counts(Split.TEST)).ok
+    assert finished.plots and all(path.parent == out / "plots" and path.is_file() for path in finished.plots)
+    for path in finished.plots:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+    assert set(finished.seconds) >= {"data", "audio", "predict", "plots", "total"}
+
+
+def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> None:
+    stored = json.loads((finished.out_dir / "results.json").read_text(encoding="utf-8"))
+    assert [stage["variant"] for stage in stored["stages"]] == VARIANTS
+    assert stored["submission_ok"] is True
+    for stage in stored["stages"]:
+        code, stdout, _ = run("score", stage["predictions"], "--root", str(finished.data_dir), "--json", "-")
+        assert code == 0
+        scored = json.loads(stdout[stdout.index("\n{") :])
+        assert scored["ccc_mean"] == pytest.approx(stage["val"]["ccc_mean"], abs=1e-5)
+        assert scored["mse_valence"] == pytest.approx(stage["val"]["mse_valence"], abs=1e-5)
+
+
+def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> None:
+    for result in finished.stages:
+        rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+        best = next(row for row in rows if row["epoch"] == result.best_epoch)
+        assert best["val/ccc_mean"] == pytest.approx(result.scores.ccc_mean, abs=1e-6)
+
+
+def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> None:
+    table = finished.table()
+    labels = list(table.columns[0]._cells)
+    assert labels[0].endswith("Disc-tiny (this run)[/bold]")
+    assert "ALN Disc (published)" in labels[1]
+    assert "AEG-CD-SZ-tiny (this run)" in labels[4] and "ALN AEG-CD-SZ (published)" in labels[5]
+    assert any("ABAW 2020 baseline" in label for label in labels)
+    assert [column.header for column in table.columns][1:] == [
+        "MSE V",
+        "MSE A",
+        "PCC V",
+        "PCC A",
+        "CCC V",
+        "CCC A",
+        "CCC mean",
+    ]
+    assert "training" in finished.time_summary()
+
+
+def test_rerun_is_refused_before_any_work_then_replaced_with_force(finished: DemoResult, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(finished.data_dir, tmp_path / "data", symlinks=True))
+    out = Path(shutil.copytree(finished.out_dir, tmp_path / "out"))
+    before = (out / "results.json").read_bytes()
+    with pytest.raises(OutputExistsError, match="--force"):
+        run_demo(DemoRecipe.quick(), data, out)
+    assert (out / "results.json").read_bytes() == before
+    assert not staging_dir(out).exists()
+
+    again = run_demo(DemoRecipe.quick(), data, out, force=True)
+    assert again.data_reused
+    assert not staging_dir(out).exists()
+    assert json.loads((out / "results.json").read_text())["data_reused"] is True
+
+
+class _StopAfter(Reporter):
+    """Interrupts the run after the first epoch of its ``n``-th training run, as a Ctrl-C would."""
+
+    def __init__(self, n: int):
+        self.runs, self.n = 0, n
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        if epoch == 1:
+            self.runs += 1
+
+    def end_epoch(self, row) -> None:
+        if self.runs == self.n:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
+    recipe = DemoRecipe.quick().with_epochs([1, 2, 1])
+    data, out = tmp_path / "data", tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(recipe, data, out, reporter=_StopAfter(2))
+    partial = staging_dir(out)
+    assert not out.exists() and (partial / "runs" / "aeg-cd-tiny" / "last.pt").is_file()
+    with pytest.raises(OutputExistsError, match="--resume"):
+        run_demo(recipe, data, out)
+
+    result = run_demo(recipe, data, out, resume=True)
+    assert result.stages[0].train_seconds == 0.0
+    rows = (out / "runs" / "aeg-cd-tiny" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
+    assert result.submission_ok and not partial.exists()
+
+    with pytest.raises(AbawError, match="nothing to resume"):
+        run_demo(recipe, data, out, resume=True)
+
+
+def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: DemoResult, tmp_path: Path) -> None:
+    config = DemoRecipe.quick().data
+    messages: list[str] = []
+    root, reused = prepare_dataset(finished.data_dir, config, False, lambda items, *a, **k: items, messages.append)
+    assert reused and root == finished.data_dir and "reusing" in messages[0]
+
+    other = replace(config, seed=7)
+    with pytest.raises(OutputExistsError, match="other settings"):
+        prepare_dataset(finished.data_dir, other, False, lambda items, *a, **k: items, messages.append)
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not a dataset made by abaw"):
+        prepare_dataset(foreign, config, True, lambda items, *a, **k: items, messages.append)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_recipe_epochs_and_names() -> None:
+    assert [stage.epochs for stage in DemoRecipe().stages] == [8, 3, 3]
+    assert [stage.paper_name for stage in DemoRecipe().stages] == ["Disc", "AEG-CD", "AEG-CD-SZ"]
+    assert DemoStage("timm-regressor", 1).paper_name == "timm-regressor"
+    with pytest.raises(DataError, match="3 epoch counts"):
+        DemoRecipe().with_epochs([1, 1])
+    with pytest.raises(DataError):
+        DemoRecipe().with_epochs([1, 0, 1])
+    assert DemoRecipe.quick().data == GeneratorConfig(videos=6, frames=24)
+    assert DemoRecipe().to_dict()["stages"][2]["variant"] == "aeg-cd-sz"
+
+
+def test_cli_quick_demo(tmp_path: Path) -> None:
+    data, out, report = tmp_path / "data", tmp_path / "out", tmp_path / "demo.json"
+    code, stdout, stderr = run("demo", "--quick", "--data", str(data), "--out", str(out), "--json", str(report))
+    assert code == 0, stderr
+    assert "Table II" in stdout and "ALN AEG-CD-SZ (published)" in stdout
+    assert "submission.zip" in stdout and "check passed" in stdout
+    assert json.loads(report.read_text())["stages"][0]["name"] == "Disc-tiny"
+
+    code, _, stderr = run("demo", "--quick", "--data", str(data), "--out", str(out))
+    assert code == 2 and stderr.count("\n") == 1 and "--force" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "1,x,1"], "comma-separated integers"),
+        (["--epochs", "1,1"], "3 epoch counts"),
+        (["--resume"], "nothing to resume"),
+    ],
+)
+def test_cli_bad_options_fail_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, stderr = run("demo", "--quick", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"), *args)
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "d").exists()
