@@ -310,20 +310,31 @@ def staging_dir(out_dir: Path) -> Path:
     return out_dir.with_name(f"{out_dir.name}.partial")
 
 
-def _prepare_output(out_dir: Path, staging: Path, force: bool, resume: bool) -> None:
+RECIPE_NAME = "recipe.json"
+
+
+def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: bool, resume: bool) -> None:
+    """Refuse, before any work, to touch an earlier demo without ``force``; resume only the same recipe."""
+    recipe_path = staging / RECIPE_NAME
     if resume:
-        if not staging.is_dir():
+        if not recipe_path.is_file():
             raise AbawError(f"nothing to resume: no interrupted demo in {staging}")
+        try:
+            stored = json.loads(recipe_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"unreadable ({error}); start over with --force", path=recipe_path) from None
+        if stored != recipe.to_dict():
+            raise DataError("the interrupted demo used other settings; resume with the same options", path=recipe_path)
         return
     if out_dir.exists() and not force:
         raise OutputExistsError("holds an earlier demo; pass --force to replace it (once the new one is done)", out_dir)
     if staging.exists():
         if not force:
-            raise OutputExistsError(
-                "holds an interrupted demo; pass --resume to continue it or --force to start over", staging
-            )
+            message = "holds an interrupted demo; pass --resume to continue it or --force to start over"
+            raise OutputExistsError(message, staging)
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    atomic_write_json(recipe_path, recipe.to_dict())
 
 
 def prepare_dataset(
@@ -470,7 +481,7 @@ def run_demo(
     data_dir = Path(data_dir).expanduser().resolve()
     staging = staging_dir(out_dir)
     resolved_device = str(resolve_device(device))
-    _prepare_output(out_dir, staging, force, resume)
+    _prepare_output(out_dir, staging, recipe, force, resume)
     seconds: dict[str, float] = {}
 
     def timed(step: str, started: float) -> None:

@@ -136,6 +136,8 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert not out.exists() and (partial / "runs" / "aeg-cd-tiny" / "last.pt").is_file()
     with pytest.raises(OutputExistsError, match="--resume"):
         run_demo(recipe, data, out)
+    with pytest.raises(DataError, match="other settings"):
+        run_demo(recipe.with_epochs([1, 3, 1]), data, out, resume=True)
 
     result = run_demo(recipe, data, out, resume=True)
     assert result.stages[0].train_seconds == 0.0

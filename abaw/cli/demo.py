@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
+from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
 from abaw.scoring.predictions import SubmissionFormat
 
@@ -72,19 +72,23 @@ def demo_command(
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
     suffix = "-quick" if quick else ""
-    result = run_demo(
-        recipe,
-        data if data is not None else Path(f"demo-data{suffix}"),
-        out if out is not None else Path(f"submissions/demo{suffix}"),
-        force=force,
-        resume=resume,
-        device=device,
-        workers=workers,
-        submission_format=SubmissionFormat(submission_format),
-        reporter=RichReporter(cli.errors, show_progress=not cli.quiet),
-        progress=cli.progress,
-        log=lambda message: cli.errors.print(f"[bold]demo[/bold]: {message}", highlight=False),
-    )
+    try:
+        result = run_demo(
+            recipe,
+            data if data is not None else Path(f"demo-data{suffix}"),
+            out if out is not None else Path(f"submissions/demo{suffix}"),
+            force=force,
+            resume=resume,
+            device=device,
+            workers=workers,
+            submission_format=SubmissionFormat(submission_format),
+            reporter=RichReporter(cli.errors, show_progress=not cli.quiet),
+            progress=cli.progress,
+            log=lambda message: cli.errors.print(f"[bold]demo[/bold]: {message}", highlight=False),
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted; `abaw demo --resume` (with the same options) continues where it stopped", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     for note in result.notes:
         cli.warn(note)
     cli.console.print(result.table())
