@@ -57,7 +57,7 @@ def demo_command(
 ) -> None:
     """Generate the demo dataset, train Disc -> AEG-CD -> AEG-CD-SZ, score them, submit the test set, draw figures.
 
-    About 5 minutes on a 2-core CPU (the --quick smoke run: under a minute).
+    About 4 minutes on a 2-core CPU, under 10 (the --quick smoke run: under a minute).
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
