@@ -203,3 +203,12 @@ def test_cli_bad_options_fail_in_one_line(tmp_path: Path, args: list[str], messa
     code, _, stderr = run("demo", "--quick", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"), *args)
     assert code == 2 and message in stderr and "Traceback" not in stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_cli_ctrl_c_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("abaw.demo.run_demo", interrupted)
+    code, _, stderr = run("demo", "--quick", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"))
+    assert code == 130 and "abaw demo --resume" in stderr and "Traceback" not in stderr
