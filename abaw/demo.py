@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -41,8 +41,13 @@ from abaw.fileio import atomic_write_json, move_dir_onto
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
-from abaw.scoring.predictions import SubmissionFormat
+from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
+
+if TYPE_CHECKING:
+    # torch loads only when a demo runs, so that importing this module (and the CLI) stays quick.
+    from abaw.prediction.predict import TrainedModel
+    from abaw.training.reporting import Reporter
 
 LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
@@ -382,7 +387,7 @@ def _train_stage(
     init: Path | None,
     device: str,
     workers: int,
-    reporter: Any,
+    reporter: Reporter | None,
     progress: ProgressFn,
     log: LogFn,
 ) -> float:
@@ -421,16 +426,15 @@ def _train_stage(
 
 
 def _validate_stage(
-    result_dir: Path, checkpoint: Path, index: DatasetIndex, device: str, workers: int, progress: ProgressFn
-) -> tuple[AffectScores, int, dict]:
-    """Predict Validation with ``checkpoint`` into ``result_dir``; ``(scores, epoch, predictions)``."""
+    result_dir: Path, trained: TrainedModel, index: DatasetIndex, workers: int, progress: ProgressFn
+) -> tuple[AffectScores, dict[str, VideoPrediction]]:
+    """Predict Validation with ``trained`` into ``result_dir``; ``(scores, predictions)``."""
     from abaw.prediction.inference import score_split
-    from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+    from abaw.prediction.predict import predict_entries, write_split_predictions
 
-    trained = load_trained_model(checkpoint, device)
     predictions = predict_entries(trained, index, Split.VALIDATION, workers=workers, progress=progress)
     write_split_predictions(result_dir, predictions, index, Split.VALIDATION, force=True, progress=progress)
-    return score_split(predictions, index, Split.VALIDATION).scores, trained.epoch, predictions
+    return score_split(predictions, index, Split.VALIDATION).scores, predictions
 
 
 def run_demo(
@@ -443,7 +447,7 @@ def run_demo(
     device: str = "auto",
     workers: int = 2,
     submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     progress: ProgressFn = no_progress,
     log: LogFn = lambda message: None,
 ) -> DemoResult:
@@ -509,13 +513,14 @@ def run_demo(
         init = run_dir / "best.pt"
         started = time.perf_counter()
         predictions_dir = staging / "val" / stage.variant
-        scores, epoch, predictions = _validate_stage(predictions_dir, init, index, device, workers, progress)
+        trained = load_trained_model(init, device)
+        scores, predictions = _validate_stage(predictions_dir, trained, index, workers, progress)
         timed("predict", started)
-        result.stages.append(StageResult(stage, run_dir, init, epoch, scores, predictions_dir, train_seconds))
+        result.stages.append(StageResult(stage, run_dir, init, trained.epoch, scores, predictions_dir, train_seconds))
 
     started = time.perf_counter()
     submission = predict_test(
-        load_trained_model(init, device),
+        trained,
         index,
         staging,
         submission_format=submission_format,
