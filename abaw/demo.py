@@ -141,6 +141,16 @@ class DemoRecipe:
             data=GeneratorConfig(videos=6, frames=24),
         )
 
+    def with_seed(self, seed: int) -> DemoRecipe:
+        """The recipe with ``seed`` for both the generated dataset and the training runs.
+
+        Example:
+            >>> recipe = DemoRecipe().with_seed(3)
+            >>> recipe.seed, recipe.data.seed
+            (3, 3)
+        """
+        return replace(self, seed=seed, data=replace(self.data, seed=seed))
+
     def with_epochs(self, epochs: list[int]) -> DemoRecipe:
         """The recipe with one epoch count per stage.
 
@@ -308,6 +318,17 @@ class DemoResult:
             "notes": self.notes,
             "seconds": {step: round(seconds, 1) for step, seconds in self.seconds.items()},
         }
+
+
+def default_folders(quick: bool) -> tuple[Path, Path]:
+    """``(data, out)`` folders of ``abaw demo``; the quick run keeps apart from the full one.
+
+    Example:
+        >>> [str(path) for path in default_folders(quick=True)]
+        ['demo-data-quick', 'submissions/demo-quick']
+    """
+    suffix = "-quick" if quick else ""
+    return Path(f"demo-data{suffix}"), Path(f"submissions/demo{suffix}")
 
 
 def staging_dir(out_dir: Path) -> Path:
@@ -534,7 +555,7 @@ def run_demo(
     timed("predict", started)
 
     started = time.perf_counter()
-    figures = plot_run(init, index, staging / "plots", predictions=predictions, max_videos=3, device=device, force=True)
+    figures = plot_run(trained, index, staging / "plots", predictions=predictions, max_videos=3, force=True)
     result.plots = figures.files
     result.notes.extend(figures.notes)
     timed("plots", started)

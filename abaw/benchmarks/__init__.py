@@ -8,7 +8,23 @@ own options. Speed targets live here, never in timed unit tests.
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """How one benchmark script ended.
+
+    Attributes:
+        name: The benchmark.
+        status: Its exit status (0: every check it makes passed).
+        seconds: Wall time of the script.
+    """
+
+    name: str
+    status: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -36,11 +52,12 @@ class Benchmark:
         """
         return f"abaw.benchmarks.{self.name}"
 
-    def run(self, quick: bool = False) -> int:
-        """Run the script in this process; its exit status (0 when it returns nothing)."""
+    def run(self, quick: bool = False) -> BenchmarkRun:
+        """Run the script in this process (it prints its figures); its exit status (0 when it returns nothing)."""
         main = importlib.import_module(self.module).main
+        began = time.perf_counter()
         status = main(list(self.quick_args) if quick else [])
-        return int(status or 0)
+        return BenchmarkRun(self.name, int(status or 0), time.perf_counter() - began)
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (

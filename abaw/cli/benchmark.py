@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -48,11 +47,10 @@ def benchmark_command(
     results = []
     for bench in chosen:
         cli.console.print(Rule(f"{bench.name}: {bench.about}"))
-        began = time.perf_counter()
-        status = bench.run(quick=quick)
-        seconds = time.perf_counter() - began
-        results.append({"name": bench.name, "seconds": round(seconds, 1), "status": status})
-        summary.add_row(bench.name, f"{seconds:.1f}", "ok" if status == 0 else f"[red]failed ({status})[/red]")
+        run = bench.run(quick=quick)
+        results.append({"name": run.name, "seconds": round(run.seconds, 1), "status": run.status})
+        status = "ok" if run.status == 0 else f"[red]failed ({run.status})[/red]"
+        summary.add_row(run.name, f"{run.seconds:.1f}", status)
     cli.console.print(summary)
     write_json(json_path, {"quick": quick, "benchmarks": results}, force)
     if any(result["status"] for result in results):

@@ -61,22 +61,19 @@ def demo_command(
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
-    from dataclasses import replace
-
-    from abaw.demo import DemoRecipe, run_demo
+    from abaw.demo import DemoRecipe, default_folders, run_demo
     from abaw.training.reporting import RichReporter
 
     refuse_json_overwrite(json_path, force)
-    recipe = DemoRecipe.quick() if quick else DemoRecipe()
-    recipe = replace(recipe, seed=seed, data=replace(recipe.data, seed=seed))
+    recipe = (DemoRecipe.quick() if quick else DemoRecipe()).with_seed(seed)
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
-    suffix = "-quick" if quick else ""
+    default_data, default_out = default_folders(quick)
     try:
         result = run_demo(
             recipe,
-            data if data is not None else Path(f"demo-data{suffix}"),
-            out if out is not None else Path(f"submissions/demo{suffix}"),
+            data if data is not None else default_data,
+            out if out is not None else default_out,
             force=force,
             resume=resume,
             device=device,

@@ -29,7 +29,6 @@ from abaw.plots.reconstruction import plot_reconstruction, sample_faces
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import VideoPrediction
-from abaw.training.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 
@@ -136,13 +135,14 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
-def run_noise(path: Path) -> NoiseConfig:
+def run_noise(trained: TrainedModel) -> NoiseConfig:
     """The run's training noise with every face degraded (no clean pass-through).
 
     Raises:
         CheckpointError: when the stored settings cannot be read.
     """
-    config = TrainConfig.from_dict(dict(load_checkpoint(path)["config"]), source=str(path))
+    path = trained.checkpoint
+    config = TrainConfig.from_dict(dict(trained.train_config), source=str(path))
     artifacts = list(config.noise_artifacts)
     try:
         return NoiseConfig.from_dict({"clean_probability": 0.0 if artifacts else 1.0, "artifacts": artifacts})
@@ -217,7 +217,7 @@ def _affect_description(entry: Entry, series: AffectSeries) -> tuple[str, dict[s
 
 
 def plot_run(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | TrainedModel,
     index: DatasetIndex,
     out_dir: str | os.PathLike,
     *,
@@ -236,7 +236,8 @@ def plot_run(
 
     Args:
         checkpoint: A ``best.pt`` or ``last.pt`` of ``abaw train``, or a run
-            folder (its ``best.pt`` if present, else its ``last.pt``).
+            folder (its ``best.pt`` if present, else its ``last.pt``), or a
+            model already loaded from one (``device`` is then ignored).
         index: The dataset.
         out_dir: Folder for the PNGs (created if needed).
         split: A labelled split (train or validation).
@@ -276,11 +277,12 @@ def plot_run(
         )
     if not split.is_labelled:
         raise DataError(f"the {split.value} split has no labels to plot against; choose train or val")
-    path = resolve_checkpoint(checkpoint)
+    loaded = checkpoint if isinstance(checkpoint, TrainedModel) else None
+    path = loaded.checkpoint if loaded is not None else resolve_checkpoint(checkpoint)
     index.require_usable([split])
     report = PlotReport(checkpoint=path, split=split)
     entries = _choose_entries(index, split, videos, max_videos, predictions, report.notes)
-    trained = load_trained_model(path, device)
+    trained = loaded if loaded is not None else load_trained_model(path, device)
     report.variant = trained.variant
     out_dir = Path(out_dir)
     affect_paths = [out_dir / affect_file_name(entry.name) for entry in entries]
@@ -290,7 +292,7 @@ def plot_run(
         refuse_overwrite(target, force)
     if reconstruct:
         # Read before the long work, so that a bad face image or setting fails at once.
-        noise = run_noise(path)
+        noise = run_noise(trained)
         shown = sample_faces(index, split, faces, seed)
     else:
         report.notes.append(f"reconstruction figure skipped: variant {trained.variant} has no generator")

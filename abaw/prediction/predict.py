@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class TrainedModel:
         epoch: The epoch the checkpoint was written after.
         audio_config: The audio features it was trained with, or ``None``.
         audio_mean, audio_std: The normalisation of those features in training.
+        train_config: The run's stored settings (``TrainConfig.to_dict()``), e.g. its noise.
     """
 
     model: AffectModel
@@ -55,6 +56,7 @@ class TrainedModel:
     audio_config: AudioFeatureConfig | None = None
     audio_mean: np.ndarray | None = None
     audio_std: np.ndarray | None = None
+    train_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -73,7 +75,7 @@ def load_trained_model(path: str | os.PathLike, device: str = "auto") -> Trained
     target = resolve_device(device)
     model = model_from_checkpoint(checkpoint, path).to(target).eval()
     audio = checkpoint.get("audio")
-    trained = TrainedModel(model, target, path, int(checkpoint.get("epoch", 0)))
+    trained = TrainedModel(model, target, path, int(checkpoint.get("epoch", 0)), train_config=checkpoint["config"])
     if model.uses_audio:
         if not audio:
             raise CheckpointError("the model takes audio but the checkpoint has no audio settings", path=path)
