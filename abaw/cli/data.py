@@ -11,7 +11,14 @@ from abaw.cli.options import json_option, output_path, with_dataset, write_json
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
-from abaw.data.report import check_dataset, entries_table, histogram_table, problem_lines, summary_table
+from abaw.data.report import (
+    check_dataset,
+    entries_table,
+    frame_count_rule_table,
+    histogram_table,
+    problem_lines,
+    summary_table,
+)
 
 
 @click.group()
@@ -23,6 +30,11 @@ def data() -> None:
 @with_dataset
 @click.option("--per-video", is_flag=True, help="Also print one row per video entry.")
 @click.option("--verify-images", is_flag=True, help="Decode every face image (slow on the full dataset).")
+@click.option(
+    "--decode-frames",
+    is_flag=True,
+    help="Decode every video to count its frames D (slow; cached), a candidate of the frame-count rule.",
+)
 @json_option
 @pass_cli_context
 def check(
@@ -30,18 +42,27 @@ def check(
     dataset: DatasetIndex,
     per_video: bool,
     verify_images: bool,
+    decode_frames: bool,
     json_path: Path | None,
     force: bool,
 ) -> None:
     """Check that a dataset root is usable and summarise it per split.
 
+    Also learns the frame-count rule of the test entries from the label
+    files and prints every candidate rule with its agreement.
+
     Exits 0 when the dataset can be trained on, 1 with the reasons when not.
     """
-    report = check_dataset(dataset, verify_images=verify_images, progress=cli.progress)
+    report = check_dataset(dataset, verify_images=verify_images, decode_frames=decode_frames, progress=cli.progress)
     for note in dataset.layout.notes:
         cli.warn(note)
     cli.console.print(summary_table(report))
     cli.console.print(histogram_table(report))
+    rules = frame_count_rule_table(report)
+    if rules is not None:
+        cli.console.print(rules)
+    for line in report.frame_count_lines():
+        cli.console.print(line, markup=False, highlight=False)
     if per_video:
         cli.console.print(entries_table(report))
     for line in problem_lines(report.warnings):

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
+from abaw.data.frame_counts import FrameCountRule
 from abaw.data.index import open_dataset_from
 from abaw.fileio import atomic_write_json, refuse_overwrite
 
@@ -20,7 +21,16 @@ existing_path = click.Path(exists=True, path_type=Path)
 output_path = click.Path(path_type=Path)
 
 
-DATASET_OPTION_NAMES = ("root", "annotations", "frames", "videos", "test_list", "cache")
+DATASET_OPTION_NAMES = (
+    "root",
+    "annotations",
+    "frames",
+    "videos",
+    "test_list",
+    "frame_counts",
+    "frame_count_rule",
+    "cache",
+)
 
 
 def _dataset_options(command: Callable[..., Any], root_required: bool = True) -> Callable[..., Any]:
@@ -31,6 +41,18 @@ def _dataset_options(command: Callable[..., Any], root_required: bool = True) ->
         click.option("--frames", multiple=True, type=existing_dir, help="Face-crop folder (repeatable)."),
         click.option("--videos", type=existing_dir, help="Folder searched for .mp4/.avi videos."),
         click.option("--test-list", type=existing_file, help="Text file naming the test videos."),
+        click.option(
+            "--frame-counts",
+            type=existing_file,
+            help="Organisers' count file ('name count' per line) giving test frame counts "
+            "[default: *total_number_of_frames*.txt found in ROOT].",
+        ),
+        click.option(
+            "--frame-count-rule",
+            type=click.Choice([rule.value for rule in FrameCountRule], case_sensitive=False),
+            help="Frame count of test entries without a count-file line, instead of the rule learned "
+            "from the label files (N header, P packets, D decoded count; crops: highest crop number).",
+        ),
         click.option("--cache", type=output_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
     ]
     for option in reversed(options):

@@ -6,8 +6,10 @@ options, for every :class:`~abaw.data.layout.Edition`: videos with an audio
 track in ``batch1/``, ``batch2/`` (and ``new_vids/``), 112x112 face crops in
 ``cropped_aligned*/<name>/%05d.jpg``, one annotation file per labelled entry
 and the test list, with the quirks of the real data (one label line more than
-the video has frames, ``-5`` runs, frames without a detected face, two-person
-videos with ``_left``/``_right`` entries).
+the video has frames, and two more in one validation entry; one AVI whose
+header counts two zero-size packets, so it says two frames more than it
+decodes to; ``-5`` runs, frames without a detected face, two-person videos
+with ``_left``/``_right`` entries).
 
 The content is learnable on purpose: valence drives the mouth (curvature,
 lip colour, teeth of a smile), arousal drives the eyes (opening) and brows
@@ -150,11 +152,14 @@ class GeneratedEntry:
         split: Its split.
         video: The video file (shared by the two persons of a two-person video).
         frames_dir: Its face-crop folder.
-        frames: Frames the video decodes to.
+        frames: Frames the video decodes to (D, and its packet count P).
+        header_frames: Frames the video's header says (N): ``frames + 2``
+            for the AVI with zero-size packets, else ``frames``.
+        label_rows: Label lines: ``frames + 1``, as the organisers', or
+            ``frames + 2`` for one validation entry.
         fps: Frame rate of the video.
-        valence: True valence per label row, ``frames + 1`` values (the
-            annotation files have one row more than the video has frames);
-            defined also where the written label is -5, and for test entries.
+        valence: True valence per label row, ``label_rows`` values; defined
+            also where the written label is -5, and for test entries.
         arousal: True arousal, like ``valence``.
         annotation: The annotation file, ``None`` for test entries.
         hidden_labels: For test entries, their labels in annotation format
@@ -170,6 +175,8 @@ class GeneratedEntry:
     video: Path
     frames_dir: Path
     frames: int
+    header_frames: int
+    label_rows: int
     fps: float
     valence: np.ndarray
     arousal: np.ndarray
@@ -249,6 +256,10 @@ class _PersonPlan:
     unlabelled: np.ndarray  # (rows, 2) bool: rows/values written as -5
     extra_image: bool
 
+    @property
+    def rows(self) -> int:
+        return len(self.valence)
+
 
 @dataclass
 class _VideoPlan:
@@ -261,6 +272,7 @@ class _VideoPlan:
     audio_rate: int
     audio_channels: int
     persons: list[_PersonPlan]
+    empty_packets: int = 0  # zero-size packets muxed after the last frame: AVI headers count them
 
     @property
     def path(self) -> str:
@@ -315,6 +327,7 @@ def _plan(config: GeneratorConfig) -> list[_VideoPlan]:
     videos: list[_VideoPlan] = []
     entry_index = 0
     extra_images = 0
+    padded_avi = plus_two = False
     for number, (split, stem, names) in enumerate(_video_groups(config.videos)):
         rng = _rng(config.seed, number, 0)
         frames = max(10, round(config.frames * rng.uniform(0.8, 1.2)))
@@ -333,7 +346,10 @@ def _plan(config: GeneratorConfig) -> list[_VideoPlan]:
             audio_rate=16000 if avi and number % 2 else 44100,
             audio_channels=2 if number % 3 == 1 else 1,
             persons=[],
+            # The real AVIs' headers count dropped frames: one video says two frames more than it decodes to.
+            empty_packets=2 if avi and not padded_avi else 0,
         )
+        padded_avi = padded_avi or avi
         frames_folder = NEW_FRAMES_FOLDER if folder == "new_vids" else FRAME_FOLDER_PREFIX
         background = _rng(config.seed, number, 9).integers(30, 226, 3)
         for slot, name in enumerate(names):
@@ -341,8 +357,13 @@ def _plan(config: GeneratorConfig) -> list[_VideoPlan]:
             # The real data sometimes keeps the image of the extra label row: do it for one or two entries.
             extra = split.is_labelled and extra_images < (2 if config.videos >= 10 else 1) and slot == 0
             extra_images += extra
+            # The organisers' label files hold D + 1 lines, sometimes D + 2: one validation entry has two more.
+            rows = frames + 2 if split is Split.VALIDATION and not two_faces and not plus_two else frames + 1
+            plus_two = plus_two or rows == frames + 2
             video.persons.append(
-                _plan_person(config, person_rng, name, split, entry_index, frames, frames_folder, extra, background)
+                _plan_person(
+                    config, person_rng, name, split, entry_index, frames, rows, frames_folder, extra, background
+                )
             )
             entry_index += 1
         videos.append(video)
@@ -356,11 +377,11 @@ def _plan_person(
     split: Split,
     index: int,
     frames: int,
+    rows: int,
     frames_folder: str,
     extra_image: bool,
     background: np.ndarray,
 ) -> _PersonPlan:
-    rows = frames + 1
     # Skin from pale to dark: one brightness factor on a warm base colour.
     tone = rng.uniform(0.35, 1.0)
     look = _Look(
@@ -573,7 +594,7 @@ def _audio(video: _VideoPlan, seed: int, number: int) -> np.ndarray:
     speaker = np.zeros(samples, dtype=np.int64)
     gate = np.zeros(samples)
     start, syllables_left, current = 0.0, int(rng.integers(3, 7)), 0
-    arousal_of = [np.interp(times, frame_times, p.arousal) for p in video.persons]
+    arousal_of = [np.interp(times, frame_times, p.arousal[: len(frame_times)]) for p in video.persons]
     while start < times[-1]:
         level = arousal_of[current][min(int(start * rate), samples - 1)]
         length = rng.uniform(0.15, 0.30)
@@ -594,7 +615,7 @@ def _audio(video: _VideoPlan, seed: int, number: int) -> np.ndarray:
         if not mine.any():
             continue
         arousal = arousal_of[slot]
-        valence = np.interp(times, frame_times, person.valence)
+        valence = np.interp(times, frame_times, person.valence[: len(frame_times)])
         f0 = person.look.voice_f0 + 100.0 * (arousal + 1) / 2  # about 95-230 Hz
         f0 *= 1 + 0.02 * np.sin(2 * np.pi * 5.0 * times)
         phase = 2 * np.pi * np.cumsum(f0) / rate
@@ -686,6 +707,12 @@ def _write_video(video: _VideoPlan, root: Path, config: GeneratorConfig, number:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+        for offset in range(video.empty_packets):
+            empty = av.Packet(b"")
+            empty.stream = stream
+            empty.pts = empty.dts = video.frames + offset
+            empty.time_base = Fraction(1, video.fps)
+            container.mux(empty)
 
         sound = _audio(video, config.seed, number)
         if mp4:
@@ -767,6 +794,8 @@ def generate_dataset(
                     video=final_root / video.path,
                     frames_dir=final_root / person.frames_folder / person.name,
                     frames=video.frames,
+                    header_frames=video.frames + video.empty_packets,
+                    label_rows=person.rows,
                     fps=float(video.fps),
                     valence=person.valence.astype(np.float32),
                     arousal=person.arousal.astype(np.float32),
@@ -790,8 +819,9 @@ def generate_dataset(
                     "frames_dir": _relative(entry.frames_dir, final_root),
                     "labels": _relative(entry.labels_file, final_root),
                     "frames": entry.frames,
+                    "header_frames": entry.header_frames,
                     "fps": entry.fps,
-                    "label_rows": entry.frames + 1,
+                    "label_rows": entry.label_rows,
                     "missing_images": list(entry.missing_images),
                     "extra_image": entry.extra_image,
                     "audio_rate": entry.audio_rate,

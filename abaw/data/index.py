@@ -19,22 +19,33 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
 from abaw.data.annotations import read_annotation, read_test_list, valid_rows
+from abaw.data.frame_counts import (
+    FrameCountFile,
+    FrameCountRule,
+    FrameCounts,
+    FrameFacts,
+    LearnedRule,
+    learn_frame_count_rule,
+    read_frame_count_file,
+    resolve_frame_counts,
+    sample_frame_counts,
+)
 from abaw.data.frames import face_image_fault, frame_image_path, list_face_frames
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
-from abaw.data.video import VideoInfo, probe_video
+from abaw.data.video import VideoInfo, count_decoded_frames, probe_video
 from abaw.errors import DataError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
@@ -85,7 +96,9 @@ class Entry:
         video: The video file the entry comes from, if found.
         label_rows: Label lines after the header (0 for test entries).
         face_frames: Sorted 1-based frame numbers that have a face image.
-        video_frames: Frames the video container reports, if known.
+        header_frames: The video container's own frame count N, if it gives one.
+        packet_frames: Non-empty video packets P, if the video was read.
+        decoded_frames: Frames the video decodes to D, once counted (``data check --decode-frames``).
         fps: The video's frame rate, if known.
         has_audio: Whether the video has an audio track, if known.
     """
@@ -97,21 +110,41 @@ class Entry:
     video: Path | None
     label_rows: int
     face_frames: np.ndarray = field(repr=False, compare=False)
-    video_frames: int | None = None
+    header_frames: int | None = None
+    packet_frames: int | None = None
+    decoded_frames: int | None = None
     fps: float | None = None
     has_audio: bool | None = None
 
     @property
-    def frame_count(self) -> int:
-        """Frames a per-video prediction file for this entry must have.
+    def video_frames(self) -> int | None:
+        """Frames the video decodes to: D when counted, else P (equal for the codecs of Aff-Wild2)."""
+        return self.packet_frames if self.decoded_frames is None else self.decoded_frames
 
-        The video's own count when the video was found; otherwise the label
-        lines, or for a test entry the last face image.
+    @property
+    def counts_disagree(self) -> bool:
+        """Whether the video's header, packet and (when counted) decoded counts differ."""
+        known = {count for count in (self.header_frames, self.packet_frames, self.decoded_frames) if count is not None}
+        return len(known) > 1
+
+    @property
+    def facts(self) -> FrameFacts:
+        """What the entry's own files say about its frames, for the frame-count rules."""
+        last_crop = int(self.face_frames[-1]) if len(self.face_frames) else None
+        return FrameFacts(self.header_frames, self.packet_frames, self.decoded_frames, last_crop)
+
+    @property
+    def frame_count(self) -> int:
+        """Frames the entry spans by its own files: what its samples and audio features cover.
+
+        The label lines; for an entry without labels, the frames its video
+        decodes to, or its last face image. The line count of its prediction
+        file is :meth:`DatasetIndex.frame_counts`, which may be larger.
         """
-        if self.video_frames is not None:
-            return self.video_frames
         if self.label_rows:
             return self.label_rows
+        if self.video_frames is not None:
+            return self.video_frames
         return int(self.face_frames[-1]) if len(self.face_frames) else 0
 
     @property
@@ -138,6 +171,9 @@ class DatasetIndex:
         entries: Entries by name, sorted by name.
         problems: Everything found wrong, errors and warnings.
         from_cache: Whether the index was read from the cache.
+        learned_rule: The frame-count rule learned from the labelled entries (cached with the index).
+        count_file: The organiser count file found or given, if any.
+        frame_count_rule: The rule given with ``--frame-count-rule``, if any.
     """
 
     layout: DatasetLayout
@@ -146,6 +182,15 @@ class DatasetIndex:
     label_values: np.ndarray = field(repr=False)
     label_offsets: dict[str, tuple[int, int]] = field(repr=False)
     from_cache: bool = False
+    learned_rule: LearnedRule | None = None
+    count_file: FrameCountFile | None = None
+    frame_count_rule: FrameCountRule | None = None
+    cache_key: tuple[Path, str] | None = field(default=None, repr=False)
+    _resolved: dict[Split, FrameCounts] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.learned_rule is None:
+            self.learned_rule = _learn_rule(self.entries.values())
 
     def labels(self, name: str) -> np.ndarray:
         """The ``(label_rows, 2)`` valence/arousal array of an entry, ``-5`` where missing."""
@@ -160,9 +205,38 @@ class DatasetIndex:
         """Labels of every entry of a labelled split, by name."""
         return {entry.name: self.labels(entry.name) for entry in self.split(split)}
 
-    def frame_counts(self, split: Split) -> dict[str, int]:
-        """How many lines each entry of ``split`` must have in a per-video prediction file."""
-        return {entry.name: entry.frame_count for entry in self.split(split)}
+    def frame_counts(self, split: Split, *, sample_file: str | os.PathLike | None = None) -> FrameCounts:
+        """How many lines each entry of ``split`` must have in a prediction file, and where each count comes from.
+
+        The one place every writer, checker and scorer takes counts from: label
+        lines for labelled entries; for the others the sample file (when
+        given), the count file, ``--frame-count-rule``, or the rule learned
+        from the labelled entries (see :mod:`abaw.data.frame_counts`).
+
+        Raises:
+            PredictionError: for a bad ``sample_file``.
+        """
+        if sample_file is None and split in self._resolved:
+            return self._resolved[split]
+        sample_counts = None
+        if sample_file is not None:
+            from abaw.scoring.predictions import read_sample_file
+
+            sample_counts = sample_frame_counts(read_sample_file(sample_file))
+        assert self.learned_rule is not None
+        resolved = resolve_frame_counts(
+            split,
+            self.split(split),
+            self.learned_rule,
+            sample_counts=sample_counts,
+            sample_file=sample_file,
+            count_file=self.count_file,
+            rule=self.frame_count_rule,
+            where=self.layout.test_list if split is Split.TEST else None,
+        )
+        if sample_file is None:
+            self._resolved[split] = resolved
+        return resolved
 
     @property
     def errors(self) -> list[Problem]:
@@ -198,6 +272,12 @@ def _empty_split_message(layout: DatasetLayout, split: Split) -> str:
     if folder is None:
         return f"{layout.root}: no {split.value} annotation folder found (pass --annotations)"
     return f"{folder}: no annotation files for the {split.value} split"
+
+
+def _learn_rule(entries: Iterable[Entry]) -> LearnedRule:
+    return learn_frame_count_rule(
+        (entry.facts, entry.label_rows) for entry in entries if entry.annotation is not None and entry.label_rows
+    )
 
 
 @dataclass
@@ -300,6 +380,7 @@ def load_index(
     *,
     progress: ProgressFn = no_progress,
     use_cache: bool = True,
+    frame_count_rule: FrameCountRule | str | None = None,
 ) -> DatasetIndex:
     """Index the dataset of ``layout``, from the cache when nothing changed.
 
@@ -307,29 +388,92 @@ def load_index(
         layout: From :func:`abaw.data.layout.discover_layout`.
         progress: Wraps the per-video loop, for a progress bar.
         use_cache: Read and write the cache under ``layout.cache_dir``.
+        frame_count_rule: A :class:`FrameCountRule` (or its name) to use
+            instead of the learned one for entries without labels.
 
     Returns:
         The index; its ``problems`` say what is wrong, nothing is raised for
         a bad annotation file or video.
+
+    Raises:
+        DataError: for a bad line of the layout's count file, or an unknown rule name.
     """
+    rule = _rule_named(frame_count_rule)
+    count_file = read_frame_count_file(layout.count_file) if layout.count_file is not None else None
     sources = _collect_sources(layout)
     fingerprint = sources.fingerprint(layout)
     cache_file = layout.cache_dir / f"index-v{INDEX_FORMAT}.npz"
-    if use_cache:
-        cached = _read_cache(cache_file, fingerprint, layout)
-        if cached is not None:
-            return cached
-    index = _build(layout, sources, progress)
-    if use_cache:
-        try:
-            _write_cache(cache_file, fingerprint, index)
-        except OSError as error:
-            index.problems.append(
-                Problem(
-                    Severity.WARNING,
-                    f"{cache_file}: index not cached ({error.strerror}); pass --cache to a writable folder",
-                )
+    index = _read_cache(cache_file, fingerprint, layout) if use_cache else None
+    if index is None:
+        index = _build(layout, sources, progress)
+        if use_cache:
+            _cache_or_warn(index, cache_file, fingerprint)
+    index.count_file = count_file
+    index.frame_count_rule = rule
+    index.cache_key = (cache_file, fingerprint) if use_cache else None
+    return index
+
+
+def _rule_named(rule: FrameCountRule | str | None) -> FrameCountRule | None:
+    if rule is None or isinstance(rule, FrameCountRule):
+        return rule
+    for member in FrameCountRule:
+        if member.value.lower() == rule.replace(" ", "").lower():
+            return member
+    names = ", ".join(member.value for member in FrameCountRule)
+    raise DataError(f"unknown frame-count rule '{rule}'; choose one of {names}")
+
+
+def _cache_or_warn(index: DatasetIndex, cache_file: Path, fingerprint: str) -> None:
+    try:
+        _write_cache(cache_file, fingerprint, index)
+    except OSError as error:
+        index.problems.append(
+            Problem(
+                Severity.WARNING,
+                f"{cache_file}: index not cached ({error.strerror}); pass --cache to a writable folder",
             )
+        )
+
+
+def count_decoded_video_frames(index: DatasetIndex, *, progress: ProgressFn = no_progress) -> DatasetIndex:
+    """Decode every video of ``index`` not yet decoded and record its decoded count D (cached with the index).
+
+    The frame-count rule is learned again with D among the candidates. A
+    video that does not decode is an error of its entries.
+
+    Returns:
+        ``index``, updated in place.
+    """
+    videos = sorted({entry.video for entry in index.entries.values() if entry.video and entry.decoded_frames is None})
+    if not videos:
+        return index
+
+    def decode(path: Path) -> int | DataError:
+        try:
+            return count_decoded_frames(path)
+        except DataError as error:
+            return error
+
+    decoded: dict[Path, int] = {}
+    with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+        for path, result in progress(
+            zip(videos, pool.map(decode, videos), strict=True), "Decoding videos", len(videos)
+        ):
+            if isinstance(result, DataError):
+                for entry in index.entries.values():
+                    known = {problem.message for problem in index.problems}
+                    if entry.video == path and str(result) not in known:
+                        index.problems.append(Problem(Severity.ERROR, str(result), entry.name, entry.split))
+            else:
+                decoded[path] = result
+    for name, entry in index.entries.items():
+        if entry.video in decoded:
+            index.entries[name] = replace(entry, decoded_frames=decoded[entry.video])
+    index.learned_rule = _learn_rule(index.entries.values())
+    index._resolved.clear()
+    if index.cache_key is not None:
+        _cache_or_warn(index, *index.cache_key)
     return index
 
 
@@ -377,7 +521,8 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
                 video=video,
                 label_rows=len(labels),
                 face_frames=faces,
-                video_frames=info.frames if info else None,
+                header_frames=info.header_frames if info else None,
+                packet_frames=info.packet_frames if info else None,
                 fps=info.fps if info else None,
                 has_audio=info.has_audio if info else None,
             )
@@ -414,11 +559,12 @@ def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> 
     elif entry.has_audio is False:
         add(Severity.WARNING, f"{entry.video}: the video has no audio track")
     if not entry.label_count_fits_video:
+        # Odd but consistent: the label lines define the entry's frames for training and scoring.
         add(
-            Severity.ERROR,
+            Severity.WARNING,
             f"{entry.annotation}: {entry.label_rows} label lines for a video of "
             f"{entry.video_frames} frames ({entry.video.name}); expected {entry.video_frames} to "
-            f"{entry.video_frames + FRAME_COUNT_TOLERANCE}",
+            f"{entry.video_frames + FRAME_COUNT_TOLERANCE}; the label lines are used",
         )
     limit = entry.label_rows if entry.annotation is not None else entry.frame_count + FRAME_COUNT_TOLERANCE
     if entry.label_rows or entry.annotation is None:
@@ -432,7 +578,7 @@ def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> 
     return found
 
 
-_PLAIN_FIELDS = ("name", "label_rows", "video_frames", "fps", "has_audio")
+_PLAIN_FIELDS = ("name", "label_rows", "header_frames", "packet_frames", "decoded_frames", "fps", "has_audio")
 _PATH_FIELDS = ("annotation", "frames_dir", "video")
 
 
@@ -484,7 +630,8 @@ def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetI
         entries[record["name"]] = _entry_from_record(record, faces[start:stop])
         label_offsets[record["name"]] = tuple(record["labels"])
     problems = [_problem_from_record(record) for record in meta["problems"]]
-    return DatasetIndex(layout, entries, problems, values, label_offsets, from_cache=True)
+    learned = LearnedRule.from_dict(meta["frame_count_rule"]) if meta.get("frame_count_rule") else None
+    return DatasetIndex(layout, entries, problems, values, label_offsets, from_cache=True, learned_rule=learned)
 
 
 def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
@@ -501,6 +648,7 @@ def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
         "fingerprint": fingerprint,
         "entries": records,
         "problems": [_problem_record(problem) for problem in index.problems],
+        "frame_count_rule": index.learned_rule.to_dict() if index.learned_rule else None,
     }
     arrays = [entry.face_frames.astype(np.int32) for entry in index.entries.values()]
     faces = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int32)
@@ -513,16 +661,17 @@ def open_dataset(
     *,
     progress: ProgressFn = no_progress,
     use_cache: bool = True,
+    frame_count_rule: FrameCountRule | str | None = None,
     **layout_options: object,
 ) -> DatasetIndex:
     """Discover the layout of ``root`` and index it (see :func:`load_index`).
 
-    Keyword arguments other than ``progress`` and ``use_cache`` go to
-    :func:`abaw.data.layout.discover_layout` (``annotations``, ``frames``,
-    ``videos``, ``test_list``, ``cache``).
+    Keyword arguments other than ``progress``, ``use_cache`` and
+    ``frame_count_rule`` go to :func:`abaw.data.layout.discover_layout`
+    (``annotations``, ``frames``, ``videos``, ``test_list``, ``frame_counts``, ``cache``).
     """
     layout = discover_layout(root, **layout_options)  # type: ignore[arg-type]
-    return load_index(layout, progress=progress, use_cache=use_cache)
+    return load_index(layout, progress=progress, use_cache=use_cache, frame_count_rule=frame_count_rule)
 
 
 def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progress) -> list[Problem]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from abaw.data.frame_counts import COUNT_FILE_PATTERN
 from abaw.data.names import VIDEO_EXTENSIONS
 from abaw.errors import DataError
 
@@ -87,6 +88,7 @@ class DatasetLayout:
         frame_dirs: Folders of per-video face-crop folders, first wins.
         videos: Video files by file stem.
         test_list: The file listing the test videos, if found.
+        count_file: The organisers' file of test frame counts, if found or given.
         cache_dir: Where the toolkit keeps what it derives from the data.
         notes: Choices made while resolving (duplicates, several editions).
     """
@@ -98,6 +100,7 @@ class DatasetLayout:
     videos: dict[str, Path]
     test_list: Path | None
     cache_dir: Path
+    count_file: Path | None = None
     notes: tuple[str, ...] = field(default=())
 
     def describe(self) -> dict[str, object]:
@@ -109,6 +112,7 @@ class DatasetLayout:
             "frame_dirs": [str(path) for path in self.frame_dirs],
             "video_files": len(self.videos),
             "test_list": str(self.test_list) if self.test_list else None,
+            "count_file": str(self.count_file) if self.count_file else None,
             "cache_dir": str(self.cache_dir),
             "notes": list(self.notes),
         }
@@ -120,6 +124,7 @@ class _Walk:
     frame_dirs: list[Path] = field(default_factory=list)
     videos: dict[str, Path] = field(default_factory=dict)
     test_lists: list[Path] = field(default_factory=list)
+    count_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -130,6 +135,7 @@ def discover_layout(
     frames: tuple[str | os.PathLike, ...] = (),
     videos: str | os.PathLike | None = None,
     test_list: str | os.PathLike | None = None,
+    frame_counts: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
 ) -> DatasetLayout:
     """Find the parts of the dataset below ``root``.
@@ -143,6 +149,8 @@ def discover_layout(
         videos: Folder searched for ``.mp4``/``.avi`` files; default the root.
         test_list: File with one test video name per line; found by name
             when omitted.
+        frame_counts: The organisers' count file (``name count`` per line);
+            found by name (``*total_number_of_frames*.txt``) when omitted.
         cache: Folder for derived data; default ``ROOT/.abaw-cache``.
 
     Raises:
@@ -183,6 +191,13 @@ def discover_layout(
     else:
         found_test_list = _choose_test_list(walk.test_lists, notes)
 
+    if frame_counts is not None:
+        count_file: Path | None = Path(frame_counts).resolve()
+        if not count_file.is_file():
+            raise DataError("frame count file not found", path=frame_counts)
+    else:
+        count_file = _choose_count_file(walk.count_files, notes)
+
     return DatasetLayout(
         root=root,
         edition=edition,
@@ -191,6 +206,7 @@ def discover_layout(
         videos=walk.videos,
         test_list=found_test_list,
         cache_dir=cache_dir,
+        count_file=count_file,
         notes=tuple(notes),
     )
 
@@ -230,6 +246,8 @@ def _walk(root: Path, cache_dir: Path) -> _Walk:
                     found.videos[stem] = here / name
                 if previous is not None:
                     found.notes.append(f"two videos named {stem}: using {found.videos[stem]}")
+            elif ext.lower() == ".txt" and COUNT_FILE_PATTERN.search(stem):
+                found.count_files.append(here / name)
             elif ext.lower() == ".txt" and _TEST_LIST_PATTERN.search(stem.replace("-", "_")):
                 found.test_lists.append(here / name)
     return found
@@ -270,4 +288,14 @@ def _choose_test_list(candidates: list[Path], notes: list[str]) -> Path | None:
     if len(ranked) > 1:
         others = ", ".join(str(path) for path in ranked[1:])
         notes.append(f"several test lists; using {ranked[0]} (also found: {others}); choose with --test-list")
+    return ranked[0]
+
+
+def _choose_count_file(candidates: list[Path], notes: list[str]) -> Path | None:
+    if not candidates:
+        return None
+    ranked = sorted(candidates, key=lambda path: (len(path.parts), str(path)))
+    if len(ranked) > 1:
+        others = ", ".join(str(path) for path in ranked[1:])
+        notes.append(f"several frame count files; using {ranked[0]} (also found: {others}); choose with --frame-counts")
     return ranked[0]

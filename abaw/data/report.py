@@ -10,7 +10,15 @@ from rich.table import Table
 
 from abaw.data.annotations import MISSING_LABEL, valid_rows
 from abaw.data.bins import BIN_CENTRES, N_AFFECT_BINS, bin_counts
-from abaw.data.index import DatasetIndex, Entry, Problem, Severity, verify_face_images
+from abaw.data.frame_counts import FrameCounts
+from abaw.data.index import (
+    DatasetIndex,
+    Entry,
+    Problem,
+    Severity,
+    count_decoded_video_frames,
+    verify_face_images,
+)
 from abaw.data.layout import Split
 from abaw.progress import ProgressFn, no_progress
 
@@ -32,6 +40,7 @@ class SplitSummary:
         usable_frames: Lines with both labels and a face image: what trains.
         no_face_frames: Frames of the video (or labelled lines) with no face image.
         count_mismatches: Entries whose label lines do not fit the video's frame count.
+        count_disagreements: Entries whose video's header, packet and decoded counts differ.
         valence_histogram: Usable frames per affect bin (21 bins, -1..1).
         arousal_histogram: The same for arousal.
     """
@@ -46,19 +55,31 @@ class SplitSummary:
     usable_frames: int = 0
     no_face_frames: int = 0
     count_mismatches: int = 0
+    count_disagreements: int = 0
     valence_histogram: list[int] = field(default_factory=lambda: [0] * N_AFFECT_BINS)
     arousal_histogram: list[int] = field(default_factory=lambda: [0] * N_AFFECT_BINS)
 
 
 @dataclass
 class EntrySummary:
-    """The counts of one entry, for ``--per-video`` and the JSON report."""
+    """The counts of one entry, for ``--per-video`` and the JSON report.
+
+    ``video_frames`` is what the video decodes to (D when counted, else P);
+    ``header_frames``, ``packet_frames`` and ``decoded_frames`` are N, P and D;
+    ``frame_count`` is the lines of its prediction file and ``frame_count_source`` why.
+    """
 
     name: str
     split: Split
     video: str | None
     fps: float | None
     video_frames: int | None
+    header_frames: int | None
+    packet_frames: int | None
+    decoded_frames: int | None
+    counts_disagree: bool
+    frame_count: int | None
+    frame_count_source: str | None
     label_lines: int
     missing_label_lines: int
     face_frames: int
@@ -76,6 +97,25 @@ class DatasetReport:
     entries: list[EntrySummary]
     errors: list[Problem]
     warnings: list[Problem]
+    frame_counts: FrameCounts | None = None
+
+    @property
+    def videos_disagreeing(self) -> tuple[int, int]:
+        """(videos whose header, packet and decoded counts differ, videos read)."""
+        videos = {entry.video: entry.counts_disagree for entry in self.entries if entry.packet_frames is not None}
+        return sum(videos.values()), len(videos)
+
+    def frame_count_lines(self) -> list[str]:
+        """What ``data check`` prints about frame counts: disagreeing videos and the test entries' source."""
+        disagreeing, videos = self.videos_disagreeing
+        lines = [
+            f"video frame counts: {disagreeing} of {videos} videos have header (N), packet (P) and decoded (D) "
+            "counts that disagree" + (" (see --per-video)" if disagreeing else "")
+        ]
+        if self.frame_counts is not None:
+            lines.append(f"frame-count rule for test entries: {self.frame_counts.rule_description}")
+            lines.append(f"test frame counts from: {self.frame_counts.summary()}")
+        return lines
 
     @property
     def usable(self) -> bool:
@@ -102,10 +142,12 @@ class DatasetReport:
             "entries": entries,
             "errors": [problem.message for problem in self.errors],
             "warnings": [problem.message for problem in self.warnings],
+            "videos_disagreeing": dict(zip(("videos", "of"), self.videos_disagreeing, strict=True)),
+            "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
 
 
-def _entry_counts(index: DatasetIndex, entry: Entry) -> tuple[EntrySummary, np.ndarray]:
+def _entry_counts(index: DatasetIndex, entry: Entry, counts: FrameCounts) -> tuple[EntrySummary, np.ndarray]:
     """An entry's counts, and the labels of its usable frames."""
     labels = index.labels(entry.name)
     frames = np.arange(1, (len(labels) if entry.split.is_labelled else entry.frame_count) + 1)
@@ -117,6 +159,12 @@ def _entry_counts(index: DatasetIndex, entry: Entry) -> tuple[EntrySummary, np.n
         video=None if entry.video is None else str(entry.video),
         fps=entry.fps,
         video_frames=entry.video_frames,
+        header_frames=entry.header_frames,
+        packet_frames=entry.packet_frames,
+        decoded_frames=entry.decoded_frames,
+        counts_disagree=entry.counts_disagree,
+        frame_count=counts.get(entry.name),
+        frame_count_source=counts.sources.get(entry.name),
         label_lines=len(labels),
         missing_label_lines=int((labels == MISSING_LABEL).any(axis=1).sum()),
         face_frames=int(face.sum()),
@@ -139,16 +187,24 @@ def summarise(index: DatasetIndex, problems: list[Problem] | None = None) -> Dat
         >>> SplitSummary(Split.TRAIN).usable_frames
         0
     """
-    problems = index.problems if problems is None else problems
+    problems = list(index.problems if problems is None else problems)
     splits, entries = [], []
+    test_counts = index.frame_counts(Split.TEST)
+    problems += [
+        Problem(Severity.ERROR, message, name, Split.TEST)
+        for name, message in test_counts.unknown.items()
+        if message not in {problem.message for problem in problems}
+    ]
     for split in Split:
         members = index.split(split)
+        split_counts = test_counts if split is Split.TEST else index.frame_counts(split)
         summary = SplitSummary(split=split, videos=len(members))
         summary.video_files = len({entry.video for entry in members if entry.video is not None})
         summary.missing_videos = sum(entry.video is None for entry in members)
         usable_labels = []
         for entry in members:
-            counts, usable = _entry_counts(index, entry)
+            counts, usable = _entry_counts(index, entry, split_counts)
+            summary.count_disagreements += entry.counts_disagree
             entries.append(counts)
             usable_labels.append(usable)
             for key in ("label_lines", "missing_label_lines", "face_frames", "no_face_frames", "usable_frames"):
@@ -165,13 +221,24 @@ def summarise(index: DatasetIndex, problems: list[Problem] | None = None) -> Dat
         entries=entries,
         errors=[problem for problem in problems if problem.severity is Severity.ERROR],
         warnings=[problem for problem in problems if problem.severity is Severity.WARNING],
+        frame_counts=test_counts,
     )
 
 
 def check_dataset(
-    index: DatasetIndex, *, verify_images: bool = False, progress: ProgressFn = no_progress
+    index: DatasetIndex,
+    *,
+    verify_images: bool = False,
+    decode_frames: bool = False,
+    progress: ProgressFn = no_progress,
 ) -> DatasetReport:
-    """Summarise ``index``, after decoding every face image when ``verify_images`` is set."""
+    """Summarise ``index``, after decoding every face image when ``verify_images`` is set.
+
+    With ``decode_frames``, every video not yet decoded is decoded to count
+    its frames D (kept in the index cache) before the frame-count rule is chosen.
+    """
+    if decode_frames:
+        count_decoded_video_frames(index, progress=progress)
     problems = list(index.problems)
     if verify_images:
         problems += verify_face_images(index, progress=progress)
@@ -188,6 +255,7 @@ _COUNT_ROWS = (
     ("no_face_frames", "frames without a face"),
     ("usable_frames", "usable frames (label + face)"),
     ("count_mismatches", "frame-count mismatches"),
+    ("count_disagreements", "video counts N/P/D disagree"),
 )
 
 
@@ -225,6 +293,43 @@ def histogram_table(report: DatasetReport) -> Table:
     return table
 
 
+def frame_count_rule_table(report: DatasetReport) -> Table | None:
+    """Every candidate frame-count rule and how many labelled entries' label lines it reproduces."""
+    if report.frame_counts is None:
+        return None
+    counts = report.frame_counts
+    table = Table(
+        title=f"Frame-count rules against the label lines of {counts.learned.entries} labelled entries",
+        title_justify="left",
+    )
+    table.add_column("rule")
+    table.add_column("agreeing entries", justify="right")
+    table.add_column("")
+    for item in counts.learned.candidates:
+        mark = "chosen" if item.rule is counts.rule else ""
+        if mark and counts.forced:
+            mark = "chosen (--frame-count-rule)"
+        elif not mark and item.available is not None and item.available < item.entries:
+            mark = f"no value for {item.entries - item.available} entries"
+            if "D" in item.rule.value:
+                mark += " (D: pass --decode-frames)"
+        table.add_row(item.rule.label, f"{item.agreeing} / {item.entries}", mark)
+    return table
+
+
+def _video_counts_cell(entry: EntrySummary) -> str:
+    if entry.video_frames is None:
+        return "-"
+    if not entry.counts_disagree:
+        return f"{entry.video_frames:,}"
+    parts = [
+        f"{letter} {value:,}"
+        for letter, value in (("N", entry.header_frames), ("P", entry.packet_frames), ("D", entry.decoded_frames))
+        if value is not None
+    ]
+    return "[yellow]" + " / ".join(parts) + "[/yellow]"
+
+
 def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
     """The first ``limit`` problem messages and a line saying how many more there are."""
     lines = [problem.message for problem in problems[:limit]]
@@ -243,6 +348,7 @@ def entries_table(report: DatasetReport) -> Table:
         "fps",
         "video frames",
         "label lines",
+        "lines to write",
         "-5 lines",
         "faces",
         "no face",
@@ -250,14 +356,16 @@ def entries_table(report: DatasetReport) -> Table:
         "count",
     ):
         table.add_column(column, justify="left" if column in ("entry", "split", "video", "count") else "right")
+    table.columns[4].header = "video frames (N / P / D where they differ)"
     for entry in report.entries:
         table.add_row(
             entry.name,
             entry.split.value,
             Path(entry.video).name if entry.video else "[red]missing[/red]",
             "-" if entry.fps is None else f"{entry.fps:g}",
-            "-" if entry.video_frames is None else f"{entry.video_frames:,}",
+            _video_counts_cell(entry),
             f"{entry.label_lines:,}" if entry.split.is_labelled else "-",
+            "[red]unknown[/red]" if entry.frame_count is None else f"{entry.frame_count:,}",
             f"{entry.missing_label_lines:,}" if entry.split.is_labelled else "-",
             f"{entry.face_frames:,}",
             f"{entry.no_face_frames:,}",

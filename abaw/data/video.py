@@ -1,4 +1,15 @@
-"""What a video container says about its frames, read with PyAV (no ffmpeg binary)."""
+"""What a video container says about its frames, read with PyAV (no ffmpeg binary).
+
+Three counts of "frames" disagree on real files and are kept apart (see
+"Frame counts" in the README):
+
+* the header count N, what the container says (``stream.frames``; OpenCV's
+  ``CAP_PROP_FRAME_COUNT``). AVI headers count every index entry, zero-size
+  packets (dropped or delayed frames) included, so N can exceed what decodes;
+* the packet count P, non-empty video packets found by demuxing without
+  decoding: cheap, and equal to the decoded count for the codecs of Aff-Wild2;
+* the decoded count D, frames the decoder returns: the truth, but slow.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +23,34 @@ from abaw.errors import DataError
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Frame count, frame rate and audio presence of one video file.
+    """Frame counts, frame rate and audio presence of one video file.
 
     Attributes:
-        frames: Number of video frames the container reports; counted from
-            the packets when the container does not say.
+        header_frames: The container's own count N (``None`` when it gives none).
+        packet_frames: Non-empty video packets P.
         fps: Average frame rate.
         has_audio: Whether the file has an audio stream.
+        decoded_frames: Frames the decoder returns D, when counted.
     """
 
-    frames: int
+    header_frames: int | None
+    packet_frames: int
     fps: float
     has_audio: bool
+    decoded_frames: int | None = None
+
+    @property
+    def frames(self) -> int:
+        """Frames the video decodes to: D when counted, otherwise P (equal for the codecs of Aff-Wild2)."""
+        return self.packet_frames if self.decoded_frames is None else self.decoded_frames
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Read frame count and rate of ``path`` from its container.
+def probe_video(path: str | os.PathLike, *, decode: bool = False) -> VideoInfo:
+    """Read the frame counts and rate of ``path``: demux every packet, decode only when ``decode`` is set.
 
     Raises:
-        DataError: naming the file when it cannot be opened or has no video stream.
+        DataError: naming the file when it cannot be opened, has no video
+            stream, or (with ``decode``) does not decode.
     """
     try:
         with av.open(str(path)) as container:
@@ -40,9 +60,31 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             if not rate:
                 raise DataError("the container gives no frame rate", path=path)
-            frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-            return VideoInfo(frames=int(frames), fps=float(rate), has_audio=bool(container.streams.audio))
+            header = int(stream.frames) or None
+            has_audio = bool(container.streams.audio)
+            packets = sum(1 for packet in container.demux(stream) if packet.size)
+        decoded = count_decoded_frames(path) if decode else None
+        return VideoInfo(header, packets, float(rate), has_audio, decoded)
     except av.FFmpegError as error:
         raise DataError(f"cannot read the video ({error.strerror or error})", path=path) from None
+    except OSError as error:
+        raise DataError(error.strerror or "cannot be read", path=path) from None
+
+
+def count_decoded_frames(path: str | os.PathLike) -> int:
+    """Decode every video frame of ``path`` and count them (slow: the whole video is decoded).
+
+    Raises:
+        DataError: naming the file when it cannot be read or decoded.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError("has no video stream", path=path)
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+    except av.FFmpegError as error:
+        raise DataError(f"cannot decode the video ({error.strerror or error})", path=path) from None
     except OSError as error:
         raise DataError(error.strerror or "cannot be read", path=path) from None

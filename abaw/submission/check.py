@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abaw.data.frame_counts import sample_frame_counts
 from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
 from abaw.progress import ProgressFn, no_progress
@@ -224,7 +225,7 @@ def _check_files(
     for name, reason in detected.ignored:
         problems.add(f"not part of a submission: {reason}", path=_entry_source(listing, name))
     if detected.format is SubmissionFormat.PER_VIDEO:
-        counts = expected if expected is not None else _sample_counts(sample)
+        counts = expected if expected is not None else sample_frame_counts(sample)
         _check_per_video(detected.files, counts, listing.source, report, problems, progress)
     else:
         _check_single_file(detected.files[0], expected, sample, sample_file, report, problems)
@@ -237,11 +238,6 @@ def _checked_counts(expected: Mapping[str, int]) -> dict[str, int]:
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"expected frame count of '{name}' must be a positive whole number, got {count!r}")
     return {name: int(count) for name, count in expected.items()}
-
-
-def _sample_counts(sample: SingleFileRows) -> dict[str, int]:
-    counts = np.bincount(sample.codes, minlength=len(sample.names))
-    return {name: int(count) for name, count in zip(sample.names, counts, strict=True)}
 
 
 def _entry_source(listing: SubmissionFiles, name: str) -> str:
