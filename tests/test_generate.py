@@ -138,11 +138,14 @@ def test_manifest(dataset: GeneratedDataset) -> None:
 
 def test_labelled_entries(dataset: GeneratedDataset) -> None:
     missing_rows = single_missing = 0
+    plus_two = [name for name, entry in dataset.entries.items() if entry.label_rows == entry.frames + 2]
+    assert len(plus_two) == 1 and dataset.entries[plus_two[0]].split is Split.VALIDATION
     for name in dataset.names(Split.TRAIN) + dataset.names(Split.VALIDATION):
         entry = dataset.entries[name]
         assert entry.annotation is not None and entry.annotation.stem == name
         labels = read_annotation(entry.annotation)
-        assert labels.shape == (probe_video(entry.video).frames + 1, 2) == (entry.frames + 1, 2)
+        assert labels.shape == (entry.label_rows, 2)
+        assert entry.label_rows - probe_video(entry.video).frames == entry.label_rows - entry.frames in (1, 2)
         is_missing = labels == MISSING_LABEL
         missing_rows += int(is_missing.all(axis=1).sum())
         single_missing += int((is_missing.sum(axis=1) == 1).sum())
@@ -180,11 +183,18 @@ def test_face_images(dataset: GeneratedDataset) -> None:
 
 def test_videos_decode(dataset: GeneratedDataset) -> None:
     containers = set()
+    overcounting = 0
     for path, names in _videos(dataset).items():
         entry = dataset.entries[names[0]]
         assert all(video_stem(name) == path.stem for name in names)
-        info = probe_video(path)
+        info = probe_video(path, decode=True)
         assert (info.frames, info.fps, info.has_audio) == (entry.frames, entry.fps, True)
+        assert (info.header_frames, info.packet_frames, info.decoded_frames) == (
+            entry.header_frames,
+            entry.frames,
+            entry.frames,
+        )
+        overcounting += entry.header_frames == entry.frames + 2 and path.suffix == ".avi"
         with av.open(str(path)) as container:
             video = container.streams.video[0]
             containers.add((path.suffix, video.codec_context.name, container.streams.audio[0].codec_context.name))
@@ -197,6 +207,7 @@ def test_videos_decode(dataset: GeneratedDataset) -> None:
         assert abs(len(samples) / rate - duration) < 1 / entry.fps
         if stated is not None:
             assert abs(stated - duration) < 1 / entry.fps
+    assert overcounting == 1  # one AVI's header counts two zero-size packets
     assert (".mp4", "h264", "aac") in containers
     assert any(suffix == ".avi" and codec == "mpeg4" for suffix, codec, _ in containers)
     assert {entry.fps for entry in dataset.entries.values()} == {25.0, 30.0}

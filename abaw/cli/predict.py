@@ -74,6 +74,7 @@ def predict_command(
         trained, dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress
     )
     write_split_predictions(out, predictions, dataset, chosen, force=force, warn=cli.warn, progress=cli.progress)
+    cli.console.print(f"frame counts from {dataset.frame_counts(chosen).summary()}", markup=False, highlight=False)
     payload: dict[str, object] = {"checkpoint": str(checkpoint), "split": chosen.value, "out": str(out)}
     if chosen.is_labelled:
         report = score_split(predictions, dataset, chosen)

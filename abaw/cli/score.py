@@ -42,15 +42,15 @@ def score(
     chosen = Split(split)
     dataset.require_usable([chosen])
     predictions = read_predictions(pred, progress=cli.progress)
-    report = score_predictions(
-        predictions, dataset.split_labels(chosen), dataset.frame_counts(chosen), per_video=per_video
-    )
+    counts = dataset.frame_counts(chosen)
+    cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
+    report = score_predictions(predictions, dataset.split_labels(chosen), counts, per_video=per_video)
     for note in report.notes:
         cli.warn(note)
     published = published_results(chosen.value)
     cli.console.print(scores_table(pred.name, chosen.value, report.scores, published))
     if report.per_video is not None:
         cli.console.print(per_video_table(report.per_video))
-    payload = {"predictions": str(pred), "split": chosen.value, **report.to_dict()}
+    payload = {"predictions": str(pred), "split": chosen.value, **report.to_dict(), "frame_counts": counts.summary()}
     payload["published"] = [asdict(row) for row in published]
     write_json(json_path, payload, force)

@@ -37,8 +37,11 @@ def check(
     Exits 0 when the submission is valid, 1 listing every fault when not.
     """
     dataset.require_usable([Split.TEST])
-    report = check_submission(pred, dataset.frame_counts(Split.TEST), sample_file=sample_file)
-    write_json(json_path, report.to_dict(), force)
+    counts = dataset.frame_counts(Split.TEST, sample_file=sample_file)
+    counts.require_complete()
+    cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
+    report = check_submission(pred, counts, sample_file=sample_file)
+    write_json(json_path, {**report.to_dict(), "frame_counts": counts.to_dict()}, force)
     if not report.ok:
         for problem in report.problems:
             click.echo(f"error: {problem}", err=True)

@@ -19,6 +19,7 @@ import torch
 from rich.table import Table
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
+from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
@@ -124,7 +125,11 @@ def write_split_predictions(
     warn: WarnFn | None = None,
     progress: ProgressFn = no_progress,
 ) -> Path:
-    """Per-video files for every entry of ``split``: one line per video frame, as ``abaw score`` reads them."""
+    """Per-video files for every entry of ``split``, as ``abaw score`` reads them.
+
+    One line per frame of :meth:`DatasetIndex.frame_counts`: per label line
+    for a labelled entry, so every labelled frame is scored.
+    """
     return write_per_video(
         out_dir, predictions, index.frame_counts(split), force=force, allow_missing=True, warn=warn, progress=progress
     )
@@ -141,6 +146,7 @@ class TestSubmission:
         videos: Test videos predicted.
         frames: Face frames predicted.
         format: The submission's format.
+        frame_counts: The lines written per test video, and where each count came from.
     """
 
     files: Path
@@ -149,6 +155,7 @@ class TestSubmission:
     videos: int
     frames: int
     format: SubmissionFormat = SubmissionFormat.PER_VIDEO
+    frame_counts: FrameCounts | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -158,6 +165,7 @@ class TestSubmission:
             "videos": self.videos,
             "frames": self.frames,
             "check": self.report.to_dict(),
+            "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
 
     def table(self, title: str) -> Table:
@@ -171,6 +179,11 @@ class TestSubmission:
             ("videos", str(self.videos)),
             ("face frames predicted", str(self.frames)),
             ("prediction lines", str(self.report.lines)),
+            *(
+                (("frame-count rule", self.frame_counts.rule_description), ("counts from", self.frame_counts.summary()))
+                if self.frame_counts is not None
+                else ()
+            ),
             ("files", str(self.files)),
             ("zip", str(self.zip_path)),
             ("check", check),
@@ -200,7 +213,9 @@ def predict_test(
     Raises:
         OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
             (checked before any prediction work).
-        DataError: when the dataset has no test list or its test videos are unusable.
+        DataError: when the dataset has no test list or its test videos are
+            unusable, or a test entry's frame count has no source (before any
+            prediction work).
     """
     out_dir = Path(out_dir)
     single = submission_format is SubmissionFormat.SINGLE_FILE
@@ -210,8 +225,9 @@ def predict_test(
         if path.exists() and not force:
             raise OutputExistsError("already exists; pass --force to replace it", path=path)
     index.require_usable([Split.TEST])
+    counts = index.frame_counts(Split.TEST, sample_file=sample_file)
+    counts.require_complete()
     predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
-    counts = index.frame_counts(Split.TEST)
     out_dir.mkdir(parents=True, exist_ok=True)
     if single:
         write_single_file(
@@ -228,4 +244,4 @@ def predict_test(
     zip_submission(files, zip_path, force=force)
     report = check_submission(zip_path, counts, sample_file=sample_file)
     frames = sum(len(video) for video in predictions.values())
-    return TestSubmission(files, zip_path, report, len(counts), frames, submission_format)
+    return TestSubmission(files, zip_path, report, len(counts), frames, submission_format, counts)
