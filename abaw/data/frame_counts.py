@@ -179,8 +179,8 @@ class LearnedRule:
         return [first, *(item.rule for item in self.candidates if item.rule is not first)]
 
     def describe(self, rule: FrameCountRule) -> str:
-        """``P + 1 (431/432 entries)``, or ``P + 1 (default: no labelled entry to learn from)``."""
-        if not self.candidates or not self.candidates[0].agreeing:
+        """``P + 1 (431/432 entries)``, or ``P + 1 (default: no labelled entry agrees with any rule)``."""
+        if rule is DEFAULT_RULE and (not self.candidates or not self.candidates[0].agreeing):
             return f"{rule.label} (default: no labelled entry agrees with any rule)"
         return f"{rule.label} ({self.agreement(rule).agreeing}/{self.entries} entries)"
 
