@@ -83,6 +83,10 @@ def test_predict_writes_files_that_score_accepts(generated, trained, tmp_path):
         "--json", report,
     )  # fmt: skip
     assert code == 0, err
+    assert "not scored" not in err  # one line per label line: every labelled frame is scored (issue 10)
+    for name in generated.names(Split.VALIDATION):
+        lines = (out / f"{name}.txt").read_text().splitlines()
+        assert len(lines) - 1 == generated.entries[name].label_rows
     payload = json.loads(report.read_text())
     code, _, err = run("score", out, "--root", generated.root, "--json", tmp_path / "score.json")
     assert code == 0, err
@@ -97,10 +101,18 @@ def test_predict_test_writes_a_checked_submission(generated, trained, tmp_path, 
     out = tmp_path / "submissions" / "tiny"
     args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
     args += ["--format", submission_format, "--workers", "0", "--json", tmp_path / "test.json"]
-    code, _, err = run(*args)
+    code, out, err = run(*args)
     assert code == 0, err
+    assert "frame-count rule" in out and "P + 1 (" in out
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(generated.names(Split.TEST))
+    # The learned rule: P + 1, one line more than the video's frames, as the organisers count.
+    assert result["frame_counts"]["rule"] == "P+1"
+    expected = {name: generated.entries[name].frames + 1 for name in generated.names(Split.TEST)}
+    assert {name: item["count"] for name, item in result["frame_counts"]["entries"].items()} == expected
+    if submission_format == "per-video":
+        for name, count in expected.items():
+            assert len((out / "predictions" / f"{name}.txt").read_text().splitlines()) == count + 1
     with zipfile.ZipFile(out / "submission.zip") as archive:
         assert archive.namelist()
     code, _, err = run(*args[:-2])
