@@ -101,9 +101,9 @@ def test_predict_test_writes_a_checked_submission(generated, trained, tmp_path, 
     out = tmp_path / "submissions" / "tiny"
     args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
     args += ["--format", submission_format, "--workers", "0", "--json", tmp_path / "test.json"]
-    code, out, err = run(*args)
+    code, stdout, err = run(*args)
     assert code == 0, err
-    assert "frame-count rule" in out and "P + 1 (" in out
+    assert "frame-count rule" in stdout and "P + 1 (" in stdout
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(generated.names(Split.TEST))
     # The learned rule: P + 1, one line more than the video's frames, as the organisers count.
