@@ -115,7 +115,11 @@ def test_verify_images_reports_corrupt_and_odd_crops(dataset_copy: Path) -> None
     small = sorted(folders[1].glob("*.jpg"))[0]
     Image.new("RGB", (64, 64)).save(small)
     assert run("data", "check", "--root", str(dataset_copy))[0] == 0
-    code, _, err = run("data", "check", "--root", str(dataset_copy), "--verify-images")
+    report = dataset_copy.parent / "report.json"
+    code, _, err = run("data", "check", "--root", str(dataset_copy), "--verify-images", "--json", str(report))
     assert code == 1
     assert f"{corrupt}: cannot be decoded as an image" in err
-    assert f"{small}: 64x64 pixels" in err
+    problems = {problem["message"]: problem for problem in json.loads(report.read_text())["problems"]}
+    assert problems[f"{corrupt}: cannot be decoded as an image"]["effect"] == "blocks"
+    small_problem = next(problem for message, problem in problems.items() if message.startswith(f"{small}: 64x64"))
+    assert (small_problem["severity"], small_problem["effect"]) == ("warning", "warning")

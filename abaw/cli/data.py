@@ -11,7 +11,14 @@ from abaw.cli.options import json_option, output_path, with_dataset, write_json
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
-from abaw.data.report import check_dataset, entries_table, histogram_table, problem_lines, summary_table
+from abaw.data.report import (
+    check_dataset,
+    entries_table,
+    histogram_table,
+    problem_lines,
+    problems_table,
+    summary_table,
+)
 
 
 @click.group()
@@ -35,7 +42,10 @@ def check(
 ) -> None:
     """Check that a dataset root is usable and summarise it per split.
 
-    Exits 0 when the dataset can be trained on, 1 with the reasons when not.
+    Each problem is shown with its effect: it blocks a command, training
+    skips its entry, or it is only a warning. Exits 1 when a file is corrupt
+    or unreadable (an error) or nothing can be trained on, with the reasons;
+    0 with warnings only.
     """
     report = check_dataset(dataset, verify_images=verify_images, progress=cli.progress)
     for note in dataset.layout.notes:
@@ -44,8 +54,8 @@ def check(
     cli.console.print(histogram_table(report))
     if per_video:
         cli.console.print(entries_table(report))
-    for line in problem_lines(report.warnings):
-        cli.warn(line)
+    if report.problems:
+        cli.console.print(problems_table(report.problems))
     write_json(json_path, report.to_dict(), force)
     if not report.usable:
         for line in problem_lines(report.errors):

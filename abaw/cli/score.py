@@ -40,10 +40,16 @@ def score(
 ) -> None:
     """Score PRED (per-video folder, single file, or zip of either) against a labelled split."""
     chosen = Split(split)
-    dataset.require_usable([chosen])
+    scored = dataset.scorable_entries(chosen)
+    for skipped in scored.skipped:
+        cli.warn(f"not scored: {skipped.reason}")
     predictions = read_predictions(pred, progress=cli.progress)
+    counts = dataset.frame_counts(chosen)
     report = score_predictions(
-        predictions, dataset.split_labels(chosen), dataset.frame_counts(chosen), per_video=per_video
+        predictions,
+        {name: dataset.labels(name) for name in scored.names},
+        {name: counts[name] for name in scored.names if name in counts},
+        per_video=per_video,
     )
     for note in report.notes:
         cli.warn(note)

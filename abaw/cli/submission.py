@@ -36,8 +36,11 @@ def check(
 
     Exits 0 when the submission is valid, 1 listing every fault when not.
     """
-    dataset.require_usable([Split.TEST])
-    report = check_submission(pred, dataset.frame_counts(Split.TEST), sample_file=sample_file)
+    dataset.require_split(Split.TEST)
+    counts = dataset.frame_counts(Split.TEST)
+    if sample_file is None:
+        dataset.require_writable(Split.TEST, counts)
+    report = check_submission(pred, counts, sample_file=sample_file)
     write_json(json_path, report.to_dict(), force)
     if not report.ok:
         for problem in report.problems:

@@ -102,7 +102,13 @@ class DatasetReport:
             "entries": entries,
             "errors": [problem.message for problem in self.errors],
             "warnings": [problem.message for problem in self.warnings],
+            "problems": [problem.to_dict() for problem in self.problems],
         }
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Errors, then warnings."""
+        return [*self.errors, *self.warnings]
 
 
 def _entry_counts(index: DatasetIndex, entry: Entry) -> tuple[EntrySummary, np.ndarray]:
@@ -231,6 +237,20 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> l
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more (all of them are in the --json report)")
     return lines
+
+
+def problems_table(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> Table:
+    """One row per problem: how severe, what it does to the work (blocks, skipped by training, warning only)."""
+    table = Table(title="Problems", title_justify="left")
+    table.add_column("severity")
+    table.add_column("effect")
+    table.add_column("problem", overflow="fold")
+    for problem in problems[:limit]:
+        colour = "red" if problem.severity is Severity.ERROR else "yellow"
+        table.add_row(f"[{colour}]{problem.severity.value}[/{colour}]", problem.effect.description, problem.message)
+    if len(problems) > limit:
+        table.add_row("", "", f"... and {len(problems) - limit} more (all of them are in the --json report)")
+    return table
 
 
 def entries_table(report: DatasetReport) -> Table:

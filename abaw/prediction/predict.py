@@ -200,7 +200,8 @@ def predict_test(
     Raises:
         OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
             (checked before any prediction work).
-        DataError: when the dataset has no test list or its test videos are unusable.
+        DataError: when the dataset has no test list, or a test entry has no
+            frame count from any source or no face image to predict from.
     """
     out_dir = Path(out_dir)
     single = submission_format is SubmissionFormat.SINGLE_FILE
@@ -209,9 +210,11 @@ def predict_test(
     for path in (files, zip_path):
         if path.exists() and not force:
             raise OutputExistsError("already exists; pass --force to replace it", path=path)
-    index.require_usable([Split.TEST])
-    predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
+    index.require_split(Split.TEST)
     counts = index.frame_counts(Split.TEST)
+    # With a sample file its rows give the counts, so only the faces are needed here.
+    index.require_writable(Split.TEST, None if sample_file is not None else counts, need_faces=True)
+    predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     if single:
         write_single_file(
