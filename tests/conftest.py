@@ -1,4 +1,4 @@
-"""Shared fixtures: one small generated dataset per test session, copied when a test changes it."""
+"""Shared fixtures: a generated and a foreign dataset per test session, copied when a test changes one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from abaw.data.generate import GeneratedDataset, GeneratorConfig, generate_dataset
+from tests.foreign import ForeignDataset, build_foreign_dataset
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +21,15 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDataset:
 def dataset_copy(generated: GeneratedDataset, tmp_path: Path) -> Path:
     """A private copy of the generated dataset, for tests that damage it."""
     return Path(shutil.copytree(generated.root, tmp_path / "data", symlinks=True))
+
+
+@pytest.fixture(scope="session")
+def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignDataset:
+    """A dataset written without the toolkit's generator (see ``tests/foreign.py``) that tests must not modify."""
+    return build_foreign_dataset(tmp_path_factory.mktemp("foreign") / "data")
+
+
+@pytest.fixture
+def foreign_copy(foreign: ForeignDataset, tmp_path: Path) -> Path:
+    """A private copy of the foreign dataset, for tests that damage it."""
+    return Path(shutil.copytree(foreign.root, tmp_path / "foreign", symlinks=True))

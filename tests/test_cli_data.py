@@ -52,11 +52,13 @@ def test_check_warns_of_label_lines_that_do_not_fit_the_video(dataset_copy: Path
     # Odd but consistent (issue 10): a warning, the label lines define the entry's frames.
     annotation = next(dataset_copy.rglob("Train_Set/*.txt"))
     annotation.write_text(annotation.read_text() + "0.1,0.1\n" * 5)
-    code, _, err = run("data", "check", "--root", str(dataset_copy))
+    report = dataset_copy.parent / "report.json"
+    code, _, _ = run("data", "check", "--root", str(dataset_copy), "--json", str(report))
     assert code == 0
-    text = " ".join(err.split())  # rich wraps long warnings
-    assert f"warning: {annotation}: " in text and "label lines for a video of" in text
-    assert "the label lines are used" in text
+    problems = json.loads(report.read_text())["problems"]
+    mismatch = next(problem for problem in problems if problem["message"].startswith(f"{annotation}: "))
+    assert "label lines for a video of" in mismatch["message"] and "the label lines are used" in mismatch["message"]
+    assert (mismatch["severity"], mismatch["effect"]) == ("warning", "warning")
 
 
 def test_check_reports_corrupt_video(dataset_copy: Path) -> None:
@@ -118,7 +120,11 @@ def test_verify_images_reports_corrupt_and_odd_crops(dataset_copy: Path) -> None
     small = sorted(folders[1].glob("*.jpg"))[0]
     Image.new("RGB", (64, 64)).save(small)
     assert run("data", "check", "--root", str(dataset_copy))[0] == 0
-    code, _, err = run("data", "check", "--root", str(dataset_copy), "--verify-images")
+    report = dataset_copy.parent / "report.json"
+    code, _, err = run("data", "check", "--root", str(dataset_copy), "--verify-images", "--json", str(report))
     assert code == 1
     assert f"{corrupt}: cannot be decoded as an image" in err
-    assert f"{small}: 64x64 pixels" in err
+    problems = {problem["message"]: problem for problem in json.loads(report.read_text())["problems"]}
+    assert problems[f"{corrupt}: cannot be decoded as an image"]["effect"] == "blocks"
+    small_problem = next(problem for message, problem in problems.items() if message.startswith(f"{small}: 64x64"))
+    assert (small_problem["severity"], small_problem["effect"]) == ("warning", "warning")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abaw.data.index import Severity, open_dataset
+from abaw.data.index import Effect, Severity, open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.data.report import summarise
 from abaw.errors import DataError
@@ -89,9 +89,13 @@ def test_missing_frames_folder_and_duplicate_names(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path)
     write_annotation(annotation_dir(root, Edition.ABAW2022, True) / "lonely.txt", [(0.1, 0.1)])
     write_annotation(annotation_dir(root, Edition.ABAW2022, False) / "video1.txt", [(0.1, 0.1)])
-    messages = [problem.message for problem in open_dataset(root).errors]
-    assert any("lonely.txt: no face-crop folder lonely/ in cropped_aligned" in message for message in messages)
+    index = open_dataset(root)
+    messages = [problem.message for problem in index.errors]
     assert any("video1 is annotated in both train and val" in message for message in messages)
+    # A missing crop folder is odd but consistent data: a warning, and training skips the entry.
+    lonely = {problem.message: problem.effect for problem in index.warnings if problem.entry == "lonely"}
+    crops = [message for message in lonely if "lonely.txt: no face-crop folder lonely/ in cropped_aligned" in message]
+    assert [lonely[message] for message in crops] == [Effect.SKIPPED]
 
 
 def test_test_video_with_annotations_is_an_error(tmp_path: Path) -> None:

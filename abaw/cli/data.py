@@ -17,6 +17,7 @@ from abaw.data.report import (
     frame_count_rule_table,
     histogram_table,
     problem_lines,
+    problems_table,
     summary_table,
 )
 
@@ -51,7 +52,10 @@ def check(
     Also learns the frame-count rule of the test entries from the label
     files and prints every candidate rule with its agreement.
 
-    Exits 0 when the dataset can be trained on, 1 with the reasons when not.
+    Each problem is shown with its effect: it blocks a command, training
+    skips its entry, or it is only a warning. Exits 1 when a file is corrupt
+    or unreadable (an error) or nothing can be trained on, with the reasons;
+    0 with warnings only.
     """
     report = check_dataset(dataset, verify_images=verify_images, decode_frames=decode_frames, progress=cli.progress)
     for note in dataset.layout.notes:
@@ -65,8 +69,8 @@ def check(
         cli.console.print(line, markup=False, highlight=False)
     if per_video:
         cli.console.print(entries_table(report))
-    for line in problem_lines(report.warnings):
-        cli.warn(line)
+    if report.problems:
+        cli.console.print(problems_table(report.problems))
     write_json(json_path, report.to_dict(), force)
     if not report.usable:
         for line in problem_lines(report.errors):

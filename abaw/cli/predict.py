@@ -68,7 +68,8 @@ def predict_command(
     chosen = Split(split)
     refuse_overwrite(out, force)
     refuse_json_overwrite(json_path, force)
-    dataset.require_usable([chosen])
+    dataset.require_split(chosen)
+    scored = dataset.scorable_entries(chosen) if chosen.is_labelled else None
     trained = load_trained_model(checkpoint, device)
     predictions = predict_entries(
         trained, dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress
@@ -76,8 +77,10 @@ def predict_command(
     write_split_predictions(out, predictions, dataset, chosen, force=force, warn=cli.warn, progress=cli.progress)
     cli.console.print(f"frame counts from {dataset.frame_counts(chosen).summary()}", markup=False, highlight=False)
     payload: dict[str, object] = {"checkpoint": str(checkpoint), "split": chosen.value, "out": str(out)}
-    if chosen.is_labelled:
-        report = score_split(predictions, dataset, chosen)
+    if scored is not None:
+        for skipped in scored.skipped:
+            cli.warn(f"not scored: {skipped.reason}")
+        report = score_split(predictions, dataset, chosen, names=scored.names)
         for note in report.notes:
             cli.warn(note)
         published = published_results(chosen.value)

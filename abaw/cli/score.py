@@ -40,11 +40,18 @@ def score(
 ) -> None:
     """Score PRED (per-video folder, single file, or zip of either) against a labelled split."""
     chosen = Split(split)
-    dataset.require_usable([chosen])
+    scored = dataset.scorable_entries(chosen)
+    for skipped in scored.skipped:
+        cli.warn(f"not scored: {skipped.reason}")
     predictions = read_predictions(pred, progress=cli.progress)
     counts = dataset.frame_counts(chosen)
     cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
-    report = score_predictions(predictions, dataset.split_labels(chosen), counts, per_video=per_video)
+    report = score_predictions(
+        predictions,
+        {name: dataset.labels(name) for name in scored.names},
+        {name: counts[name] for name in scored.names if name in counts},
+        per_video=per_video,
+    )
     for note in report.notes:
         cli.warn(note)
     published = published_results(chosen.value)

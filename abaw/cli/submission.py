@@ -36,9 +36,9 @@ def check(
 
     Exits 0 when the submission is valid, 1 listing every fault when not.
     """
-    dataset.require_usable([Split.TEST])
+    dataset.require_split(Split.TEST)
     counts = dataset.frame_counts(Split.TEST, sample_file=sample_file)
-    counts.require_complete()
+    dataset.require_writable(Split.TEST, counts)
     cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
     report = check_submission(pred, counts, sample_file=sample_file)
     write_json(json_path, {**report.to_dict(), "frame_counts": counts.to_dict()}, force)

@@ -62,6 +62,11 @@ def _choice(enum_type) -> click.Choice:
 @click.option("--audio-feature-set", help="openSMILE feature set of the audio features [default: eGeMAPSv02].")
 @click.option("--audio-pooling", type=click.Choice(["first2", "meanstd"]), help="Audio pooling [default: first2].")
 @click.option("--tensorboard", is_flag=True, default=None, help="Also log to RUN_DIR/tensorboard.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to start when any entry has an error, instead of skipping it (skipped entries: RUN_DIR/skipped.json).",
+)
 @json_option
 @pass_cli_context
 def train_command(
@@ -74,9 +79,15 @@ def train_command(
     json_path: Path | None,
     force: bool,
     noise_artifacts: str | None,
+    strict: bool,
     **flags: Any,
 ) -> None:
-    """Train the ALN (or a baseline) and keep checkpoints, metrics and the resolved config in --out."""
+    """Train the ALN (or a baseline) and keep checkpoints, metrics and the resolved config in --out.
+
+    Entries with an error in one of their files, or without a frame that has
+    both labels and a face image, are skipped with a warning and listed in
+    RUN_DIR/skipped.json; training refuses only when no usable frame is left.
+    """
     # torch and timm load here, not at import, so the other commands start quickly.
     from abaw.training.trainer import best_epoch_of, resume_config, train
 
@@ -98,6 +109,6 @@ def train_command(
             raise click.UsageError("--root is required (unless --resume)")
         config = resolve_config(config_file, dataset=dataset_settings, **flags)
     reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
-    result = train(config, run_dir, resume=resume, force=force, reporter=reporter, progress=cli.progress)
+    result = train(config, run_dir, resume=resume, force=force, strict=strict, reporter=reporter, progress=cli.progress)
     cli.console.print(epochs_table(result))
     write_json(json_path, result.to_dict(), force)

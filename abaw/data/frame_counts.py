@@ -349,17 +349,6 @@ class FrameCounts(Mapping[str, int]):
             parts.append(f"no count: {len(self.unknown)}")
         return "; ".join(parts) or "no entries"
 
-    def require_complete(self) -> None:
-        """Raise for the first entry without a count.
-
-        Raises:
-            DataError: its message, and how many more entries lack one.
-        """
-        if self.unknown:
-            first = next(iter(self.unknown.values()))
-            more = f" (and {len(self.unknown) - 1} more entries)" if len(self.unknown) > 1 else ""
-            raise DataError(f"{first}{more}")
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: the rule, its agreement, and every entry's count and source."""
         return {

@@ -8,8 +8,11 @@ folders, the videos and the test list. The dataset's own files are never
 written to.
 
 Problems are collected rather than raised, so that ``abaw data check`` can
-list all of them at once; commands that need clean data call
-:meth:`DatasetIndex.require_usable`.
+list all of them at once. Each problem says what it does to the work
+(:class:`Effect`): training skips an entry with an error in one of its files
+or without a usable frame (:meth:`DatasetIndex.usable_entries`), a command
+refuses only what makes it impossible (:meth:`DatasetIndex.require_split`),
+and :meth:`DatasetIndex.require_usable` refuses any error (``--strict``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from abaw.errors import DataError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
@@ -64,24 +67,100 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
+class Effect(str, Enum):
+    """What a problem does to the work: it blocks a command, makes training skip its entry, or only warns.
+
+    Example:
+        >>> Effect("skipped").description
+        'skipped by training'
+    """
+
+    BLOCKS = "blocks"
+    SKIPPED = "skipped"
+    WARNING = "warning"
+
+    @property
+    def description(self) -> str:
+        """How ``abaw data check`` words the effect."""
+        return {
+            Effect.BLOCKS: "blocks",
+            Effect.SKIPPED: "skipped by training",
+            Effect.WARNING: "warning only",
+        }[self]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the dataset, phrased as a one-line message naming the file.
 
     Attributes:
-        severity: Error or warning.
+        severity: Error (a file is corrupt or unreadable) or warning (odd but consistent data).
         message: ``path[:line]: what is wrong``.
         entry: The entry concerned, if one.
         split: The split concerned; ``None`` when the whole dataset is.
+        effect: What it does to the work; by default an error blocks and a warning only warns.
     """
 
     severity: Severity
     message: str
     entry: str | None = None
     split: Split | None = None
+    effect: Effect | None = None
+
+    def __post_init__(self) -> None:
+        if self.effect is None:
+            default = Effect.BLOCKS if self.severity is Severity.ERROR else Effect.WARNING
+            object.__setattr__(self, "effect", default)
 
     def __str__(self) -> str:
         return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form (also how the index cache stores it)."""
+        return {
+            "severity": self.severity.value,
+            "effect": self.effect.value,
+            "message": self.message,
+            "entry": self.entry,
+            "split": None if self.split is None else self.split.value,
+        }
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """An entry that training (or scoring) leaves out, and why.
+
+    Attributes:
+        name: The entry.
+        split: Its split.
+        reason: The one-line problem that makes it unusable, naming the file.
+    """
+
+    name: str
+    split: Split
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-ready form."""
+        return {"name": self.name, "split": self.split.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class EntrySelection:
+    """The entries of some splits that can be used, and those left out.
+
+    Attributes:
+        entries: Usable entries, split then name order.
+        skipped: Entries left out, with the reason for each.
+    """
+
+    entries: list[Entry]
+    skipped: list[SkippedEntry]
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the usable entries."""
+        return [entry.name for entry in self.entries]
 
 
 @dataclass(frozen=True)
@@ -248,6 +327,94 @@ class DatasetIndex:
         """Problems worth knowing that do not stop work."""
         return [problem for problem in self.problems if problem.severity is Severity.WARNING]
 
+    def require_split(self, split: Split) -> None:
+        """Raise when ``split`` cannot be used at all, whatever its entries hold.
+
+        That is: the split has no entries, or an error concerns the split or
+        the dataset as a whole (an unreadable test list, a name annotated in
+        two splits) rather than one entry of the split. An entry's own
+        problems never raise here; see :meth:`usable_entries`.
+
+        Raises:
+            DataError: with the first such problem and how many more there are.
+        """
+        own = {entry.name for entry in self.split(split)}
+        relevant = [
+            problem
+            for problem in self.errors
+            if problem.split is None or (problem.split is split and problem.entry not in own)
+        ]
+        if not own:
+            relevant.append(Problem(Severity.ERROR, _empty_split_message(self.layout, split), split=split))
+        _raise_first(relevant)
+
+    def usable_entries(self, splits: Iterable[Split], *, strict: bool = False) -> EntrySelection:
+        """The entries of ``splits`` that training can use, and those it skips with the reason.
+
+        An entry is skipped when one of its own problems has the effect
+        :attr:`Effect.SKIPPED`: an error in one of its files (label file,
+        video, crop folder), or no frame with both labels and a face image.
+
+        Args:
+            splits: The splits to select from.
+            strict: Refuse any error of ``splits`` instead of skipping its entry.
+
+        Raises:
+            DataError: see :meth:`require_split`; with ``strict``, also for the
+                first error of any entry (see :meth:`require_usable`).
+        """
+        wanted = list(dict.fromkeys(splits))
+        if strict:
+            self.require_usable(wanted)
+        for split in wanted:
+            self.require_split(split)
+        reasons: dict[str, str] = {}
+        for problem in self.problems:
+            if problem.effect is Effect.SKIPPED and problem.entry is not None:
+                reasons.setdefault(problem.entry, problem.message)
+        return _select(self, wanted, reasons)
+
+    def scorable_entries(self, split: Split) -> EntrySelection:
+        """The entries of labelled ``split`` whose label file could be read: what a score is computed over.
+
+        Faces do not matter here: a submission predicts every frame, with or
+        without a face image.
+
+        Raises:
+            DataError: see :meth:`require_split`.
+        """
+        self.require_split(split)
+        reasons = {}
+        for entry in self.split(split):
+            if not entry.label_rows:
+                errors = [problem.message for problem in self.errors if problem.entry == entry.name]
+                reasons[entry.name] = errors[0] if errors else f"{entry.annotation}: no label lines"
+        return _select(self, [split], reasons)
+
+    def require_writable(self, split: Split, counts: Mapping[str, int] | None, *, need_faces: bool = False) -> None:
+        """Raise for the first entry of ``split`` whose prediction file cannot be written.
+
+        Args:
+            split: The split whose entries are written (the test split).
+            counts: The frame count of each entry (:meth:`frame_counts`, whose
+                message for an entry without a count is used); ``None`` when
+                they come from elsewhere.
+            need_faces: Also refuse an entry without any face image, whose
+                frames cannot be predicted at all.
+
+        Raises:
+            DataError: naming the entry and what is missing.
+        """
+        where = self.layout.test_list if split is Split.TEST and self.layout.test_list else self.layout.root
+        for entry in self.split(split):
+            if counts is not None and not counts.get(entry.name):
+                if isinstance(counts, FrameCounts) and entry.name in counts.unknown:
+                    raise DataError(counts.unknown[entry.name])
+                raise DataError(f"no frame count for {entry.name}: no video, no face crops and no count", path=where)
+            if need_faces and not len(entry.face_frames):
+                folder = entry.frames_dir or "no face-crop folder"
+                raise DataError(f"no face image to predict {entry.name} from ({folder})", path=where)
+
     def require_usable(self, splits: Iterable[Split]) -> None:
         """Raise the first error concerning ``splits`` (or the whole dataset) as a :class:`DataError`.
 
@@ -259,9 +426,24 @@ class DatasetIndex:
         for split in wanted:
             if not self.split(split):
                 relevant.append(Problem(Severity.ERROR, _empty_split_message(self.layout, split), split=split))
-        if relevant:
-            more = f" (and {len(relevant) - 1} more problems; run 'abaw data check')" if len(relevant) > 1 else ""
-            raise DataError(f"{relevant[0].message}{more}")
+        _raise_first(relevant)
+
+
+def _raise_first(problems: list[Problem]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more problems; run 'abaw data check')" if len(problems) > 1 else ""
+        raise DataError(f"{problems[0].message}{more}")
+
+
+def _select(index: DatasetIndex, splits: list[Split], reasons: Mapping[str, str]) -> EntrySelection:
+    usable, skipped = [], []
+    for split in splits:
+        for entry in index.split(split):
+            if entry.name in reasons:
+                skipped.append(SkippedEntry(entry.name, split, reasons[entry.name]))
+            else:
+                usable.append(entry)
+    return EntrySelection(usable, skipped)
 
 
 def _empty_split_message(layout: DatasetLayout, split: Split) -> str:
@@ -358,6 +540,7 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
                 Severity.WARNING,
                 f"{layout.root}: no test list found; pass --test-list to predict the test set",
                 split=Split.TEST,
+                effect=Effect.BLOCKS,
             )
         )
 
@@ -497,22 +680,25 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
         probes = pool.map(_probe, videos)
         work = zip(sources.entries, videos, probes, strict=True)
         for (name, split, annotation), video, probe in progress(work, "Indexing videos", len(sources.entries)):
+            # Without its labels or crops the entry cannot train (or, in the test split, be predicted).
+            unusable = Effect.SKIPPED if split.is_labelled else Effect.BLOCKS
             labels = np.zeros((0, 2), dtype=np.float32)
             if annotation is not None:
                 try:
                     labels = read_annotation(annotation)
                 except DataError as error:
-                    problems.append(Problem(Severity.ERROR, str(error), name, split))
+                    problems.append(Problem(Severity.ERROR, str(error), name, split, Effect.SKIPPED))
             frames_dir = sources.frames_dirs.get(name)
             faces = np.zeros(0, dtype=np.int64)
             if frames_dir is not None:
                 try:
                     faces = list_face_frames(frames_dir)
                 except DataError as error:
-                    problems.append(Problem(Severity.ERROR, str(error), name, split))
+                    problems.append(Problem(Severity.ERROR, str(error), name, split, unusable))
             info = probe if isinstance(probe, VideoInfo) else None
             if isinstance(probe, DataError):
-                problems.append(Problem(Severity.ERROR, str(probe), name, split))
+                # A test entry without a readable video still has a count from its crops.
+                problems.append(Problem(Severity.ERROR, str(probe), name, split, unusable_video(split)))
             entry = Entry(
                 name=name,
                 split=split,
@@ -541,18 +727,24 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
     )
 
 
+def unusable_video(split: Split) -> Effect:
+    """The effect of an unreadable video: its labelled entry is skipped; a test entry is counted from its crops."""
+    return Effect.SKIPPED if split.is_labelled else Effect.WARNING
+
+
 def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> list[Problem]:
     found: list[Problem] = []
+    no_frames = Effect.SKIPPED if entry.split.is_labelled else Effect.BLOCKS
 
-    def add(severity: Severity, message: str) -> None:
-        found.append(Problem(severity, message, entry.name, entry.split))
+    def add(severity: Severity, message: str, effect: Effect = Effect.WARNING) -> None:
+        found.append(Problem(severity, message, entry.name, entry.split, effect))
 
     where = entry.annotation or layout.test_list or layout.root
     if entry.frames_dir is None:
         folders = ", ".join(path.name for path in layout.frame_dirs) or "no cropped_aligned* folder found"
-        add(Severity.ERROR, f"{where}: no face-crop folder {entry.name}/ in {folders}")
+        add(Severity.WARNING, f"{where}: no face-crop folder {entry.name}/ in {folders}", no_frames)
     elif not len(entry.face_frames):
-        add(Severity.WARNING, f"{entry.frames_dir}: no face images (NNNNN.jpg)")
+        add(Severity.WARNING, f"{entry.frames_dir}: no face images (NNNNN.jpg)", no_frames)
     if entry.video is None:
         purpose = "audio features and the exact frame count" if entry.split is Split.TEST else "audio features"
         add(Severity.WARNING, f"{where}: no video file for {entry.name} (needed for {purpose})")
@@ -573,8 +765,8 @@ def _entry_problems(entry: Entry, layout: DatasetLayout, labels: np.ndarray) -> 
             add(Severity.WARNING, f"{entry.frames_dir}: {beyond} face images beyond frame {limit}")
     if entry.annotation is not None and entry.label_rows:
         usable = valid_rows(labels) & entry.has_face(np.arange(1, entry.label_rows + 1))
-        if not usable.any():
-            add(Severity.WARNING, f"{entry.annotation}: no frame has both a label and a face image")
+        if not usable.any() and len(entry.face_frames):
+            add(Severity.WARNING, f"{entry.annotation}: no frame has both a label and a face image", Effect.SKIPPED)
     return found
 
 
@@ -599,18 +791,9 @@ def _entry_from_record(record: dict, face_frames: np.ndarray) -> Entry:
     )
 
 
-def _problem_record(problem: Problem) -> dict[str, object]:
-    return {
-        "severity": problem.severity.value,
-        "message": problem.message,
-        "entry": problem.entry,
-        "split": None if problem.split is None else problem.split.value,
-    }
-
-
 def _problem_from_record(record: dict) -> Problem:
     split = None if record["split"] is None else Split(record["split"])
-    return Problem(Severity(record["severity"]), record["message"], record["entry"], split)
+    return Problem(Severity(record["severity"]), record["message"], record["entry"], split, Effect(record["effect"]))
 
 
 def _read_cache(path: Path, fingerprint: str, layout: DatasetLayout) -> DatasetIndex | None:
@@ -647,7 +830,7 @@ def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
         "format": INDEX_FORMAT,
         "fingerprint": fingerprint,
         "entries": records,
-        "problems": [_problem_record(problem) for problem in index.problems],
+        "problems": [problem.to_dict() for problem in index.problems],
         "frame_count_rule": index.learned_rule.to_dict() if index.learned_rule else None,
     }
     arrays = [entry.face_frames.astype(np.int32) for entry in index.entries.values()]
@@ -677,8 +860,9 @@ def open_dataset(
 def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progress) -> list[Problem]:
     """Decode every face image of ``index`` and return a problem for each one that is unusable.
 
-    A file that does not decode is an error; a size or colour mode other than
-    the organisers' 112x112 RGB is a warning (training resizes it).
+    A file that does not decode is an error that blocks (training and
+    prediction stop at it); a size or colour mode other than the organisers'
+    112x112 RGB is a warning (training resizes it).
     """
     paths = [
         (entry, frame_image_path(entry.frames_dir, int(frame)))

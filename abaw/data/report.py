@@ -142,9 +142,15 @@ class DatasetReport:
             "entries": entries,
             "errors": [problem.message for problem in self.errors],
             "warnings": [problem.message for problem in self.warnings],
+            "problems": [problem.to_dict() for problem in self.problems],
             "videos_disagreeing": dict(zip(("videos", "of"), self.videos_disagreeing, strict=True)),
             "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Errors, then warnings."""
+        return [*self.errors, *self.warnings]
 
 
 def _entry_counts(index: DatasetIndex, entry: Entry, counts: FrameCounts) -> tuple[EntrySummary, np.ndarray]:
@@ -336,6 +342,20 @@ def problem_lines(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> l
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more (all of them are in the --json report)")
     return lines
+
+
+def problems_table(problems: list[Problem], limit: int = MAX_PROBLEMS_SHOWN) -> Table:
+    """One row per problem: how severe, what it does to the work (blocks, skipped by training, warning only)."""
+    table = Table(title="Problems", title_justify="left")
+    table.add_column("severity")
+    table.add_column("effect")
+    table.add_column("problem", overflow="fold")
+    for problem in problems[:limit]:
+        colour = "red" if problem.severity is Severity.ERROR else "yellow"
+        table.add_row(f"[{colour}]{problem.severity.value}[/{colour}]", problem.effect.description, problem.message)
+    if len(problems) > limit:
+        table.add_row("", "", f"... and {len(problems) - limit} more (all of them are in the --json report)")
+    return table
 
 
 def entries_table(report: DatasetReport) -> Table:

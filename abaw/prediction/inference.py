@@ -8,7 +8,7 @@ so validation scores are computed over the whole split.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -118,13 +118,29 @@ def complete_predictions(
     return complete
 
 
-def score_split(predictions: Mapping[str, VideoPrediction], index: DatasetIndex, split: Split) -> ScoreReport:
+def score_split(
+    predictions: Mapping[str, VideoPrediction],
+    index: DatasetIndex,
+    split: Split,
+    names: Iterable[str] | None = None,
+) -> ScoreReport:
     """Score face-frame predictions of a labelled split with the challenge metric.
 
     Frames without a face take the nearest prediction, as in a submission,
     so the score is the one ``abaw score`` gives the written files.
+
+    Args:
+        predictions: Face-frame predictions by entry.
+        index: The dataset.
+        split: A labelled split.
+        names: The entries to score (those not skipped); by default every entry of ``split``.
     """
-    counts = index.frame_counts(split)
+    counts: Mapping[str, int] = index.frame_counts(split)
+    labels = index.split_labels(split)
+    if names is not None:
+        wanted = set(names)
+        counts = {name: count for name, count in counts.items() if name in wanted}
+        labels = {name: values for name, values in labels.items() if name in wanted}
     complete = complete_predictions(predictions, counts)
     prediction_set = PredictionSet(SubmissionFormat.PER_VIDEO, split.value, complete)
-    return score_predictions(prediction_set, index.split_labels(split), line_counts=counts)
+    return score_predictions(prediction_set, labels, line_counts=counts)

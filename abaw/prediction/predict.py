@@ -213,9 +213,9 @@ def predict_test(
     Raises:
         OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
             (checked before any prediction work).
-        DataError: when the dataset has no test list or its test videos are
-            unusable, or a test entry's frame count has no source (before any
-            prediction work).
+        DataError: when the dataset has no test list, or a test entry has no
+            frame count from any source or no face image to predict from
+            (before any prediction work).
     """
     out_dir = Path(out_dir)
     single = submission_format is SubmissionFormat.SINGLE_FILE
@@ -224,9 +224,10 @@ def predict_test(
     for path in (files, zip_path):
         if path.exists() and not force:
             raise OutputExistsError("already exists; pass --force to replace it", path=path)
-    index.require_usable([Split.TEST])
+    index.require_split(Split.TEST)
+    # With a sample file its rows give the counts (the strongest source).
     counts = index.frame_counts(Split.TEST, sample_file=sample_file)
-    counts.require_complete()
+    index.require_writable(Split.TEST, counts, need_faces=True)
     predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     if single:

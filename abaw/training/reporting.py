@@ -98,7 +98,8 @@ class RichReporter(Reporter):
         self.console.print("  ".join(parts), highlight=False)
 
     def note(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False)
+        # One line however long, so that a note naming a file can be grepped from a log.
+        self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.progress is not None:

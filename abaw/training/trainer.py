@@ -1,8 +1,9 @@
 """``abaw train``: a training run, read top to bottom.
 
 1. Join the ``torchrun`` process group, if any, and pick the device.
-2. Open the dataset; choose the frames of the protocol's splits (face image
-   and both labels present).
+2. Open the dataset; skip the entries that cannot train (an error in one of
+   their files, or no usable frame), name them in ``skipped.json``; choose
+   the frames of the protocol's splits (face image and both labels present).
 3. Compute the class-balanced affect weights of exactly those frames.
 4. Load audio features (SZ variants), build the model, start it from
    ``--init`` (matching layers) or resume it from ``last.pt``.
@@ -31,9 +32,9 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
-from abaw.data.index import DatasetIndex, open_dataset_from
+from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, split_frames
+from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
@@ -47,6 +48,7 @@ from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
 from abaw.training.solver import Solver, uses_bf16
 
 LAST, BEST = "last.pt", "best.pt"
+SKIPPED = "skipped.json"
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -109,7 +111,7 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
             raise OutputExistsError("run folder exists; pass --resume to continue it or --force to start over", run_dir)
-        for name in (LAST, BEST, "metrics.jsonl", "metrics.csv", "config.yaml", "class_weights.json"):
+        for name in (LAST, BEST, "metrics.jsonl", "metrics.csv", "config.yaml", "class_weights.json", SKIPPED):
             (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -155,11 +157,16 @@ def train(
     *,
     resume: bool = False,
     force: bool = False,
+    strict: bool = False,
     reporter: Reporter | None = None,
     progress: ProgressFn = no_progress,
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult:
     """Train ``config.variant`` under ``config.protocol``, writing checkpoints and metrics to ``run_dir``.
+
+    Entries that cannot train (an error in one of their files, or no frame
+    with both labels and a face image) are skipped: each is named through
+    ``reporter`` and listed with its reason in ``run_dir/skipped.json``.
 
     Args:
         config: The resolved settings (``config.dataset`` names the data).
@@ -167,16 +174,46 @@ def train(
         resume: Continue from ``run_dir/last.pt``; ``config`` should come
             from :func:`resume_config`.
         force: Start over in an existing run folder.
+        strict: Refuse any error in the protocol's splits instead of skipping its entry.
         reporter: Shows progress (rank 0 only).
         progress: Progress bar for dataset indexing and validation.
         on_epoch_end: Called with the epoch and its metrics row after the
             checkpoints are written.
 
     Raises:
-        AbawError: for bad data, settings or checkpoints (one line each).
+        AbawError: for bad data, settings or checkpoints (one line each);
+            :class:`DataError` when no usable training frame is left (or, for
+            the val protocol, no usable validation frame).
     """
     with distributed(config.device) as dist:
-        return _train(config, Path(run_dir), dist, resume, force, reporter, progress, on_epoch_end)
+        return _train(config, Path(run_dir), dist, resume, force, strict, reporter, progress, on_epoch_end)
+
+
+def select_training_entries(
+    index: DatasetIndex, config: TrainConfig, *, strict: bool = False
+) -> tuple[EntrySelection, EntrySelection | None]:
+    """The entries a run trains on and (val protocol) scores on, each with what it skips.
+
+    Raises:
+        DataError: when a split cannot be used at all, when no usable
+            validation entry is left, and with ``strict`` for any error.
+    """
+    training = index.usable_entries(config.protocol.train_splits, strict=strict)
+    evaluation = None
+    if config.protocol.evaluates:
+        evaluation = index.usable_entries([Split.VALIDATION], strict=strict)
+        if not evaluation.entries:
+            raise DataError(
+                f"{index.layout.root}: no usable validation frame (a label and a face image) is left; "
+                "see skipped.json or run 'abaw data check'"
+            )
+    return training, evaluation
+
+
+def write_skipped(run_dir: Path, skipped: list[SkippedEntry]) -> None:
+    """List the skipped entries and their reasons in ``run_dir/skipped.json`` (atomically)."""
+    payload = {"skipped": [entry.to_dict() for entry in skipped]}
+    atomic_write_json(run_dir / SKIPPED, payload, force=True)
 
 
 def _train(
@@ -185,6 +222,7 @@ def _train(
     dist: Distributed,
     resume: bool,
     force: bool,
+    strict: bool,
     reporter: Reporter | None,
     progress: ProgressFn,
     on_epoch_end: EpochCallback | None,
@@ -206,9 +244,9 @@ def _train(
 
     # Data: the frames of the protocol's splits, their class weights, their audio.
     index = open_run_dataset(config, dist, progress)
-    splits = config.protocol.train_splits + ((Split.VALIDATION,) if config.protocol.evaluates else ())
-    index.require_usable(splits)
-    samples = split_frames(index, config.protocol.train_splits, labelled=True)
+    training, evaluation = select_training_entries(index, config, strict=strict)
+    skipped = training.skipped + (evaluation.skipped if evaluation is not None else [])
+    samples = select_frames(index, training.entries, labelled=True)
     if len(samples) < 2:
         raise DataError(f"{index.layout.root}: fewer than 2 usable frames (face image and labels) to train on")
     if checkpoint is None:
@@ -218,7 +256,7 @@ def _train(
     needs_audio = base.audio_dim > 0
     audio_config = _audio_config(config) if needs_audio else None
     audio_rows, audio_state = None, None
-    evaluation_samples = split_frames(index, [Split.VALIDATION], labelled=False) if config.protocol.evaluates else None
+    evaluation_samples = select_frames(index, evaluation.entries, labelled=False) if evaluation is not None else None
     if audio_config is not None:
         names = sorted(set(samples.names) | set(evaluation_samples.names if evaluation_samples else []))
         stored_audio = checkpoint["audio"] if checkpoint is not None else None
@@ -258,6 +296,10 @@ def _train(
         "class_weights": class_weights,
         "audio": audio_state,
     }
+    if dist.is_main:
+        write_skipped(run_dir, skipped)
+        for entry in skipped:
+            reporter.note(f"warning: skipped {entry.name} ({entry.split.value}): {entry.reason}")
     if dist.is_main and checkpoint is None:
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
         atomic_write_json(
@@ -321,7 +363,8 @@ def _train(
                     progress=progress,
                     description=f"validation {epoch}",
                 )
-                scores = score_split(to_video_predictions(evaluation_samples, values), index, Split.VALIDATION).scores
+                predictions = to_video_predictions(evaluation_samples, values)
+                scores = score_split(predictions, index, Split.VALIDATION, names=evaluation_samples.names).scores
                 row.update({f"val/{key}": value for key, value in scores.to_dict().items()})
                 if best["ccc_mean"] is None or scores.ccc_mean > best["ccc_mean"]:
                     best = {"epoch": epoch, "ccc_mean": float(scores.ccc_mean)}

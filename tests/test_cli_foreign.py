@@ -1,0 +1,132 @@
+"""Every command on a dataset the toolkit's generator did not make (``tests/foreign.py``), through click's runner.
+
+The foreign dataset is shared by the session and must stay unchanged, so
+every command gets its own ``--cache`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from abaw.cli import cli
+from abaw.data.index import Effect, open_dataset
+from abaw.data.layout import Split
+from tests.foreign import ForeignDataset
+
+QUICK = ["--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-q", *map(str, args)], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_data_check_shows_each_problem_with_its_effect(foreign: ForeignDataset, tmp_path: Path) -> None:
+    report = tmp_path / "check.json"
+    code, out, err = run("data", "check", "--root", foreign.root, "--cache", tmp_path / "c", "--json", report)
+    payload = json.loads(report.read_text())
+    assert "Traceback" not in err
+    # Odd but consistent data (no audio, no video) are warnings; only errors make the check fail.
+    assert code == (1 if payload["errors"] else 0)
+    problems = payload["problems"]
+    effects = {(problem["entry"], problem["severity"], problem["effect"]) for problem in problems}
+    assert ("video33", "warning", "warning") in effects  # no audio track
+    assert ("video90", "warning", "warning") in effects  # annotated, no video
+    assert ("video61", "warning", "warning") in effects  # test entry without video: counted from its crops
+    # Whatever the label and video counts say, nothing here blocks a command.
+    assert all(problem["effect"] != Effect.BLOCKS.value for problem in problems)
+    assert "Problems" in out and "warning only" in out
+    index = open_dataset(foreign.root, cache=tmp_path / "c")
+    assert sorted(index.entries) == sorted(foreign.entries)
+    for name, truth in foreign.entries.items():
+        entry = index.entries[name]
+        assert entry.label_rows == (truth.label_lines or 0), name
+        assert entry.face_frames.tolist() == list(truth.face_frames), name
+
+
+@pytest.fixture(scope="module")
+def features_cache(foreign: ForeignDataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    cache = tmp_path_factory.mktemp("foreign-cache")
+    report = cache.parent / "audio.json"
+    code, _, err = run("features", "audio", "--root", foreign.root, "--cache", cache, "--jobs", "1", "--json", report)
+    assert code == 0, err
+    return cache, json.loads(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def foreign_run(
+    foreign: ForeignDataset, features_cache: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str]:
+    cache, _ = features_cache
+    run_dir = tmp_path_factory.mktemp("foreign-run") / "run"
+    code, out, err = run(
+        "train", "--root", foreign.root, "--cache", cache, "--out", run_dir, "--variant", "aeg-cd-sz-tiny",
+        "--n-critic", "1", *QUICK,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "val/ccc_mean" in out
+    return run_dir, cache, err
+
+
+@pytest.mark.slow
+def test_features_audio_on_foreign_videos(foreign: ForeignDataset, features_cache: tuple[Path, dict]) -> None:
+    _, payload = features_cache
+    specs = {entry.video for entry in foreign.entries.values() if entry.video is not None}
+    videos = {spec.path for spec in specs}
+    silent = {Path(spec.path).stem for spec in specs if spec.audio is None}
+    assert payload["videos"] == len(videos) and payload["extracted"] == len(videos) - len(silent)
+    assert sorted(payload["entries_without_video"]) == sorted(
+        name for name, entry in foreign.entries.items() if entry.video is None
+    )
+    assert any(stem in name for name in payload["without_audio"] for stem in silent)
+
+
+@pytest.mark.slow
+def test_train_skips_only_what_cannot_train_and_lists_it(
+    foreign: ForeignDataset, foreign_run: tuple[Path, Path, str]
+) -> None:
+    run_dir, cache, err = foreign_run
+    index = open_dataset(foreign.root, cache=cache)
+    expected = {
+        problem.entry: problem.message
+        for problem in index.problems
+        if problem.effect is Effect.SKIPPED and problem.split in (Split.TRAIN, Split.VALIDATION)
+    }
+    skipped = json.loads((run_dir / "skipped.json").read_text())["skipped"]
+    assert {entry["name"]: entry["reason"] for entry in skipped} == expected
+    for name in expected:
+        assert f"skipped {name}" in err
+
+
+@pytest.mark.slow
+def test_predict_score_and_submit_on_foreign(
+    foreign: ForeignDataset, foreign_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    run_dir, cache, _ = foreign_run
+    dataset = ["--root", foreign.root, "--cache", cache]
+    out, predicted = tmp_path / "val", tmp_path / "predict.json"
+    code, _, err = run("predict", "--checkpoint", run_dir / "best.pt", *dataset, "--out", out, "--workers", "0",
+                       "--json", predicted)  # fmt: skip
+    assert code == 0, err
+    assert sorted(path.stem for path in out.glob("*.txt")) == foreign.names(Split.VALIDATION)
+    code, _, err = run("score", out, *dataset, "--json", tmp_path / "score.json")
+    assert code == 0, err
+    scored = json.loads((tmp_path / "score.json").read_text())
+    assert scored["ccc_mean"] == pytest.approx(json.loads(predicted.read_text())["ccc_mean"], abs=1e-5)
+
+    submission = tmp_path / "submissions" / "foreign"
+    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", submission,
+                       "--workers", "0", "--json", tmp_path / "test.json")  # fmt: skip
+    assert code == 0, err
+    result = json.loads((tmp_path / "test.json").read_text())
+    assert result["check"]["ok"] and result["videos"] == len(foreign.names(Split.TEST))
+    with zipfile.ZipFile(submission / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == [f"{name}.txt" for name in foreign.names(Split.TEST)]
+    code, out, err = run("submission", "check", submission / "submission.zip", *dataset)
+    assert code == 0, err
+    assert f"{len(foreign.names(Split.TEST))} videos" in out
