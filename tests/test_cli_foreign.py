@@ -21,6 +21,26 @@ from tests.foreign import ForeignDataset
 QUICK = ["--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 
 
+def learned_test_counts(foreign: ForeignDataset) -> dict[str, int]:
+    """The counts the label files imply for the test entries.
+
+    Most labelled entries hold D + 1 lines (one D + 2, one without video), and
+    the AVI header overcounts, so P + 1 reproduces the most of them; the test
+    entry without a video falls back to the best rule with a value, its
+    highest crop number.
+    """
+    return {
+        name: entry.video.decoded + 1 if entry.video is not None else max(entry.face_frames)
+        for name, entry in foreign.entries.items()
+        if entry.split is Split.TEST
+    }
+
+
+def written_counts(folder: Path) -> dict[str, int]:
+    """Lines after the header of each per-video file in ``folder``."""
+    return {path.stem: len(path.read_text().splitlines()) - 1 for path in folder.glob("*.txt")}
+
+
 def run(*args: object) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["-q", *map(str, args)], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
@@ -41,6 +61,18 @@ def test_data_check_shows_each_problem_with_its_effect(foreign: ForeignDataset, 
     # Whatever the label and video counts say, nothing here blocks a command.
     assert all(problem["effect"] != Effect.BLOCKS.value for problem in problems)
     assert "Problems" in out and "warning only" in out
+    # The frame-count rule learned from the label files: P + 1 reproduces all but the D + 2 entry and
+    # the entry without a video; the AVIs whose headers count empty packets are the disagreeing videos.
+    labelled = [entry for entry in foreign.entries.values() if entry.split.is_labelled]
+    plus_one = sum(entry.video is not None and entry.label_lines == entry.video.decoded + 1 for entry in labelled)
+    assert f"frame-count rule for test entries: P + 1 ({plus_one}/{len(labelled)} entries)" in out
+    specs = {entry.video for entry in foreign.entries.values() if entry.video is not None}
+    overcounting = sum(spec.empty_packets > 0 for spec in specs)
+    assert f"video frame counts: {overcounting} of {len(specs)} videos" in out
+    assert payload["frame_counts"]["rule"] == "P+1"
+    written = {name: item["count"] for name, item in payload["frame_counts"]["entries"].items()}
+    assert written == learned_test_counts(foreign)
+    assert payload["frame_counts"]["entries"]["video61"]["source"].startswith("rule crops (")
     index = open_dataset(foreign.root, cache=tmp_path / "c")
     assert sorted(index.entries) == sorted(foreign.entries)
     for name, truth in foreign.entries.items():
@@ -114,6 +146,9 @@ def test_predict_score_and_submit_on_foreign(
                        "--json", predicted)  # fmt: skip
     assert code == 0, err
     assert sorted(path.stem for path in out.glob("*.txt")) == foreign.names(Split.VALIDATION)
+    # One line per label line, whatever the video says: every labelled frame is scored.
+    assert written_counts(out) == {name: foreign.entries[name].label_lines for name in foreign.names(Split.VALIDATION)}
+    assert "not scored" not in err
     code, _, err = run("score", out, *dataset, "--json", tmp_path / "score.json")
     assert code == 0, err
     scored = json.loads((tmp_path / "score.json").read_text())
@@ -130,3 +165,33 @@ def test_predict_score_and_submit_on_foreign(
     code, out, err = run("submission", "check", submission / "submission.zip", *dataset)
     assert code == 0, err
     assert f"{len(foreign.names(Split.TEST))} videos" in out
+    expected = learned_test_counts(foreign)
+    assert written_counts(submission / "predictions") == expected
+    assert {name: item["count"] for name, item in result["frame_counts"]["entries"].items()} == expected
+
+    # A count file is stronger than the rule; entries it does not list keep the rule's count.
+    count_file = tmp_path / "VA_Challenge_video_and_total_number_of_frames.txt"
+    count_file.write_text("41-25-640x360.avi\t40\nvideo52 35\n")
+    with_file = tmp_path / "submissions" / "with-count-file"
+    code, stdout, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", with_file,
+                            "--workers", "0", "--frame-counts", count_file)  # fmt: skip
+    assert code == 0, err
+    assert "count file VA_Challenge_video_and_total_number_of_frames.txt: 2 entries" in " ".join(stdout.split())
+    assert written_counts(with_file / "predictions") == {**expected, "41-25-640x360": 40, "video52_right": 35}
+    code, _, err = run("submission", "check", with_file / "submission.zip", *dataset, "--frame-counts", count_file)
+    assert code == 0, err
+    code, _, err = run("submission", "check", with_file / "submission.zip", *dataset)
+    assert code == 1 and "40 prediction lines, expected 26" in err
+
+    # --frame-count-rule replaces the learned rule: N + 1 counts the AVI's empty packet too.
+    with_rule = tmp_path / "submissions" / "with-rule"
+    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", with_rule,
+                       "--workers", "0", "--frame-count-rule", "N+1")  # fmt: skip
+    assert code == 0, err
+    headers = {
+        name: entry.video.header + 1 if entry.video is not None else max(entry.face_frames)
+        for name, entry in foreign.entries.items()
+        if entry.split is Split.TEST
+    }
+    assert written_counts(with_rule / "predictions") == headers
+    assert headers["41-25-640x360"] == expected["41-25-640x360"] + 1
