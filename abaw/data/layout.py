@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from abaw.data.frame_counts import COUNT_FILE_PATTERN
 from abaw.data.names import VIDEO_EXTENSIONS
@@ -185,18 +187,14 @@ def discover_layout(
     )
 
     if test_list is not None:
-        found_test_list: Path | None = Path(test_list).resolve()
-        if not found_test_list.is_file():
-            raise DataError("test list not found", path=test_list)
+        found_test_list: Path | None = _given_file(test_list, "test list")
     else:
-        found_test_list = _choose_test_list(walk.test_lists, notes)
+        found_test_list = _choose_file(walk.test_lists, _test_list_rank, "test lists", "--test-list", notes)
 
     if frame_counts is not None:
-        count_file: Path | None = Path(frame_counts).resolve()
-        if not count_file.is_file():
-            raise DataError("frame count file not found", path=frame_counts)
+        count_file: Path | None = _given_file(frame_counts, "frame count file")
     else:
-        count_file = _choose_count_file(walk.count_files, notes)
+        count_file = _choose_file(walk.count_files, _count_file_rank, "frame count files", "--frame-counts", notes)
 
     return DatasetLayout(
         root=root,
@@ -279,23 +277,29 @@ def _choose_annotations(candidates: list[tuple[Path, Edition]], notes: list[str]
     return chosen, edition
 
 
-def _choose_test_list(candidates: list[Path], notes: list[str]) -> Path | None:
+def _given_file(path: str | os.PathLike, what: str) -> Path:
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise DataError(f"{what} not found", path=path)
+    return resolved
+
+
+def _choose_file(
+    candidates: list[Path], rank: Callable[[Path], Any], what: str, option: str, notes: list[str]
+) -> Path | None:
+    """The best-ranked of the files found by name, with a note naming the others."""
     if not candidates:
         return None
-    ranked = sorted(
-        candidates, key=lambda path: (path.name not in TEST_LIST_NAMES, "release" not in path.name, str(path))
-    )
+    ranked = sorted(candidates, key=rank)
     if len(ranked) > 1:
         others = ", ".join(str(path) for path in ranked[1:])
-        notes.append(f"several test lists; using {ranked[0]} (also found: {others}); choose with --test-list")
+        notes.append(f"several {what}; using {ranked[0]} (also found: {others}); choose with {option}")
     return ranked[0]
 
 
-def _choose_count_file(candidates: list[Path], notes: list[str]) -> Path | None:
-    if not candidates:
-        return None
-    ranked = sorted(candidates, key=lambda path: (len(path.parts), str(path)))
-    if len(ranked) > 1:
-        others = ", ".join(str(path) for path in ranked[1:])
-        notes.append(f"several frame count files; using {ranked[0]} (also found: {others}); choose with --frame-counts")
-    return ranked[0]
+def _test_list_rank(path: Path) -> tuple[bool, bool, str]:
+    return path.name not in TEST_LIST_NAMES, "release" not in path.name, str(path)
+
+
+def _count_file_rank(path: Path) -> tuple[int, str]:
+    return len(path.parts), str(path)
