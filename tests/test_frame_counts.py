@@ -26,6 +26,7 @@ from abaw.data.layout import Edition, Split
 from abaw.data.video import count_decoded_frames, probe_video
 from abaw.errors import DataError
 from abaw.scoring.predictions import SINGLE_FILE_HEADER
+from tests.foreign import ForeignDataset
 from tests.helpers import annotation_dir, tiny_dataset, write_annotation
 
 
@@ -346,3 +347,20 @@ def test_submission_check_uses_the_count_file(tmp_path: Path) -> None:
     code, out, err = run("submission", "check", str(folder), "--root", str(root), "--frame-counts", str(counts))
     assert code == 0, err
     assert "frame counts from count file counts.txt: 1 entry" in out
+
+
+def test_packet_count_of_every_foreign_video(foreign: ForeignDataset) -> None:
+    """MP4s (B-frames, variable rate) read P from their sample table, AVIs by demuxing: both equal D."""
+    specs = {entry.video for entry in foreign.entries.values() if entry.video is not None}
+    assert {Path(spec.path).suffix for spec in specs} == {".avi", ".mp4"}
+    for spec in specs:
+        path = foreign.root / spec.path
+        info = probe_video(path, decode=True)
+        assert (info.header_frames, info.packet_frames, info.decoded_frames) == (
+            spec.header,
+            spec.decoded,
+            spec.decoded,
+        ), spec.path
+        with av.open(str(path)) as container:
+            demuxed = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+        assert demuxed == info.packet_frames, spec.path

@@ -7,7 +7,10 @@ Three counts of "frames" disagree on real files and are kept apart (see
   ``CAP_PROP_FRAME_COUNT``). AVI headers count every index entry, zero-size
   packets (dropped or delayed frames) included, so N can exceed what decodes;
 * the packet count P, non-empty video packets found by demuxing without
-  decoding: cheap, and equal to the decoded count for the codecs of Aff-Wild2;
+  decoding: cheap, and equal to the decoded count for the codecs of Aff-Wild2.
+  An MP4/MOV file's sample table lists every packet with its size, so there
+  P is read from the index the demuxer loads when the file opens (about ten
+  times faster than reading every packet); other containers are demuxed;
 * the decoded count D, frames the decoder returns: the truth, but slow.
 """
 
@@ -62,13 +65,25 @@ def probe_video(path: str | os.PathLike, *, decode: bool = False) -> VideoInfo:
                 raise DataError("the container gives no frame rate", path=path)
             header = int(stream.frames) or None
             has_audio = bool(container.streams.audio)
-            packets = sum(1 for packet in container.demux(stream) if packet.size)
+            packets = _count_packets(container, stream)
         decoded = count_decoded_frames(path) if decode else None
         return VideoInfo(header, packets, float(rate), has_audio, decoded)
     except av.FFmpegError as error:
         raise DataError(f"cannot read the video ({error.strerror or error})", path=path) from None
     except OSError as error:
         raise DataError(error.strerror or "cannot be read", path=path) from None
+
+
+_INDEXED_FORMATS = frozenset({"mov", "mp4"})
+"""Containers whose demuxer loads the complete packet index (the MP4 sample table) when the file opens."""
+
+
+def _count_packets(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """Non-empty video packets: from the sample table of an MP4/MOV, else by demuxing (no decoding)."""
+    entries = getattr(stream, "index_entries", None)  # PyAV 14 on
+    if entries is not None and len(entries) and _INDEXED_FORMATS & set(container.format.name.split(",")):
+        return sum(1 for entry in entries if entry.size)
+    return sum(1 for packet in container.demux(stream) if packet.size)
 
 
 def count_decoded_frames(path: str | os.PathLike) -> int:
