@@ -130,3 +130,19 @@ def test_predict_score_and_submit_on_foreign(
     code, out, err = run("submission", "check", submission / "submission.zip", *dataset)
     assert code == 0, err
     assert f"{len(foreign.names(Split.TEST))} videos" in out
+
+
+@pytest.mark.slow
+def test_predict_test_refuses_only_a_test_entry_it_cannot_predict(
+    foreign_copy: Path, foreign_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    run_dir, _, _ = foreign_run
+    # video61 has no video: without its crops nothing gives its frames or their faces.
+    for crop in (foreign_copy / "cropped_aligned" / "video61").iterdir():
+        crop.unlink()
+    submission = tmp_path / "submission"
+    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", "--root", foreign_copy,
+                       "--out", submission, "--workers", "0")  # fmt: skip
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "video61" in err and str(foreign_copy / "names_of_videos_in_each_test_set") in err
+    assert not (submission / "submission.zip").exists()
