@@ -26,6 +26,11 @@ def run(*args: object) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def predict_test(run_dir: Path, *args: object) -> tuple[int, str, str]:
+    """``abaw predict-test`` with the last checkpoint of ``run_dir``."""
+    return run("predict-test", "--checkpoint", run_dir / "last.pt", "--workers", "0", *args)
+
+
 def test_data_check_shows_each_problem_with_its_effect(foreign: ForeignDataset, tmp_path: Path) -> None:
     report = tmp_path / "check.json"
     code, out, err = run("data", "check", "--root", foreign.root, "--cache", tmp_path / "c", "--json", report)
@@ -120,8 +125,7 @@ def test_predict_score_and_submit_on_foreign(
     assert scored["ccc_mean"] == pytest.approx(json.loads(predicted.read_text())["ccc_mean"], abs=1e-5)
 
     submission = tmp_path / "submissions" / "foreign"
-    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", submission,
-                       "--workers", "0", "--json", tmp_path / "test.json")  # fmt: skip
+    code, _, err = predict_test(run_dir, *dataset, "--out", submission, "--json", tmp_path / "test.json")
     assert code == 0, err
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(foreign.names(Split.TEST))
@@ -141,8 +145,7 @@ def test_predict_test_refuses_only_a_test_entry_it_cannot_predict(
     for crop in (foreign_copy / "cropped_aligned" / "video61").iterdir():
         crop.unlink()
     submission = tmp_path / "submission"
-    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", "--root", foreign_copy,
-                       "--out", submission, "--workers", "0")  # fmt: skip
+    code, _, err = predict_test(run_dir, "--root", foreign_copy, "--out", submission)
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "video61" in err and str(foreign_copy / "names_of_videos_in_each_test_set") in err
     assert not (submission / "submission.zip").exists()
