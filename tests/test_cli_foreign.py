@@ -46,6 +46,11 @@ def run(*args: object) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def predict_test(run_dir: Path, *args: object) -> tuple[int, str, str]:
+    """``abaw predict-test`` with the last checkpoint of ``run_dir``."""
+    return run("predict-test", "--checkpoint", run_dir / "last.pt", "--workers", "0", *args)
+
+
 def test_data_check_shows_each_problem_with_its_effect(foreign: ForeignDataset, tmp_path: Path) -> None:
     report = tmp_path / "check.json"
     code, out, err = run("data", "check", "--root", foreign.root, "--cache", tmp_path / "c", "--json", report)
@@ -155,8 +160,7 @@ def test_predict_score_and_submit_on_foreign(
     assert scored["ccc_mean"] == pytest.approx(json.loads(predicted.read_text())["ccc_mean"], abs=1e-5)
 
     submission = tmp_path / "submissions" / "foreign"
-    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", submission,
-                       "--workers", "0", "--json", tmp_path / "test.json")  # fmt: skip
+    code, _, err = predict_test(run_dir, *dataset, "--out", submission, "--json", tmp_path / "test.json")
     assert code == 0, err
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(foreign.names(Split.TEST))
@@ -173,8 +177,7 @@ def test_predict_score_and_submit_on_foreign(
     count_file = tmp_path / "VA_Challenge_video_and_total_number_of_frames.txt"
     count_file.write_text("41-25-640x360.avi\t40\nvideo52 35\n")
     with_file = tmp_path / "submissions" / "with-count-file"
-    code, stdout, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", with_file,
-                            "--workers", "0", "--frame-counts", count_file)  # fmt: skip
+    code, stdout, err = predict_test(run_dir, *dataset, "--out", with_file, "--frame-counts", count_file)
     assert code == 0, err
     assert "count file VA_Challenge_video_and_total_number_of_frames.txt: 2 entries" in " ".join(stdout.split())
     assert written_counts(with_file / "predictions") == {**expected, "41-25-640x360": 40, "video52_right": 35}
@@ -185,8 +188,7 @@ def test_predict_score_and_submit_on_foreign(
 
     # --frame-count-rule replaces the learned rule: N + 1 counts the AVI's empty packet too.
     with_rule = tmp_path / "submissions" / "with-rule"
-    code, _, err = run("predict-test", "--checkpoint", run_dir / "last.pt", *dataset, "--out", with_rule,
-                       "--workers", "0", "--frame-count-rule", "N+1")  # fmt: skip
+    code, _, err = predict_test(run_dir, *dataset, "--out", with_rule, "--frame-count-rule", "N+1")
     assert code == 0, err
     headers = {
         name: entry.video.header + 1 if entry.video is not None else max(entry.face_frames)
@@ -195,3 +197,18 @@ def test_predict_score_and_submit_on_foreign(
     }
     assert written_counts(with_rule / "predictions") == headers
     assert headers["41-25-640x360"] == expected["41-25-640x360"] + 1
+
+
+@pytest.mark.slow
+def test_predict_test_refuses_only_a_test_entry_it_cannot_predict(
+    foreign_copy: Path, foreign_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    run_dir, _, _ = foreign_run
+    # video61 has no video: without its crops nothing gives its frames or their faces.
+    for crop in (foreign_copy / "cropped_aligned" / "video61").iterdir():
+        crop.unlink()
+    submission = tmp_path / "submission"
+    code, _, err = predict_test(run_dir, "--root", foreign_copy, "--out", submission)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "video61" in err and str(foreign_copy / "names_of_videos_in_each_test_set") in err
+    assert not (submission / "submission.zip").exists()

@@ -205,7 +205,7 @@ def select_training_entries(
         if not evaluation.entries:
             raise DataError(
                 f"{index.layout.root}: no usable validation frame (a label and a face image) is left; "
-                "see skipped.json or run 'abaw data check'"
+                "run 'abaw data check' to see why"
             )
     return training, evaluation
 
