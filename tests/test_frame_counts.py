@@ -364,3 +364,13 @@ def test_packet_count_of_every_foreign_video(foreign: ForeignDataset) -> None:
         with av.open(str(path)) as container:
             demuxed = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
         assert demuxed == info.packet_frames, spec.path
+
+
+def test_unknown_rule_name_is_one_line_exit_2(tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path / "data")
+    code, _, err = run("data", "check", "--root", str(root), "--frame-count-rule", "Q+1")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: unknown frame-count rule 'Q+1'; choose one of P, P+1,")
+    code, out, err = run("data", "check", "--root", str(root), "--frame-count-rule", "max(p + 1, CROPS)")
+    assert code == 0, err
+    assert "frame-count rule for test entries: max(P + 1, crops) (--frame-count-rule" in out

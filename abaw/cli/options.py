@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
-from abaw.data.frame_counts import FrameCountRule
 from abaw.data.index import open_dataset_from
 from abaw.fileio import atomic_write_json, refuse_overwrite
 
@@ -49,9 +48,10 @@ def _dataset_options(command: Callable[..., Any], root_required: bool = True) ->
         ),
         click.option(
             "--frame-count-rule",
-            type=click.Choice([rule.value for rule in FrameCountRule], case_sensitive=False),
-            help="Frame count of test entries without a count-file line, instead of the rule learned "
-            "from the label files (N header, P packets, D decoded count; crops: highest crop number).",
+            metavar="RULE",
+            help="Frame count of test entries without a count-file line, instead of the rule learned from the "
+            "label files: N (header), P (packets) or D (decoded) plus 0, 1 or 2 (e.g. P+1), crops (highest crop "
+            "number), or the larger of both (e.g. 'max(N+1,crops)').",
         ),
         click.option("--cache", type=output_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
     ]
