@@ -172,7 +172,8 @@ def write_marker(folder: Path, kind: OutputKind) -> Path:
 
 
 def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
+    """Whether ``path`` is a folder holding nothing, or nothing but abaw's marker (an output that wrote nothing)."""
+    return path.is_dir() and all(entry.name == MARKER_NAME for entry in path.iterdir())
 
 
 def check_replaceable(path: str | os.PathLike, kind: OutputKind, force: bool, option: str = "--out") -> bool:
@@ -297,10 +298,8 @@ def remove_output_dir(path: Path, kind: OutputKind) -> None:
     Raises:
         UnsafeOutputError: ``path`` is not abaw's output of ``kind``.
     """
-    if check_replaceable(path, kind, force=True, option="folder"):
+    if check_replaceable(path, kind, force=True, option="folder") or path.is_dir():
         shutil.rmtree(path)
-    elif path.is_dir():
-        path.rmdir()
 
 
 @contextlib.contextmanager

@@ -211,7 +211,19 @@ def train(
     with distributed(config.device) as dist, contextlib.ExitStack() as lock:
         if dist.is_main:  # only rank 0 writes under torchrun
             lock.enter_context(output_lock(run_dir))
-        return _train(config, run_dir, dist, resume, force, reporter, progress, on_epoch_end)
+        try:
+            return _train(config, run_dir, dist, resume, force, reporter, progress, on_epoch_end)
+        except BaseException:
+            if dist.is_main and not resume:
+                _discard_unstarted(staging_dir(run_dir))
+            raise
+
+
+def _discard_unstarted(work_dir: Path) -> None:
+    """Remove a replacing run that failed before its first checkpoint: there is nothing in it to resume."""
+    if work_dir.is_dir() and not (work_dir / LAST).exists():
+        with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
+            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
 
 
 def _train(
