@@ -186,21 +186,25 @@ def test_train_force_interrupted_keeps_the_old_run_and_resumes_the_new_one(gener
     assert yaml.safe_load((old / "config.yaml").read_text())["seed"] == 9
 
 
-def test_predict_test_keeps_the_old_submission_when_the_new_one_fails_its_check(generated, checkpoint, tmp_path):
+def test_predict_test_replaces_its_folder_whole_and_only_when_complete(generated, checkpoint, tmp_path):
     out = tmp_path / "submission"
     common = ["predict-test", "--checkpoint", checkpoint, "--root", generated.root, "--out", out, "--workers", 0]
-    assert run(*common, "--format", "single-file")[0] == 0
+    assert run(*common)[0] == 0
     before = snapshot(out)
-    # A sample file naming one frame per test video: the new file follows it, and fails the frame-count check.
+    # Fails after predicting, while writing the new file (a sample file with a repeated row).
     sample = tmp_path / "sample.txt"
-    names = generated.names(Split.TEST)
-    sample.write_text("image_location,valence,arousal\n" + "".join(f"{name}/00001.jpg,0,0\n" for name in names))
+    name = generated.names(Split.TEST)[0]
+    sample.write_text(f"image_location,valence,arousal\n{name}/00001.jpg,0,0\n{name}/00001.jpg,0,0\n")
     code, _, err = run(*common, "--format", "single-file", "--sample-file", sample, "--force")
-    assert code == 1 and "keeps the previous one" in err, err
+    assert code == 2 and err.count("\n") == 1 and "appears again" in err, err
     assert snapshot(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sample.txt", "submission"]
+
+    # A new format replaces the whole folder: no per-video folder left beside the single file.
+    assert run(*common, "--format", "single-file", "--force")[0] == 0
+    assert sorted(path.name for path in out.iterdir()) == [MARKER_NAME, "predictions.txt", "submission.zip"]
     with zipfile.ZipFile(out / "submission.zip") as archive:
         assert archive.namelist() == ["predictions.txt"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["sample.txt", "submission"]
 
 
 # --------------------------------------------------------------------------- one writer at a time
