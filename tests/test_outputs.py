@@ -255,6 +255,8 @@ def test_two_trainers_on_one_new_run_folder(generated, tmp_path):
     assert sorted(code for code, _ in results) == [0, 2], results
     error = next(stderr for code, stderr in results if code == 2)
     assert error.count("\n") == 1 and error.startswith("error: ") and "Traceback" not in error
+    # Refused by the lock while the other trains (not by finding a finished run).
+    assert "another abaw process is writing it" in error, error
     seeds = {
         load_checkpoint(out / "last.pt")["config"]["seed"],
         load_checkpoint(out / "best.pt")["config"]["seed"],
