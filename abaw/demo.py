@@ -346,6 +346,8 @@ RECIPE_NAME = "recipe.json"
 def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: bool, resume: bool) -> None:
     """Refuse, before any work, to touch an earlier demo without ``force``; resume only the same recipe."""
     recipe_path = staging / RECIPE_NAME
+    # A resumed demo replaces OUT when done, as the interrupted one would have; never a folder abaw did not write.
+    check_replaceable(out_dir, OutputKind.DEMO, force or resume)
     if resume:
         if not recipe_path.is_file():
             raise AbawError(f"nothing to resume: no interrupted demo in {staging}")
@@ -356,7 +358,6 @@ def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: boo
         if stored != recipe.to_dict():
             raise DataError("the interrupted demo used other settings; resume with the same options", path=recipe_path)
         return
-    check_replaceable(out_dir, OutputKind.DEMO, force)
     if staging.exists():
         if not force:
             message = "holds an interrupted demo; pass --resume to continue it or --force to start over"
@@ -395,8 +396,9 @@ def prepare_dataset(
 def _finished_epochs(run_dir: Path) -> int:
     """Epochs in ``run_dir/last.pt``, 0 when there is none."""
     from abaw.training.checkpoint import load_checkpoint
+    from abaw.training.trainer import resumed_dir
 
-    last = run_dir / "last.pt"
+    last = resumed_dir(run_dir) / "last.pt"
     return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
 
 

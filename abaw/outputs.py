@@ -253,15 +253,22 @@ def output_lock(target: str | os.PathLike) -> Iterator[None]:
 
     Raises:
         OutputBusyError: another process writes ``target``.
+        AbawError: the folder of ``target`` cannot be created or written.
     """
     target = Path(target)
     path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AbawError(f"cannot create the output's folder ({error.strerror})", path=path.parent) from None
     if fcntl is None:
         yield
         return
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise AbawError(f"cannot write beside the output ({error.strerror})", path=path) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
