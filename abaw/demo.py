@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,11 +32,21 @@ from rich.table import Table
 
 from abaw import __version__
 from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
-from abaw.data.generate import MANIFEST_NAME, GeneratorConfig, generate_dataset
+from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
+from abaw.outputs import (
+    OutputKind,
+    check_replaceable,
+    output_lock,
+    read_marker,
+    refuse_dataset_overlap,
+    remove_output_dir,
+    staging_dir,
+    write_marker,
+)
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
@@ -331,17 +340,14 @@ def default_folders(quick: bool) -> tuple[Path, Path]:
     return Path(f"demo-data{suffix}"), Path(f"submissions/demo{suffix}")
 
 
-def staging_dir(out_dir: Path) -> Path:
-    """Where a demo writing to ``out_dir`` works until it is complete."""
-    return out_dir.with_name(f"{out_dir.name}.partial")
-
-
 RECIPE_NAME = "recipe.json"
 
 
 def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: bool, resume: bool) -> None:
     """Refuse, before any work, to touch an earlier demo without ``force``; resume only the same recipe."""
     recipe_path = staging / RECIPE_NAME
+    # A resumed demo replaces OUT when done, as the interrupted one would have; never a folder abaw did not write.
+    check_replaceable(out_dir, OutputKind.DEMO, force or resume)
     if resume:
         if not recipe_path.is_file():
             raise AbawError(f"nothing to resume: no interrupted demo in {staging}")
@@ -352,14 +358,13 @@ def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: boo
         if stored != recipe.to_dict():
             raise DataError("the interrupted demo used other settings; resume with the same options", path=recipe_path)
         return
-    if out_dir.exists() and not force:
-        raise OutputExistsError("holds an earlier demo; pass --force to replace it (once the new one is done)", out_dir)
     if staging.exists():
         if not force:
             message = "holds an interrupted demo; pass --resume to continue it or --force to start over"
             raise OutputExistsError(message, staging)
-        shutil.rmtree(staging)
+        remove_output_dir(staging, OutputKind.DEMO)
     staging.mkdir(parents=True)
+    write_marker(staging, OutputKind.DEMO)
     atomic_write_json(recipe_path, recipe.to_dict())
 
 
@@ -374,15 +379,11 @@ def prepare_dataset(
         OutputExistsError: ``data_dir`` was generated with other settings and ``force`` is false.
         DataError: ``data_dir`` exists and is not a generated dataset.
     """
-    manifest_path = data_dir / MANIFEST_NAME
-    if data_dir.exists():
-        if not manifest_path.is_file():
+    if data_dir.exists() and any(data_dir.iterdir()):
+        marker = read_marker(data_dir)
+        if marker is None or marker.get("kind") != OutputKind.DATASET.value:
             raise DataError("exists and is not a dataset made by abaw; choose another --data folder", path=data_dir)
-        try:
-            stored = json.loads(manifest_path.read_text(encoding="utf-8")).get("config")
-        except (OSError, ValueError) as error:
-            raise DataError(f"unreadable manifest ({error})", path=manifest_path) from None
-        if stored == config.to_dict():
+        if marker.get("config") == config.to_dict():
             log(f"reusing the demo dataset in {data_dir}")
             return data_dir, True
         if not force:
@@ -395,8 +396,9 @@ def prepare_dataset(
 def _finished_epochs(run_dir: Path) -> int:
     """Epochs in ``run_dir/last.pt``, 0 when there is none."""
     from abaw.training.checkpoint import load_checkpoint
+    from abaw.training.trainer import resumed_dir
 
-    last = run_dir / "last.pt"
+    last = resumed_dir(run_dir) / "last.pt"
     return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
 
 
@@ -496,8 +498,6 @@ def run_demo(
     Raises:
         AbawError: for bad settings, existing outputs or bad data (one line each).
     """
-    from abaw.plots import plot_run
-    from abaw.prediction.predict import load_trained_model, predict_test
     from abaw.training.distributed import resolve_device
 
     began = time.perf_counter()
@@ -506,7 +506,46 @@ def run_demo(
     data_dir = Path(data_dir).expanduser().resolve()
     staging = staging_dir(out_dir)
     resolved_device = str(resolve_device(device))
-    _prepare_output(out_dir, staging, recipe, force, resume)
+    # Replacing the demo folder must never delete its dataset, nor the dataset hold the demo.
+    refuse_dataset_overlap(out_dir, [data_dir])
+    with output_lock(out_dir):
+        _prepare_output(out_dir, staging, recipe, force, resume)
+        return _run_stages(
+            recipe,
+            data_dir,
+            out_dir,
+            staging,
+            force,
+            device,
+            resolved_device,
+            workers,
+            submission_format,
+            reporter,
+            progress,
+            log,
+            began,
+        )
+
+
+def _run_stages(
+    recipe: DemoRecipe,
+    data_dir: Path,
+    out_dir: Path,
+    staging: Path,
+    force: bool,
+    device: str,
+    resolved_device: str,
+    workers: int,
+    submission_format: SubmissionFormat,
+    reporter: Reporter | None,
+    progress: ProgressFn,
+    log: LogFn,
+    began: float,
+) -> DemoResult:
+    """Every step of :func:`run_demo` after the checks, in ``staging``, then moved onto ``out_dir``."""
+    from abaw.plots import plot_run
+    from abaw.prediction.predict import load_trained_model, predict_entries, write_test_submission
+
     seconds: dict[str, float] = {}
 
     def timed(step: str, started: float) -> None:
@@ -540,13 +579,12 @@ def run_demo(
         result.stages.append(StageResult(stage, run_dir, init, trained.epoch, scores, predictions_dir, train_seconds))
 
     started = time.perf_counter()
-    submission = predict_test(
-        trained,
-        index,
+    index.require_usable([Split.TEST])
+    submission = write_test_submission(
         staging,
-        submission_format=submission_format,
-        force=True,
-        workers=workers,
+        predict_entries(trained, index, Split.TEST, workers=workers, progress=progress),
+        index.frame_counts(Split.TEST),
+        submission_format,
         warn=lambda message: result.notes.append(message),
         progress=progress,
     )

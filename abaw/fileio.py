@@ -2,7 +2,9 @@
 
 A crash or a Ctrl-C therefore never leaves a half-written file under the
 final name, and an existing output is only replaced when the caller passes
-``force=True`` (the command line's ``--force``).
+``force=True`` (the command line's ``--force``). Output folders follow the
+policy of :mod:`abaw.outputs`. Files and folders get the mode of the user's
+umask, not the private one of :mod:`tempfile`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,32 @@ from pathlib import Path
 from typing import Any
 
 from abaw.errors import OutputExistsError
+
+
+def umask_mode(directory: bool) -> int:
+    """The permissions the user's umask gives a new folder (``directory``) or file.
+
+    ``tempfile`` creates its files 0600 and folders 0700 whatever the umask;
+    outputs renamed from them get this mode instead, like any file the user creates.
+
+    Example:
+        >>> old = os.umask(0o022)
+        >>> oct(umask_mode(directory=True)), oct(umask_mode(directory=False))
+        ('0o755', '0o644')
+        >>> _ = os.umask(old)
+    """
+    # The umask can only be read by setting it; set it straight back.
+    current = os.umask(0o077)
+    os.umask(current)
+    return (0o777 if directory else 0o666) & ~current
+
+
+def make_temp_dir(target: Path, suffix: str) -> Path:
+    """A new empty folder beside ``target`` (hidden, unique name) with the mode of the user's umask."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
+    folder.chmod(umask_mode(directory=True))
+    return folder
 
 
 def refuse_overwrite(path: Path, force: bool) -> None:
@@ -44,6 +72,7 @@ def atomic_output_file(path: str | os.PathLike, force: bool = False) -> Iterator
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        tmp.chmod(umask_mode(directory=False))
         yield tmp
         os.replace(tmp, path)
     finally:
@@ -68,25 +97,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, force: bool = False) ->
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n", force=force)
 
 
-@contextlib.contextmanager
-def atomic_output_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``path``; move it onto ``path`` on success.
-
-    With ``force`` an existing ``path`` is replaced, but only once the new
-    folder is complete: until then the old one stays untouched.
-    """
-    path = Path(path)
-    refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        move_dir_onto(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def move_dir_onto(source: Path, target: Path) -> None:
     """Move the finished folder ``source`` onto ``target``, replacing it.
 
@@ -94,7 +104,7 @@ def move_dir_onto(source: Path, target: Path) -> None:
     deleted only after, so at no moment is there no complete folder.
     """
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old = make_temp_dir(target, ".old")
         os.replace(target, old / "previous")
         os.replace(source, target)
         shutil.rmtree(old, ignore_errors=True)

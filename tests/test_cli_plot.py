@@ -42,8 +42,8 @@ def test_plot_writes_figures_table_and_json(generated, run_dir, tmp_path):
     args = ("plot", run_dir, "--root", generated.root, "--out", out, "--device", "cpu", "--json", report)
     code, stdout, stderr = run(*args, "--video", "video59", "--faces", 2, "--latent-channels", 3)
     assert code == 0, stderr
-    assert sorted(path.name for path in out.iterdir()) == ["affect_video59.png", "reconstruction.png"]
-    for path in out.iterdir():
+    assert sorted(path.name for path in out.glob("*.png")) == ["affect_video59.png", "reconstruction.png"]
+    for path in out.glob("*.png"):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] > 200
     assert "video59: valence and arousal" in stdout and "reconstruction" in stdout and "aeg-cd-tiny" in stdout

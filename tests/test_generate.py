@@ -23,6 +23,7 @@ from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split, discover_layou
 from abaw.data.names import video_stem
 from abaw.data.video import probe_video
 from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.outputs import UnsafeOutputError
 
 # Where the generator draws the mouth and the eyes in a crop, whatever the identity jitter
 # (face centre at 0.52 +- 0.04 of the crop, face scale 0.80-0.92): (rows, columns).
@@ -304,18 +305,24 @@ def test_audio_loudness_follows_arousal(dataset: GeneratedDataset) -> None:
 # --------------------------------------------------------------------------- errors
 
 
-def test_overwrite_needs_force(tmp_path: Path) -> None:
-    out = tmp_path / "root"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    with pytest.raises(OutputExistsError) as raised:
-        generate_dataset(out, GeneratorConfig(videos=6, frames=10))
-    assert isinstance(raised.value, AbawError)
-    assert (out / "keep.txt").read_text() == "mine"
+def test_overwrite_needs_force_and_a_generated_dataset(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(UnsafeOutputError, match="not written by abaw") as raised:
+            generate_dataset(mine, GeneratorConfig(videos=6, frames=10), force=force)
+        assert isinstance(raised.value, AbawError)
+    assert [path.name for path in mine.iterdir()] == ["keep.txt"] and (mine / "keep.txt").read_text() == "mine"
 
-    dataset = generate_dataset(out, GeneratorConfig(videos=6, frames=10), force=True)
-    assert not (out / "keep.txt").exists()
-    assert dataset.manifest.is_file()
+    out = tmp_path / "root"
+    first = generate_dataset(out, GeneratorConfig(videos=6, frames=10))
+    before = first.manifest.read_bytes()
+    with pytest.raises(OutputExistsError, match="--force"):
+        generate_dataset(out, GeneratorConfig(videos=6, frames=10, seed=3))
+    assert first.manifest.read_bytes() == before
+    dataset = generate_dataset(out, GeneratorConfig(videos=6, frames=10, seed=3), force=True)
+    assert dataset.manifest.read_bytes() != before
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
 
 

@@ -9,6 +9,7 @@ import pytest
 from abaw.data.layout import Edition, Split, discover_layout
 from abaw.data.names import Person, find_video, person_of, video_stem
 from abaw.errors import DataError
+from abaw.outputs import UnsafeOutputError
 from tests.helpers import annotation_dir, tiny_dataset, write_annotation
 
 
@@ -56,13 +57,30 @@ def test_videos_found_in_batch_folders_and_frames_folders_not_entered(tmp_path: 
 
 
 def test_explicit_parts_override_discovery(tmp_path: Path) -> None:
-    tiny_dataset(tmp_path)
+    root = tiny_dataset(tmp_path / "data")
     other = tmp_path / "elsewhere" / "list.txt"
     other.parent.mkdir()
     other.write_text("video1\n")
-    layout = discover_layout(tmp_path, test_list=other, frames=(tmp_path / "cropped_aligned",), cache=tmp_path / "c")
+    layout = discover_layout(root, test_list=other, frames=(root / "cropped_aligned",), cache=tmp_path / "c")
     assert layout.test_list == other
     assert layout.cache_dir == tmp_path / "c"
+
+
+def test_a_cache_inside_the_dataset_is_refused_but_its_own_folder(tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path / "data")
+    for cache in (root, root / "c", root / "cropped_aligned", tmp_path / "elsewhere" / ".."):
+        with pytest.raises(UnsafeOutputError, match="--cache"):
+            discover_layout(root, cache=cache)
+    assert not (root / "c").exists()
+    assert discover_layout(root, cache=root / ".abaw-cache" / "v2").cache_dir == root / ".abaw-cache" / "v2"
+    with pytest.raises(UnsafeOutputError, match="--cache"):
+        discover_layout(root, cache=tmp_path / "list.txt", test_list=tiny_list(tmp_path))
+
+
+def tiny_list(folder: Path) -> Path:
+    path = folder / "list.txt"
+    path.write_text("video1\n")
+    return path
 
 
 def test_missing_root_is_a_one_line_error(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def test_plot_run_writes_both_figures(figures, index, aeg_run):
     out, report = figures
     val = [entry.name for entry in index.split(Split.VALIDATION)]
     assert sorted(path.name for path in out.iterdir()) == sorted(
-        [*(f"affect_{name}.png" for name in val), "reconstruction.png"]
+        [*(f"affect_{name}.png" for name in val), "reconstruction.png", ".abaw-output.json"]
     )
     assert report.files == [*(out / f"affect_{name}.png" for name in val), out / "reconstruction.png"]
     assert report.checkpoint == aeg_run / "best.pt" and report.variant == "aeg-cd-tiny"
@@ -232,7 +232,7 @@ def test_given_predictions_are_plotted(disc_run, index, tmp_path):
     labels = index.labels(name)
     perfect = np.where(labels == -5, 0.0, labels)
     predictions = {name: VideoPrediction.consecutive(perfect)}
-    report = plot_run(disc_run, index, tmp_path, predictions=predictions, device="cpu", force=True)
+    report = plot_run(disc_run, index, tmp_path / "out", predictions=predictions, device="cpu")
     assert [path.name for path in report.files] == [f"affect_{name}.png"]
     details = report.figures[0].details
     assert details["ccc_valence"] == pytest.approx(1.0) and details["ccc_arousal"] == pytest.approx(1.0)

@@ -98,7 +98,7 @@ def test_write_per_video_files(tmp_path):
         "102": VideoPrediction.consecutive([[0.1, 0.2]] * 3),
     }
     out = write_per_video(tmp_path / "sub", predictions, {"video2_left": 5, "102": 3})
-    assert sorted(p.name for p in out.iterdir()) == ["102.txt", "video2_left.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".abaw-output.json", "102.txt", "video2_left.txt"]
     assert (out / "video2_left.txt").read_text() == (
         "valence,arousal\n0.123457,1.000000\n0.123457,1.000000\n-0.500000,-1.000000\n-0.500000,-1.000000\n"
         "-0.500000,-1.000000\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
-from abaw.cli.options import json_option, output_path, with_dataset, write_json
+from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
@@ -57,6 +57,7 @@ def check(
     or unreadable (an error) or nothing can be trained on, with the reasons;
     0 with warnings only.
     """
+    refuse_json_overwrite(json_path, force)
     report = check_dataset(dataset, verify_images=verify_images, decode_frames=decode_frames, progress=cli.progress)
     for note in dataset.layout.notes:
         cli.warn(note)
@@ -93,7 +94,7 @@ def check(
     show_default=True,
     help="Whose annotation folder names to use.",
 )
-@click.option("--force", is_flag=True, help="Replace an existing folder.")
+@click.option("--force", is_flag=True, help="Replace a dataset abaw generated there (no other folder).")
 @pass_cli_context
 def generate(cli: CliContext, out: Path, seed: int, videos: int, frames: int, edition: str, force: bool) -> None:
     """Generate a small dataset laid out exactly like Aff-Wild2, for tests and the demo."""

@@ -64,11 +64,11 @@ def demo_command(
     from abaw.demo import DemoRecipe, default_folders, run_demo
     from abaw.training.reporting import RichReporter
 
-    refuse_json_overwrite(json_path, force)
+    default_data, default_out = default_folders(quick)
+    refuse_json_overwrite(json_path, force, {"root": data if data is not None else default_data})
     recipe = (DemoRecipe.quick() if quick else DemoRecipe()).with_seed(seed)
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
-    default_data, default_out = default_folders(quick)
     try:
         result = run_demo(
             recipe,

@@ -12,12 +12,19 @@ import click
 
 from abaw.cli.context import CliContext
 from abaw.data.index import open_dataset_from
-from abaw.fileio import atomic_write_json, refuse_overwrite
+from abaw.fileio import atomic_write_json
+from abaw.outputs import check_output_file, dataset_sources, refuse_dataset_overlap
+
+
+class OutputPath(click.Path):
+    """A file or folder the command writes: refused inside the dataset before the dataset is opened."""
+
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 existing_file = click.Path(exists=True, file_okay=True, dir_okay=False, path_type=Path)
 existing_path = click.Path(exists=True, path_type=Path)
-output_path = click.Path(path_type=Path)
+any_path = click.Path(path_type=Path)
+output_path = OutputPath(path_type=Path)
 
 
 DATASET_OPTION_NAMES = (
@@ -53,7 +60,7 @@ def _dataset_options(command: Callable[..., Any], root_required: bool = True) ->
             "label files: N (header), P (packets) or D (decoded) plus 0, 1 or 2 (e.g. P+1), crops (highest crop "
             "number), or the larger of both (e.g. 'max(N+1,crops)').",
         ),
-        click.option("--cache", type=output_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
+        click.option("--cache", type=any_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -68,10 +75,10 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def refuse_json_overwrite(path: Path | None, force: bool) -> None:
-    """Fail before any work when ``--json FILE`` exists and ``--force`` was not given."""
+def refuse_json_overwrite(path: Path | None, force: bool, dataset: dict[str, Any] | None = None) -> None:
+    """Fail before any work when ``--json FILE`` exists without ``--force``, is a folder, or is in ``dataset``."""
     if path is not None and str(path) != "-":
-        refuse_overwrite(path, force)
+        check_output_file(path, force, dataset_sources(dataset or {}))
 
 
 def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
@@ -81,7 +88,22 @@ def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
     if str(path) == "-":
         click.echo(json.dumps(payload, indent=2))
         return
+    check_output_file(path, force)
     atomic_write_json(path, payload, force=force)
+
+
+def refuse_outputs_in_dataset(settings: dict[str, Any], values: dict[str, Any]) -> None:
+    """Refuse, before the dataset is opened, every output option of the command that points into it.
+
+    Args:
+        settings: The dataset options given (``root``, ``frames``, ...).
+        values: The command's parameters by name.
+    """
+    sources = dataset_sources(settings)
+    for param in click.get_current_context().command.params:
+        value = values.get(param.name or "")
+        if isinstance(param.type, OutputPath) and value is not None and str(value) != "-":
+            refuse_dataset_overlap(value, sources, option=param.opts[0])
 
 
 def pop_dataset_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +130,7 @@ def with_dataset_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         kwargs["dataset_settings"] = pop_dataset_settings(kwargs)
+        refuse_outputs_in_dataset(kwargs["dataset_settings"], kwargs)
         return command(*args, **kwargs)
 
     return wrapper
@@ -120,7 +143,9 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cli_context = click.get_current_context().find_object(CliContext) or CliContext()
-        kwargs["dataset"] = open_dataset_from(pop_dataset_settings(kwargs), progress=cli_context.progress)
+        settings = pop_dataset_settings(kwargs)
+        refuse_outputs_in_dataset(settings, kwargs)
+        kwargs["dataset"] = open_dataset_from(settings, progress=cli_context.progress)
         return command(*args, **kwargs)
 
     return wrapper

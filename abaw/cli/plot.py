@@ -7,15 +7,20 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset, write_json
+from abaw.cli.options import any_path, json_option, output_path, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 
 
 @click.command(name="plot")
-@click.argument("run_or_checkpoint", metavar="RUN_OR_CHECKPOINT", type=output_path)
+@click.argument("run_or_checkpoint", metavar="RUN_OR_CHECKPOINT", type=any_path)
 @with_dataset
-@click.option("--out", required=True, type=output_path, help="Folder for the PNG files (created if needed).")
+@click.option(
+    "--out",
+    required=True,
+    type=output_path,
+    help="Folder for the PNG files, created (--force replaces one abaw wrote).",
+)
 @click.option(
     "--split",
     type=click.Choice([Split.VALIDATION.value, Split.TRAIN.value]),
@@ -26,7 +31,7 @@ from abaw.data.layout import Split
 @click.option(
     "--predictions",
     "predictions_path",
-    type=output_path,
+    type=any_path,
     help="Prediction files of abaw predict (folder, file or zip) instead of predicting with the checkpoint.",
 )
 # Not "videos": with_dataset's --videos (the video folder) already takes that parameter name.

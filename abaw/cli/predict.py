@@ -19,7 +19,7 @@ from abaw.cli.options import (
 )
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.fileio import refuse_overwrite
+from abaw.outputs import OutputKind, check_output_dir, layout_sources
 from abaw.scoring.display import scores_table
 from abaw.scoring.predictions import SubmissionFormat
 from abaw.scoring.references import published_results
@@ -66,7 +66,7 @@ def predict_command(
     from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
 
     chosen = Split(split)
-    refuse_overwrite(out, force)
+    check_output_dir(out, OutputKind.PREDICTIONS, force, layout_sources(dataset.layout))
     refuse_json_overwrite(json_path, force)
     dataset.require_split(chosen)
     scored = dataset.scorable_entries(chosen) if chosen.is_labelled else None
@@ -139,4 +139,6 @@ def predict_test_command(
     if not result.report.ok:
         for line in result.report.problems:
             click.echo(f"error: {line}", err=True)
+        if result.kept_previous:
+            click.echo(f"error: the new submission was not written; {out} keeps the previous one", err=True)
         raise SystemExit(EXIT_CHECK_FAILED)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import existing_path, json_option, with_dataset, write_json
+from abaw.cli.options import existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.scoring.display import per_video_table, scores_table
@@ -39,6 +39,7 @@ def score(
     force: bool,
 ) -> None:
     """Score PRED (per-video folder, single file, or zip of either) against a labelled split."""
+    refuse_json_overwrite(json_path, force)
     chosen = Split(split)
     scored = dataset.scorable_entries(chosen)
     for skipped in scored.skipped:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
-from abaw.cli.options import existing_file, existing_path, json_option, with_dataset, write_json
+from abaw.cli.options import existing_file, existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.submission.check import check_submission
@@ -36,6 +36,7 @@ def check(
 
     Exits 0 when the submission is valid, 1 listing every fault when not.
     """
+    refuse_json_overwrite(json_path, force)
     dataset.require_split(Split.TEST)
     counts = dataset.frame_counts(Split.TEST, sample_file=sample_file)
     dataset.require_writable(Split.TEST, counts)

@@ -39,7 +39,7 @@ def _choice(enum_type) -> click.Choice:
 )
 @click.option("--config", "config_file", type=existing_file, help="YAML file of settings; flags override it.")
 @click.option("--init", type=existing_file, help="Start from this checkpoint's matching layers (progressive training).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or its unfinished replacement) from last.pt.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train [default: 10].")
 @click.option("--epochs-from", type=existing_path, help="Final protocol: train as many epochs as this val run's best.")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Cap on iterations per epoch (quick runs).")
@@ -108,6 +108,7 @@ def train_command(
         if not dataset_settings.get("root"):
             raise click.UsageError("--root is required (unless --resume)")
         config = resolve_config(config_file, dataset=dataset_settings, **flags)
+    refuse_json_overwrite(json_path, force, config.dataset)  # --resume: the stored dataset
     reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
     result = train(config, run_dir, resume=resume, force=force, strict=strict, reporter=reporter, progress=cli.progress)
     cli.console.print(epochs_table(result))

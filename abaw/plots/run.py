@@ -22,8 +22,8 @@ from rich.table import Table
 from abaw.data.index import DatasetIndex, Entry
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, PredictionError
-from abaw.fileio import refuse_overwrite
 from abaw.messages import some
+from abaw.outputs import OutputKind, check_output_dir, layout_sources, staged_output_dir
 from abaw.plots.affect import AffectSeries, plot_affect_over_time
 from abaw.plots.reconstruction import plot_reconstruction, sample_faces
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
@@ -239,7 +239,9 @@ def plot_run(
             folder (its ``best.pt`` if present, else its ``last.pt``), or a
             model already loaded from one (``device`` is then ignored).
         index: The dataset.
-        out_dir: Folder for the PNGs (created if needed).
+        out_dir: Folder for the PNGs, created with the figures once all are
+            drawn; an existing one is replaced only with ``force`` and only
+            when abaw wrote it (see :mod:`abaw.outputs`).
         split: A labelled split (train or validation).
         predictions: Predictions by video name (e.g. read from ``abaw predict``'s
             files); ``None`` predicts the plotted videos with the checkpoint.
@@ -250,7 +252,7 @@ def plot_run(
         latent_channels: Latent channels shown, those that vary most over the shown faces.
         seed: Seeds the face draw and the noise.
         device: ``auto``, ``cpu`` or ``cuda``.
-        force: Replace existing PNGs.
+        force: Replace an existing figures folder.
         progress: Wraps the prediction and plotting loops.
 
     Returns:
@@ -261,7 +263,8 @@ def plot_run(
         DataError: for the test split (no labels), an unknown video or one of
             another split, or an unusable dataset.
         PredictionError: when ``predictions`` lack a requested video.
-        OutputExistsError: when a PNG exists and ``force`` is false (before any work).
+        OutputExistsError: when ``out_dir`` exists and ``force`` is false (before any work).
+        UnsafeOutputError: when ``out_dir`` is in the dataset or a folder abaw did not write.
         ValueError: for ``max_videos`` or ``faces`` below 1, or ``latent_channels`` below 0.
 
     Example:
@@ -284,12 +287,9 @@ def plot_run(
     entries = _choose_entries(index, split, videos, max_videos, predictions, report.notes)
     trained = loaded if loaded is not None else load_trained_model(path, device)
     report.variant = trained.variant
-    out_dir = Path(out_dir)
-    affect_paths = [out_dir / affect_file_name(entry.name) for entry in entries]
-    reconstruction_path = out_dir / RECONSTRUCTION_NAME
+    protect = layout_sources(index.layout)
+    out_dir = check_output_dir(out_dir, OutputKind.FIGURES, force, protect)
     reconstruct = trained.model.generator is not None
-    for target in [*affect_paths, *([reconstruction_path] if reconstruct else [])]:
-        refuse_overwrite(target, force)
     if reconstruct:
         # Read before the long work, so that a bad face image or setting fails at once.
         noise = run_noise(trained)
@@ -307,43 +307,43 @@ def plot_run(
     if unknown_fps:
         report.notes.append(f"frame rate unknown (no video found), time axis in frames: {some(unknown_fps)}")
     empty = VideoPrediction(np.zeros(0, np.int64), np.zeros((0, 2)))
-    for entry, target in progress(list(zip(entries, affect_paths, strict=True)), "plotting videos", len(entries)):
-        prediction = predictions.get(entry.name, empty)
-        # Per-video files may hold one line per label row, one more than the video's frames; score them all.
-        last = int(prediction.frames[-1]) if len(prediction) else 0
-        series = plot_affect_over_time(
-            entry.name,
-            index.labels(entry.name),
-            prediction,
-            entry.fps,
-            target,
-            face_frames=entry.face_frames,
-            frame_count=max(entry.frame_count, last),
-            force=force,
-        )
-        shows, details = _affect_description(entry, series)
-        report.add(PlottedFigure("affect", target, shows, details))
+    with staged_output_dir(out_dir, OutputKind.FIGURES, force=force, protect=protect) as stage:
+        for entry in progress(entries, "plotting videos", len(entries)):
+            name = affect_file_name(entry.name)
+            prediction = predictions.get(entry.name, empty)
+            # Per-video files may hold one line per label row, one more than the video's frames; score them all.
+            last = int(prediction.frames[-1]) if len(prediction) else 0
+            series = plot_affect_over_time(
+                entry.name,
+                index.labels(entry.name),
+                prediction,
+                entry.fps,
+                stage / name,
+                face_frames=entry.face_frames,
+                frame_count=max(entry.frame_count, last),
+            )
+            shows, details = _affect_description(entry, series)
+            report.add(PlottedFigure("affect", out_dir / name, shows, details))
 
-    if reconstruct:
-        if len(shown) < faces:
-            report.notes.append(f"the {split.value} split has only {len(shown)} face images to show")
-        result, channels = plot_reconstruction(
-            trained,
-            np.stack([face.image for face in shown]),
-            reconstruction_path,
-            noise=noise,
-            captions=[face.caption for face in shown],
-            latent_channels=latent_channels,
-            seed=seed,
-            force=force,
-        )
-        shows = f"{len(shown)} {split.value} faces: clean, noisy, cleaned" + (
-            f", latent channels {', '.join(map(str, channels))}" if channels else ""
-        )
-        details = {
-            "faces": [face.caption for face in shown],
-            "artifacts": result.artifacts,
-            "latent_channels": channels,
-        }
-        report.add(PlottedFigure("reconstruction", reconstruction_path, shows, details))
+        if reconstruct:
+            if len(shown) < faces:
+                report.notes.append(f"the {split.value} split has only {len(shown)} face images to show")
+            result, channels = plot_reconstruction(
+                trained,
+                np.stack([face.image for face in shown]),
+                stage / RECONSTRUCTION_NAME,
+                noise=noise,
+                captions=[face.caption for face in shown],
+                latent_channels=latent_channels,
+                seed=seed,
+            )
+            shows = f"{len(shown)} {split.value} faces: clean, noisy, cleaned" + (
+                f", latent channels {', '.join(map(str, channels))}" if channels else ""
+            )
+            details = {
+                "faces": [face.caption for face in shown],
+                "artifacts": result.artifacts,
+                "latent_channels": channels,
+            }
+            report.add(PlottedFigure("reconstruction", out_dir / RECONSTRUCTION_NAME, shows, details))
     return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
-from abaw.errors import CheckpointError, OutputExistsError
+from abaw.errors import CheckpointError
 from abaw.model import AffectModel
+from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
 from abaw.prediction.inference import predict_values, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
@@ -128,10 +129,18 @@ def write_split_predictions(
     """Per-video files for every entry of ``split``, as ``abaw score`` reads them.
 
     One line per frame of :meth:`DatasetIndex.frame_counts`: per label line
-    for a labelled entry, so every labelled frame is scored.
+    for a labelled entry, so every labelled frame is scored. ``out_dir`` is
+    abaw's output folder (see :mod:`abaw.outputs`), never in the dataset of ``index``.
     """
     return write_per_video(
-        out_dir, predictions, index.frame_counts(split), force=force, allow_missing=True, warn=warn, progress=progress
+        out_dir,
+        predictions,
+        index.frame_counts(split),
+        force=force,
+        allow_missing=True,
+        warn=warn,
+        progress=progress,
+        protect=layout_sources(index.layout),
     )
 
 
@@ -147,6 +156,8 @@ class TestSubmission:
         frames: Face frames predicted.
         format: The submission's format.
         frame_counts: The lines written per test video, and where each count came from.
+        kept_previous: The new submission failed its check and was not
+            written: ``files`` and ``zip_path`` still hold the previous one.
     """
 
     files: Path
@@ -156,6 +167,7 @@ class TestSubmission:
     frames: int
     format: SubmissionFormat = SubmissionFormat.PER_VIDEO
     frame_counts: FrameCounts | None = None
+    kept_previous: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -164,6 +176,7 @@ class TestSubmission:
             "zip": str(self.zip_path),
             "videos": self.videos,
             "frames": self.frames,
+            "written": not self.kept_previous,
             "check": self.report.to_dict(),
             "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
@@ -187,6 +200,7 @@ class TestSubmission:
             ("files", str(self.files)),
             ("zip", str(self.zip_path)),
             ("check", check),
+            *([("written", "[red]no: the previous submission is kept[/red]")] if self.kept_previous else []),
         ):
             table.add_row(label, value)
         return table
@@ -208,41 +222,98 @@ def predict_test(
     """Predict every test video and write, zip and check the submission under ``out_dir``.
 
     ``out_dir`` receives ``predictions/`` (per-video) or ``predictions.txt``
-    (single file) and ``submission.zip``.
+    (single file) and ``submission.zip``, built together in a staging folder
+    beside it. The new folder replaces ``out_dir`` only once its zip passed
+    the check, or when there is no previous submission to keep.
 
     Raises:
         OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
             (checked before any prediction work).
+        UnsafeOutputError: when ``out_dir`` is in the dataset or a folder abaw did not write.
         DataError: when the dataset has no test list, or a test entry has no
             frame count from any source or no face image to predict from
             (before any prediction work).
     """
-    out_dir = Path(out_dir)
-    single = submission_format is SubmissionFormat.SINGLE_FILE
-    files = out_dir / ("predictions.txt" if single else "predictions")
-    zip_path = out_dir / "submission.zip"
-    for path in (files, zip_path):
-        if path.exists() and not force:
-            raise OutputExistsError("already exists; pass --force to replace it", path=path)
+    protect = layout_sources(index.layout)
+    target = check_output_dir(out_dir, OutputKind.SUBMISSION, force, protect)
     index.require_split(Split.TEST)
     # With a sample file its rows give the counts (the strongest source).
     counts = index.frame_counts(Split.TEST, sample_file=sample_file)
     index.require_writable(Split.TEST, counts, need_faces=True)
     predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    kept_previous = False
+    try:
+        with staged_output_dir(target, OutputKind.SUBMISSION, force=force, protect=protect) as stage:
+            staged = write_test_submission(
+                stage, predictions, counts, submission_format, sample_file=sample_file, warn=warn, progress=progress
+            )
+            if not staged.report.ok and check_replaceable(target, OutputKind.SUBMISSION, force=True):
+                raise _KeepPrevious
+    except _KeepPrevious:
+        kept_previous = True
+    return replace(
+        staged,
+        files=target / staged.files.name,
+        zip_path=target / staged.zip_path.name,
+        report=_moved_report(staged.report, stage, target),
+        kept_previous=kept_previous,
+    )
+
+
+def write_test_submission(
+    folder: Path,
+    predictions: dict[str, VideoPrediction],
+    counts: FrameCounts,
+    submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
+    *,
+    sample_file: str | os.PathLike | None = None,
+    warn: WarnFn | None = None,
+    progress: ProgressFn = no_progress,
+) -> TestSubmission:
+    """Write the test predictions into the new output ``folder``: the files, their zip, and the zip's check.
+
+    Args:
+        folder: A folder being built (staged) that has neither the files nor the zip yet.
+        predictions: Test predictions by video name.
+        counts: Frame count of every test video.
+        submission_format: Per-video files or one file.
+        sample_file: The organisers' sample single file (rows and order).
+        warn: Receives one line per warning.
+        progress: Wraps the loop over videos.
+    """
+    single = submission_format is SubmissionFormat.SINGLE_FILE
+    files = folder / ("predictions.txt" if single else "predictions")
+    zip_path = folder / "submission.zip"
     if single:
         write_single_file(
             files,
             predictions,
             None if sample_file is not None else counts,
             sample_file=sample_file,
-            force=force,
             allow_missing=True,
             warn=warn,
         )
     else:
-        write_per_video(files, predictions, counts, force=force, allow_missing=True, warn=warn, progress=progress)
-    zip_submission(files, zip_path, force=force)
+        write_per_video(files, predictions, counts, allow_missing=True, warn=warn, progress=progress, marker=False)
+    zip_submission(files, zip_path)
     report = check_submission(zip_path, counts, sample_file=sample_file)
     frames = sum(len(video) for video in predictions.values())
     return TestSubmission(files, zip_path, report, len(counts), frames, submission_format, counts)
+
+
+class _KeepPrevious(Exception):
+    """Leaves a staged submission that failed its check unwritten, keeping the previous one."""
+
+
+def _moved_report(report: SubmissionReport, stage: Path, target: Path) -> SubmissionReport:
+    """``report`` naming the files where they will be once ``stage`` is moved onto ``target``."""
+
+    def moved(text: str) -> str:
+        return text.replace(str(stage), str(target))
+
+    return replace(
+        report,
+        path=moved(report.path),
+        problems=[moved(line) for line in report.problems],
+        notes=[moved(line) for line in report.notes],
+    )

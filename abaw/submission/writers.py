@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from abaw.errors import PredictionError
-from abaw.fileio import atomic_output_dir, atomic_output_file, refuse_overwrite
+from abaw.fileio import atomic_output_file, refuse_overwrite
 from abaw.messages import some
+from abaw.outputs import OutputKind, check_output_dir, staged_output_dir
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction, read_sample_file
 
@@ -272,6 +273,8 @@ def write_per_video(
     allow_missing: bool = False,
     warn: WarnFn | None = None,
     progress: ProgressFn = no_progress,
+    protect: Iterable[Path] = (),
+    marker: bool = True,
 ) -> Path:
     """Write a per-video submission: a folder of ``<name>.txt`` files.
 
@@ -284,16 +287,22 @@ def write_per_video(
         out_dir: The folder to create.
         predictions: Predictions by video name.
         frame_counts: Every video to write (suffix kept) and its frame count.
-        force: Replace an existing ``out_dir``.
+        force: Replace an existing ``out_dir`` written by abaw.
         precision: Decimals per value.
         allow_missing: Fill videos without predictions with 0.0 instead of failing.
         warn: Receives one line per warning; default: :class:`SubmissionWarning`.
         progress: Wraps the loop over videos.
+        protect: Dataset folders and files ``out_dir`` must keep out of
+            (see :func:`abaw.outputs.refuse_dataset_overlap`).
+        marker: Mark the folder as abaw's (``.abaw-output.json``, left out
+            of submission zips), so that ``force`` may replace it later;
+            false for a folder inside a larger output.
 
     Raises:
         PredictionError: for a video without predictions, a prediction past
             a video's last frame, a non-finite value, or an unusable name.
         OutputExistsError: if ``out_dir`` exists and ``force`` is false.
+        UnsafeOutputError: if ``out_dir`` is in a dataset or a folder abaw did not write.
 
     Example:
         >>> import tempfile, pathlib
@@ -307,10 +316,11 @@ def write_per_video(
     """
     _check_precision(precision)
     out_dir = Path(out_dir)
-    refuse_overwrite(out_dir, force)
+    check_output_dir(out_dir, OutputKind.PREDICTIONS, force, protect)
     header = (",".join(PER_VIDEO_HEADER) + "\n").encode()
     videos = _filled_videos(predictions, frame_counts, allow_missing, warn, progress, "Writing predictions")
-    with atomic_output_dir(out_dir, force=force) as tmp:
+    staged = staged_output_dir(out_dir, OutputKind.PREDICTIONS, force=force, protect=protect, marker=marker)
+    with staged as tmp:
         for name, values in videos:
             (tmp / f"{name}.txt").write_bytes(header + format_values(values, precision))
     return out_dir

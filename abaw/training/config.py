@@ -110,6 +110,10 @@ class TrainConfig:
     dataset: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Stored paths are absolute, so that --resume and --config work from any directory.
+        self.dataset = absolute_dataset_paths(self.dataset)
+        self.init = _absolute(self.init)
+        self.backbone_weights = _absolute(self.backbone_weights)
         self.protocol = Protocol(self.protocol)
         self.precision = Precision(self.precision)
         self.real_latent = RealLatent(self.real_latent)
@@ -171,6 +175,35 @@ class TrainConfig:
         values = self.to_dict()
         values.update({key: value for key, value in changes.items() if value is not None})
         return TrainConfig.from_dict(values)
+
+
+DATASET_PATH_KEYS = ("root", "annotations", "videos", "test_list", "cache")
+
+
+def _absolute(path: Any) -> Any:
+    """``path`` made absolute (``~`` expanded, symbolic links kept); ``None`` and non-strings unchanged."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def absolute_dataset_paths(settings: dict[str, Any]) -> dict[str, Any]:
+    """The dataset settings with every path absolute, relative ones taken from the current directory.
+
+    Example:
+        >>> import os
+        >>> absolute_dataset_paths({"root": "data"})["root"] == os.path.join(os.getcwd(), "data")
+        True
+    """
+    if not isinstance(settings, dict):
+        return settings
+    result = dict(settings)
+    for key in DATASET_PATH_KEYS:
+        if key in result:
+            result[key] = _absolute(result[key])
+    if isinstance(result.get("frames"), (list, tuple)):
+        result["frames"] = [_absolute(path) for path in result["frames"]]
+    return result
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,10 +14,16 @@
 Everything a step draws at random is seeded from ``(seed, epoch, rank)``, so
 a run resumed from ``last.pt`` after a kill ends with the same weights as
 one that was never interrupted.
+
+The run folder follows :mod:`abaw.outputs`: never in the dataset, locked
+while a process writes it, and with ``force`` an earlier run is replaced only
+once the new one has finished: until then the new run lives in
+``RUN.partial`` (which ``resume`` continues) and ``RUN`` keeps the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -36,8 +42,18 @@ from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dat
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
-from abaw.fileio import atomic_write_json, atomic_write_text
+from abaw.fileio import atomic_write_json, atomic_write_text, move_dir_onto
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
+from abaw.outputs import (
+    OutputKind,
+    check_replaceable,
+    dataset_sources,
+    output_lock,
+    refuse_dataset_overlap,
+    remove_output_dir,
+    staging_dir,
+    write_marker,
+)
 from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
 from abaw.training.checkpoint import load_checkpoint, load_model_state, load_weights, save_checkpoint
@@ -105,15 +121,29 @@ def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressF
     return index
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
-    if resume:
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
+def resumed_dir(run_dir: Path) -> Path:
+    """Where ``resume`` continues the run of ``run_dir``: its unfinished replacement ``RUN.partial`` if any."""
+    staging = staging_dir(run_dir)
+    return staging if (staging / LAST).is_file() else run_dir
+
+
+def _prepare_run_dir(run_dir: Path, force: bool) -> Path:
+    """Create the folder a new run writes to: ``run_dir``, or ``RUN.partial`` when it replaces an earlier run.
+
+    Nothing of an earlier run is touched: it is replaced when the new run ends.
+    """
+    if check_replaceable(run_dir, OutputKind.TRAIN_RUN, force=True):
         if not force:
-            raise OutputExistsError("run folder exists; pass --resume to continue it or --force to start over", run_dir)
-        for name in (LAST, BEST, "metrics.jsonl", "metrics.csv", "config.yaml", "class_weights.json", SKIPPED):
-            (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+            message = "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
+            raise OutputExistsError(message, run_dir)
+        work_dir = staging_dir(run_dir)
+        if work_dir.exists():
+            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
+    else:
+        work_dir = run_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(work_dir, OutputKind.TRAIN_RUN)
+    return work_dir
 
 
 def variant_config(variant: str) -> ModelConfig:
@@ -173,7 +203,7 @@ def train(
         run_dir: The run folder; created, or continued with ``resume``.
         resume: Continue from ``run_dir/last.pt``; ``config`` should come
             from :func:`resume_config`.
-        force: Start over in an existing run folder.
+        force: Replace an existing run folder (one abaw wrote), once the new run ends.
         strict: Refuse any error in the protocol's splits instead of skipping its entry.
         reporter: Shows progress (rank 0 only).
         progress: Progress bar for dataset indexing and validation.
@@ -184,9 +214,26 @@ def train(
         AbawError: for bad data, settings or checkpoints (one line each);
             :class:`DataError` when no usable training frame is left (or, for
             the val protocol, no usable validation frame).
+        UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
+        OutputBusyError: another process writes ``run_dir``.
     """
-    with distributed(config.device) as dist:
-        return _train(config, Path(run_dir), dist, resume, force, strict, reporter, progress, on_epoch_end)
+    run_dir = refuse_dataset_overlap(run_dir, dataset_sources(config.dataset))
+    with distributed(config.device) as dist, contextlib.ExitStack() as lock:
+        if dist.is_main:  # only rank 0 writes under torchrun
+            lock.enter_context(output_lock(run_dir))
+        try:
+            return _train(config, run_dir, dist, resume, force, strict, reporter, progress, on_epoch_end)
+        except BaseException:
+            if dist.is_main and not resume:
+                _discard_unstarted(staging_dir(run_dir))
+            raise
+
+
+def _discard_unstarted(work_dir: Path) -> None:
+    """Remove a replacing run that failed before its first checkpoint: there is nothing in it to resume."""
+    if work_dir.is_dir() and not (work_dir / LAST).exists():
+        with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
+            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
 
 
 def select_training_entries(
@@ -232,11 +279,14 @@ def _train(
     base = variant_config(config.variant)
     if config.tensorboard:
         TensorBoardLog.summary_writer_class()
+    final_dir, run_dir = run_dir, resumed_dir(run_dir) if resume else run_dir
     if resume and not (run_dir / LAST).is_file():
         raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+    if run_dir != final_dir:
+        check_replaceable(final_dir, OutputKind.TRAIN_RUN, force=True)
     checkpoint = load_checkpoint(run_dir / LAST) if resume else None
-    if dist.is_main:
-        _prepare_run_dir(run_dir, resume, force)
+    if dist.is_main and not resume:
+        run_dir = _prepare_run_dir(run_dir, force)
     dist.barrier()
     if config.batch_size % dist.world_size:
         raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
@@ -393,8 +443,11 @@ def _train(
         reporter.close()
         if tensorboard is not None:
             tensorboard.close()
-    best_path = run_dir / BEST if (run_dir / BEST).is_file() else None
-    return TrainResult(run_dir, config.epochs, run_dir / LAST, best_path, best["epoch"], rows)
+    if dist.is_main and run_dir != final_dir:
+        move_dir_onto(run_dir, final_dir)
+    dist.barrier()
+    best_path = final_dir / BEST if (final_dir / BEST).is_file() else None
+    return TrainResult(final_dir, config.epochs, final_dir / LAST, best_path, best["epoch"], rows)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -407,7 +460,7 @@ def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
     Raises:
         CheckpointError: when there is no readable ``last.pt``.
     """
-    path = Path(run_dir) / LAST
+    path = resumed_dir(Path(run_dir)) / LAST
     if not path.is_file():
         raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
     stored = TrainConfig.from_dict(load_checkpoint(path)["config"], source=str(path))
