@@ -76,16 +76,20 @@ class VariantSpeed:
     train_peak_mib: float | None = None
     inference_peak_mib: float | None = None
 
-    def cells(self) -> list[str]:
-        """The table row: frames/s, then peak memory where measured.
+    def cells(self, peaks: bool = True) -> list[str]:
+        """The table row: frames/s, then peak memory (``-`` where not measured) when ``peaks``.
 
         Example:
-            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000, None, None).cells()
-            ['disc', '1000', '200', '150', '4000', '-', '-']
+            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000, 512.3, None).cells()
+            ['disc', '1000', '200', '150', '4000', '512', '-']
+            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000).cells(peaks=False)
+            ['disc', '1000', '200', '150', '4000']
         """
         rates = [f"{value:.0f}" for value in (self.loader, self.train_memory, self.train_loader, self.inference)]
-        peaks = ["-" if value is None else f"{value:,.0f}" for value in (self.train_peak_mib, self.inference_peak_mib)]
-        return [self.variant, *rates, *peaks]
+        if not peaks:
+            return [self.variant, *rates]
+        memory = ["-" if value is None else f"{value:,.0f}" for value in (self.train_peak_mib, self.inference_peak_mib)]
+        return [self.variant, *rates, *memory]
 
 
 COLUMNS = ("variant", "loader", "train (memory)", "train (loader)", "inference", "train peak MiB", "infer peak MiB")
@@ -222,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console()
     device = resolve_device(args.device)
+    peaks = device.type == "cuda"  # peak memory is measured on CUDA only
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         root = generate_dataset(Path(folder) / "data", GeneratorConfig(videos=args.videos, frames=args.frames)).root
@@ -235,15 +240,16 @@ def main(argv: list[str] | None = None) -> None:
             dataset = FaceFrameDataset(index, samples, audio if uses_audio else None, AudioFeatureConfig().dim)
             speed = measure_variant(variant, dataset, samples.targets, device, args)
             results.append(speed)
-            console.print(", ".join(f"{column} {cell}" for column, cell in zip(COLUMNS, speed.cells(), strict=True)))
+            cells = speed.cells(peaks)
+            console.print(", ".join(f"{column} {cell}" for column, cell in zip(COLUMNS, cells, strict=False)))
     table = Table(
         title=f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers, "
         f"{len(samples)} train frames)"
     )
-    for column in COLUMNS:
+    for column in COLUMNS if peaks else COLUMNS[:-2]:
         table.add_column(column, justify="right")
     for speed in results:
-        table.add_row(*speed.cells())
+        table.add_row(*speed.cells(peaks))
     console.print(table)
     if args.json is not None:
         settings = {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "workers")}
