@@ -324,6 +324,7 @@ def test_from_dict_refuses_unknown_keys_and_a_bare_string() -> None:
         NoiseConfig.from_dict({"artifacts": "blur"})
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_add_noise_on_cuda_with_a_cuda_generator() -> None:
     images = random_images(batch=64, size=32).cuda()

@@ -6,21 +6,30 @@ then for each variant measures, after warm-up iterations:
 * ``loader``: frames/s the DataLoader alone delivers (decode JPEGs, audio rows);
 * ``train (memory)``: frames/s of solver steps on tensors already in memory;
 * ``train (loader)``: frames/s of solver steps fed by the DataLoader;
-* ``inference``: frames/s of the model's forward pass (no noise, no gradient).
+* ``inference``: frames/s of the model's forward pass (no noise, no gradient);
+* on CUDA, the peak memory allocated while training and while inferring
+  (``torch.cuda.max_memory_allocated``: weights, optimiser states and
+  activations together).
 
 If ``train (loader)`` is well below ``train (memory)`` while ``loader`` is
-not far above it, data loading is the bottleneck.
+not far above it, data loading is the bottleneck. The loader is re-iterated
+epoch after epoch, so every measured batch is freshly decoded.
 
-Run: ``python -m abaw.benchmarks.training [--device auto] [--batch-size 64] [--steps 8] [--workers 2]``
+Run: ``python -m abaw.benchmarks.training [--device auto] [--batch-size 32] [--steps 10] [--workers 2]
+[--json FILE]``; ``.ci/gpu-check`` runs it on CUDA at batch 256.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import os
+import platform
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -32,14 +41,78 @@ from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
+from abaw.fileio import atomic_write_json
 from abaw.model import model_config
 from abaw.training.class_weights import class_balanced_weights
-from abaw.training.config import TrainConfig
+from abaw.training.config import Precision, TrainConfig
 from abaw.training.distributed import Distributed, resolve_device
 from abaw.training.solver import Solver, uses_bf16
 from abaw.training.trainer import build_model
 
 VARIANTS = ("disc", "aeg-cd", "aeg-cd-sz")
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class VariantSpeed:
+    """The figures of one variant.
+
+    Attributes:
+        variant: The registered model name.
+        loader: Frames/s the DataLoader alone delivers.
+        train_memory: Frames/s of training steps on a batch already on the device.
+        train_loader: Frames/s of training steps fed by the DataLoader.
+        inference: Frames/s of the forward pass (eval mode, no gradient).
+        train_peak_mib: Peak CUDA memory allocated while training, MiB (``None`` on CPU).
+        inference_peak_mib: Peak CUDA memory allocated while inferring, without
+            optimiser states and gradients, MiB (``None`` on CPU).
+    """
+
+    variant: str
+    loader: float
+    train_memory: float
+    train_loader: float
+    inference: float
+    train_peak_mib: float | None = None
+    inference_peak_mib: float | None = None
+
+    def cells(self, peaks: bool = True) -> list[str]:
+        """The table row: frames/s, then peak memory (``-`` where not measured) when ``peaks``.
+
+        Example:
+            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000, 512.3, None).cells()
+            ['disc', '1000', '200', '150', '4000', '512', '-']
+            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000).cells(peaks=False)
+            ['disc', '1000', '200', '150', '4000']
+        """
+        rates = [f"{value:.0f}" for value in (self.loader, self.train_memory, self.train_loader, self.inference)]
+        if not peaks:
+            return [self.variant, *rates]
+        memory = ["-" if value is None else f"{value:,.0f}" for value in (self.train_peak_mib, self.inference_peak_mib)]
+        return [self.variant, *rates, *memory]
+
+
+COLUMNS = ("variant", "loader", "train (memory)", "train (loader)", "inference", "train peak MiB", "infer peak MiB")
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What the figures were measured with: versions, device, CPU count, whether bf16 autocast is on.
+
+    Example:
+        >>> environment(torch.device("cpu"))["device"]
+        'cpu'
+    """
+    cuda = device.type == "cuda"
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine()),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpus": torch.cuda.device_count() if cuda else 0,
+        "cpus": os.cpu_count(),
+        "bf16_autocast": uses_bf16(Precision.AUTO, device),
+    }
 
 
 def _synchronise(device: torch.device) -> None:
@@ -51,9 +124,25 @@ def _rate(frames: int, seconds: float) -> float:
     return frames / seconds if seconds > 0 else float("nan")
 
 
+def _start_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / MIB if device.type == "cuda" else None
+
+
+def _endless(loader: Iterable) -> Iterator:
+    # Not itertools.cycle: it replays the batches of the first pass from memory,
+    # which would time no decoding once the loader has gone round once.
+    while True:
+        yield from loader
+
+
 def measure_variant(
     variant: str, dataset: FaceFrameDataset, targets, device: torch.device, args: argparse.Namespace
-) -> dict[str, float]:
+) -> VariantSpeed:
     """Frames per second of one variant: loader, training from memory and from the loader, inference."""
     config = TrainConfig(variant=variant, batch_size=args.batch_size, workers=args.workers, device=device.type)
     model = build_model(config, dataset.audio_dim).to(device)
@@ -67,8 +156,8 @@ def measure_variant(
         drop_last=True,
         persistent_workers=args.workers > 0,
     )
-    batches = itertools.cycle(loader)
-    fixed = next(iter(loader))
+    batches = _endless(loader)
+    fixed = next(batches)  # also starts the workers, outside the timed loops
     warm, steps = args.warmup, args.steps
 
     start = time.perf_counter()
@@ -86,11 +175,17 @@ def measure_variant(
         _synchronise(device)
         return _rate(steps * args.batch_size, time.perf_counter() - begin)
 
+    _start_peak(device)
     memory_rate = run_steps(lambda: fixed)
     loader_train_rate = run_steps(lambda: next(batches))
+    train_peak = _peak_mib(device)
 
+    # Inference holds no optimiser state and no gradient, as in abaw predict.
+    solver.optimizers.clear()
+    model.zero_grad(set_to_none=True)
     batch = batch_to_device(fixed, device, solver.channels_last)
     model.eval()
+    _start_peak(device)
     with (
         torch.inference_mode(),
         torch.autocast(device.type, torch.bfloat16, enabled=uses_bf16(config.precision, device)),
@@ -103,15 +198,13 @@ def measure_variant(
             model(batch.images, batch.audio)
         _synchronise(device)
     inference_rate = _rate(steps * args.batch_size, time.perf_counter() - begin)
-    return {
-        "loader": loader_rate,
-        "train (memory)": memory_rate,
-        "train (loader)": loader_train_rate,
-        "inference": inference_rate,
-    }
+    return VariantSpeed(
+        variant, loader_rate, memory_rate, loader_train_rate, inference_rate, train_peak, _peak_mib(device)
+    )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options; an existing ``--json`` file without ``--force`` is refused here, before any work."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -119,29 +212,55 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="Comma-separated registered names.")
+    parser.add_argument("--videos", type=int, default=GeneratorConfig.videos, help="Generated videos (half train).")
+    parser.add_argument("--frames", type=int, default=GeneratorConfig.frames, help="Frames per generated video.")
+    parser.add_argument("--json", type=Path, help="Also write the figures and the environment to this JSON file.")
+    parser.add_argument("--force", action="store_true", help="Replace an existing --json file.")
     args = parser.parse_args(argv)
+    if args.json is not None and args.json.exists() and not args.force:
+        parser.error(f"{args.json}: already exists; pass --force to replace it")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     console = Console()
     device = resolve_device(args.device)
+    peaks = device.type == "cuda"  # peak memory is measured on CUDA only
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
-        root = generate_dataset(Path(folder) / "data", GeneratorConfig()).root
+        root = generate_dataset(Path(folder) / "data", GeneratorConfig(videos=args.videos, frames=args.frames)).root
         index = open_dataset(root)
         extract_audio_features(index, AudioFeatureConfig())
         samples = split_frames(index, [Split.TRAIN], labelled=True)
         audio = load_audio_features(index, AudioFeatureConfig(), names=samples.names).rows()
-        table = Table(
-            title=f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers)"
-        )
-        columns = ["variant", "loader", "train (memory)", "train (loader)", "inference"]
-        for column in columns:
-            table.add_column(column, justify="right")
+        results = []
         for variant in args.variants.split(","):
             uses_audio = model_config(variant).audio_dim > 0
             dataset = FaceFrameDataset(index, samples, audio if uses_audio else None, AudioFeatureConfig().dim)
-            rates = measure_variant(variant, dataset, samples.targets, device, args)
-            table.add_row(variant, *(f"{rates[column]:.0f}" for column in columns[1:]))
-            console.print(f"{variant}: " + ", ".join(f"{key} {value:.0f}" for key, value in rates.items()))
-        console.print(table)
+            speed = measure_variant(variant, dataset, samples.targets, device, args)
+            results.append(speed)
+            cells = speed.cells(peaks)
+            console.print(", ".join(f"{column} {cell}" for column, cell in zip(COLUMNS, cells, strict=False)))
+    table = Table(
+        title=f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers, "
+        f"{len(samples)} train frames)"
+    )
+    for column in COLUMNS if peaks else COLUMNS[:-2]:
+        table.add_column(column, justify="right")
+    for speed in results:
+        table.add_row(*speed.cells(peaks))
+    console.print(table)
+    if args.json is not None:
+        settings = {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "workers")}
+        payload = {
+            "benchmark": "training",
+            "environment": environment(device),
+            "settings": {**settings, "train_frames": len(samples)},
+            "variants": [asdict(speed) for speed in results],
+        }
+        atomic_write_json(args.json, payload, force=args.force)
+        console.print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
