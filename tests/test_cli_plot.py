@@ -37,6 +37,7 @@ def run_dir(generated: GeneratedDataset, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_plot_writes_figures_table_and_json(generated, run_dir, tmp_path):
     out, report = tmp_path / "figures", tmp_path / "plot.json"
     args = ("plot", run_dir, "--root", generated.root, "--out", out, "--device", "cpu", "--json", report)
@@ -61,6 +62,7 @@ def test_plot_writes_figures_table_and_json(generated, run_dir, tmp_path):
     assert code == 0, stderr
 
 
+@pytest.mark.slow
 def test_plot_reads_the_files_of_abaw_predict(generated, run_dir, tmp_path):
     predictions = tmp_path / "predictions"
     common = ("--root", generated.root, "--device", "cpu")

@@ -132,6 +132,7 @@ def test_broken_checkpoint_is_one_line(generated, tmp_path):
         assert not (tmp_path / command).exists()
 
 
+@pytest.mark.slow
 def test_paper_sz_variant_trains_on_cached_audio_features(dataset_copy, tmp_path):
     """Issue 4's end point: the full-size AEG-CD-SZ trains on features made by ``abaw features audio``."""
     args = ["train", "--root", dataset_copy, "--out", tmp_path / "sz", "--variant", "aeg-cd-sz"]
@@ -147,6 +148,7 @@ def test_paper_sz_variant_trains_on_cached_audio_features(dataset_copy, tmp_path
     assert checkpoint["audio"]["config"] == {"feature_set": "eGeMAPSv02", "pooling": "first2"}
 
 
+@pytest.mark.slow
 def test_timm_regressor_baseline_config_trains(generated, tmp_path):
     config = Path(__file__).parents[1] / "baselines" / "timm-regressor.yaml"
     args = ["train", "--root", generated.root, "--out", tmp_path / "timm", "--config", config]
@@ -156,6 +158,7 @@ def test_timm_regressor_baseline_config_trains(generated, tmp_path):
     assert checkpoint["model_config"]["regressor"] and checkpoint["model_config"]["backbone"] == "resnet18"
 
 
+@pytest.mark.slow
 def test_timm_backbone_replaces_the_discriminator_trunk(generated, tmp_path):
     args = ["train", "--root", generated.root, "--out", tmp_path / "bb", "--variant", "aeg-cd-tiny"]
     args += ["--backbone", "test_resnet", "--epochs", "1", "--steps-per-epoch", "2", "--n-critic", "2"]

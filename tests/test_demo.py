@@ -35,6 +35,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     return run_demo(DemoRecipe.quick(), folder / "data", folder / "out")
 
 
+@pytest.mark.slow
 def test_writes_every_output_in_place(finished: DemoResult) -> None:
     out = finished.out_dir
     assert not staging_dir(out).exists()
@@ -97,6 +98,7 @@ def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> 
     assert "training" in finished.time_summary()
 
 
+@pytest.mark.slow
 def test_rerun_is_refused_before_any_work_then_replaced_with_force(finished: DemoResult, tmp_path: Path) -> None:
     data = Path(shutil.copytree(finished.data_dir, tmp_path / "data", symlinks=True))
     out = Path(shutil.copytree(finished.out_dir, tmp_path / "out"))
@@ -127,6 +129,7 @@ class _StopAfter(Reporter):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
     recipe = DemoRecipe.quick().with_epochs([1, 2, 1])
     data, out = tmp_path / "data", tmp_path / "out"
@@ -179,6 +182,7 @@ def test_recipe_epochs_and_names() -> None:
     assert DemoRecipe().to_dict()["stages"][2]["variant"] == "aeg-cd-sz"
 
 
+@pytest.mark.slow
 def test_cli_quick_demo(tmp_path: Path) -> None:
     data, out, report = tmp_path / "data", tmp_path / "out", tmp_path / "demo.json"
     code, stdout, stderr = run("demo", "--quick", "--data", str(data), "--out", str(out), "--json", str(report))

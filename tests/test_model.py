@@ -405,6 +405,7 @@ def test_transfer_report_defaults():
 # --- timm ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("injection", list(LatentInjection))
 def test_timm_discriminator_matches_the_cd_interface(injection: LatentInjection):
     torch.manual_seed(4)

@@ -49,6 +49,7 @@ def tiny(root: Path, **changes) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+@pytest.mark.slow
 def test_disc_learns_and_writes_its_run(train_root, tmp_path):
     result = train(tiny(train_root, epochs=6), tmp_path / "run")
     first, last = result.rows[0], result.rows[-1]
@@ -69,6 +70,7 @@ def test_disc_learns_and_writes_its_run(train_root, tmp_path):
     assert best_epoch_of(run) == result.best_epoch
 
 
+@pytest.mark.slow
 def test_class_weights_come_from_the_trained_frames(train_root, tmp_path):
     for protocol in Protocol:
         run = tmp_path / protocol.value
@@ -88,6 +90,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(train_root, tmp_path):
     config = tiny(train_root, variant="aeg-cd-tiny", epochs=2, steps_per_epoch=3, n_critic=2, batch_size=8)
     train(config, tmp_path / "whole")
@@ -108,6 +111,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(train_root, tmp_
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
 
 
+@pytest.mark.slow
 def test_run_folder_is_not_overwritten_without_force(train_root, tmp_path):
     run = tmp_path / "run"
     train(tiny(train_root, steps_per_epoch=1), run)
@@ -121,6 +125,7 @@ def test_run_folder_is_not_overwritten_without_force(train_root, tmp_path):
     assert load_checkpoint(run / "last.pt")["config"]["seed"] == 3
 
 
+@pytest.mark.slow
 def test_init_loads_the_previous_stage(train_root, tmp_path):
     train(tiny(train_root, steps_per_epoch=1), tmp_path / "disc")
     notes = []
@@ -134,6 +139,7 @@ def test_init_loads_the_previous_stage(train_root, tmp_path):
     assert notes and "--init" in notes[0]
 
 
+@pytest.mark.slow
 def test_corrupt_face_image_stops_training_with_its_name(train_root, tmp_path):
     root = Path(shutil.copytree(train_root, tmp_path / "data"))
     samples = split_frames(open_dataset(root), [Split.TRAIN], labelled=True)
@@ -143,6 +149,7 @@ def test_corrupt_face_image_stops_training_with_its_name(train_root, tmp_path):
         train(tiny(root), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_sz_variant_needs_audio_features_then_trains_on_them(train_root, tmp_path):
     root = Path(shutil.copytree(train_root, tmp_path / "data"))
     config = tiny(root, variant="aeg-cd-sz-tiny", steps_per_epoch=2, batch_size=8)
@@ -162,6 +169,7 @@ def test_sz_variant_needs_audio_features_then_trains_on_them(train_root, tmp_pat
     assert score_split(predictions, open_dataset(root), Split.VALIDATION).scores.frames > 0
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(train_root, tmp_path):
     """DDP with gloo: the validation score logged by the two ranks is the whole split's score."""
     run = tmp_path / "ddp"
@@ -183,6 +191,7 @@ def test_torchrun_two_cpu_processes(train_root, tmp_path):
     assert row["val/ccc_mean"] == pytest.approx(single.ccc_mean, abs=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["disc-tiny", "aeg-cd-tiny"])
 def test_bf16_autocast_steps_are_finite(train_root, tmp_path, variant):
     """The CUDA path's bf16 autocast, exercised on the CPU (channels-last applies on CUDA only)."""
