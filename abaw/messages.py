@@ -14,3 +14,17 @@ def some(items: Sequence[str], limit: int = 5) -> str:
     """
     shown = ", ".join(items[:limit])
     return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+
+
+QUOTE_LIMIT = 80
+"""Characters of a user's text quoted in a message; a multi-megabyte line stays one readable line."""
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` in single quotes, cut after ``limit`` characters (then ``...`` follows).
+
+    Example:
+        >>> quoted("0.5,x"), quoted("1234567890", limit=4)
+        ("'0.5,x'", "'1234...'")
+    """
+    return f"'{text}'" if len(text) <= limit else f"'{text[:limit]}...'"

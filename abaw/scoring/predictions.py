@@ -47,7 +47,7 @@ from abaw.errors import DataError, PredictionError
 from abaw.messages import some
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.metrics import AffectScores, score_frames
-from abaw.tables import Table, parse_table
+from abaw.tables import Table, parse_table, split_lines
 
 PER_VIDEO_HEADER = ("valence", "arousal")
 SINGLE_FILE_HEADER = ("image_location", "valence", "arousal")
@@ -644,9 +644,7 @@ def parse_collecting(
             if error.line in (None, 1):
                 report(error)
                 return None
-    all_lines = text.lstrip("\ufeff").splitlines()
-    while all_lines and not all_lines[-1].strip():
-        all_lines.pop()
+    all_lines = split_lines(text)
     head = all_lines[0] if all_lines else ""
 
     def blocks(start: int, end: int, size: int) -> list[tuple[int, int]]:
