@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from abaw.errors import DataError, PredictionError
 from abaw.scoring.metrics import score_frames
 from abaw.scoring.predictions import (
+    ANY_PREDICTION_FILE,
+    MAX_TOTAL_BYTES,
     PredictionSet,
     SubmissionFormat,
     VideoPrediction,
@@ -192,6 +195,7 @@ def test_errors_inside_a_zip_name_the_member(tmp_path):
         ("x/../../a.txt", None, r"'\.\.' in an archive path"),
         ("link.txt", stat.S_IFLNK | 0o777, "symbolic link"),
         ("fifo.txt", stat.S_IFIFO | 0o644, "not a regular file"),
+        ("sub\\a.txt", None, "backslash in the member name"),
     ],
 )
 def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
@@ -203,14 +207,56 @@ def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
     assert caught.value.path == f"{archive}:{member}"
 
 
-def test_zip_bomb_member_is_refused_before_inflating(tmp_path, monkeypatch):
-    from abaw.scoring import predictions
+def write_zip_bomb(path: Path, members: dict[str, int]) -> Path:
+    """A zip whose members unpack to the given sizes: ``0.1,0.2`` lines streamed through deflate, never held whole."""
+    chunk = b"0.1,0.2\n" * (1 << 17)  # 1 MiB
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, size in members.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = 1
+            with archive.open(info, "w", force_zip64=True) as member:
+                member.write(PER_VIDEO.encode())
+                left = size - len(PER_VIDEO)
+                while left > 0:
+                    member.write(chunk[:left])
+                    left -= len(chunk)
+    return path
 
-    monkeypatch.setattr(predictions, "MAX_MEMBER_BYTES", 1000)
-    archive = write_zip(tmp_path / "bomb.zip", {"a.txt": PER_VIDEO + "0,0\n" * 2000})
-    with pytest.raises(PredictionError, match="over the 1,000 a prediction file can need") as caught:
-        read_predictions(archive)
-    assert caught.value.path == f"{archive}:a.txt"
+
+def read_traced(path: Path) -> tuple[PredictionError, int]:
+    """The error reading ``path`` raises, and the peak of memory allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(PredictionError) as caught:
+            read_predictions(path)
+        return caught.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+def test_zip_bomb_member_is_refused_before_inflating(tmp_path):
+    size = ANY_PREDICTION_FILE.bytes + 1
+    archive = write_zip_bomb(tmp_path / "bomb.zip", {"a.txt": size})
+    assert archive.stat().st_size < size / 100
+    error, peak = read_traced(archive)
+    assert str(error) == (
+        f"{archive}:a.txt: {size:,} bytes unpacked, more than the {size - 1:,} any prediction file can need; not read"
+    )
+    assert peak < 5_000_000
+
+
+@pytest.mark.slow
+def test_zip_bomb_of_many_members_is_refused_before_inflating(tmp_path):
+    half = ANY_PREDICTION_FILE.bytes // 2 + 1
+    archive = write_zip_bomb(tmp_path / "bomb.zip", {"a.txt": half, "b.txt": half})
+    error, peak = read_traced(archive)
+    assert str(error) == (
+        f"{archive}: its 2 prediction files unpack to {2 * half:,} bytes, more than the "
+        f"{MAX_TOTAL_BYTES:,} a submission for every frame of the dataset can need; not read"
+    )
+    assert peak < 5_000_000
 
 
 @pytest.mark.parametrize(
@@ -362,6 +408,19 @@ def test_score_predictions_unannotated():
     report = score_predictions(predictions, {"a": np.full((2, 2), -5.0), "b": np.eye(2)}, per_video=True)
     assert list(report.per_video) == ["b"]
     assert any("no annotated frame" in note and ": a" in note for note in report.notes)
+
+
+def test_score_says_when_it_clips_out_of_range_predictions():
+    labels = {"a": np.array([[0.5, 0.5], [-5, -5], [0.1, 0.2]]), "b": np.array([[0.2, 0.1], [0.3, 0.3]])}
+    predictions = per_video_set({"a": [[1.5, 0.0], [9.0, 9.0], [0.1, -1.25]], "b": [[0.2, 0.1], [0.3, 0.3]]})
+    report = score_predictions(predictions, labels)
+    # The -5 row of 'a' is not scored, so its 9s are not counted.
+    clipped = (
+        "2 predicted value(s) outside [-1, 1] (largest 1.5) were clipped to [-1, 1] before scoring, in 1 video(s): a"
+    )
+    assert clipped in report.notes
+    in_range = score_predictions(per_video_set({"a": np.clip(labels["a"], -1, 1), "b": labels["b"]}), labels)
+    assert not any("clipped" in note for note in in_range.notes)
 
 
 def test_video_prediction_validates():
