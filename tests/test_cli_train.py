@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from abaw.cli import cli
 from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
+from abaw.model import create_model
 from abaw.training.checkpoint import load_checkpoint
+from abaw.training.trainer import variant_config
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 
@@ -159,6 +161,14 @@ def test_unusable_model_settings_are_one_line(generated, tmp_path):
     torch.save({"other.weight": torch.zeros(3)}, unrelated)
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "b", *QUICK, "--init", unrelated)
     assert code == 2 and f"{unrelated}: cannot start disc-tiny from it" in err and "Traceback" not in err
+    # A model of another size shares no tensor unchanged, only heads whose input would be "widened".
+    smaller = tmp_path / "smaller.pt"
+    torch.save(create_model(variant_config("disc-tiny")).state_dict(), smaller)
+    args = ["--variant", "disc", *QUICK[2:], "--init", smaller]
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "c", *args)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: {smaller}: cannot start disc from it: no tensor of the 14")
+    assert "is it a model of another size?" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_variant_lists_the_known_ones_and_writes_nothing(generated, tmp_path):

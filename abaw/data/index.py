@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from abaw.data.annotations import read_annotation, read_test_list, valid_rows
-from abaw.data.frames import face_image_fault, frame_image_path, list_face_frames
+from abaw.data.frames import face_image_fault, frame_image_path, scan_face_folder
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
 from abaw.data.video import VideoInfo, probe_video
@@ -34,7 +34,7 @@ from abaw.errors import DataError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
@@ -236,7 +236,11 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
     for split, folder in sorted(layout.annotation_dirs.items(), key=lambda item: item[0].value):
         for file_name in sorted(os.listdir(folder)):
             path = folder / file_name
-            if not file_name.endswith(".txt") or file_name.startswith(".") or not path.is_file():
+            if not file_name.endswith(".txt") or file_name.startswith("."):
+                continue
+            if not path.is_file():
+                what = "a folder" if path.is_dir() else "not a regular file"
+                problems.append(Problem(Severity.WARNING, f"{path}: {what}, not an annotation file; skipped"))
                 continue
             name = file_name[: -len(".txt")]
             if name in seen:
@@ -363,9 +367,14 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
             faces = np.zeros(0, dtype=np.int64)
             if frames_dir is not None:
                 try:
-                    faces = list_face_frames(frames_dir)
+                    face_folder = scan_face_folder(frames_dir)
                 except DataError as error:
                     problems.append(Problem(Severity.ERROR, str(error), name, split))
+                else:
+                    faces = face_folder.frames
+                    misnamed = face_folder.misnamed_note()
+                    if misnamed:
+                        problems.append(Problem(Severity.WARNING, f"{frames_dir}: {misnamed}", name, split))
             info = probe if isinstance(probe, VideoInfo) else None
             if isinstance(probe, DataError):
                 problems.append(Problem(Severity.ERROR, str(probe), name, split))

@@ -117,7 +117,8 @@ def load_matching_state(model: nn.Module, state: Mapping[str, Tensor]) -> Transf
         What was loaded, adapted, skipped and left missing.
 
     Raises:
-        ValueError: Nothing in ``state`` fits ``model`` (most likely the wrong file or model).
+        ValueError: No tensor of ``state`` fits ``model`` unchanged (most likely
+            the wrong file, or a model of another size).
 
     Example:
         >>> small, large = nn.Conv2d(3, 2, 1), nn.Conv2d(4, 2, 1)
@@ -148,9 +149,15 @@ def load_matching_state(model: nn.Module, state: Mapping[str, Tensor]) -> Transf
                 report.skipped[name] = f"shape {tuple(source.shape)} in the source, {tuple(dest.shape)} in the model"
     used = set(report.loaded) | set(report.adapted)
     report.missing = [name for name in target if name not in used]
-    if not used:
+    if not report.loaded:
+        # Widened inputs alone are no transfer: a model of another size has
+        # heads whose input width differs, and nothing else in common.
         example = f" (e.g. {next(iter(state))!r})" if state else ""
-        raise ValueError(f"no tensor of the {len(state)} in the source matches the model{example}")
+        raise ValueError(
+            f"no tensor of the {len(state)} in the source matches the model unchanged{example}; "
+            f"{len(report.adapted)} would only fit widened and {len(report.skipped)} not at all: "
+            "is it a model of another size?"
+        )
     return report
 
 
