@@ -8,6 +8,7 @@ final name, and an existing output is only replaced when the caller passes
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -16,13 +17,58 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from abaw.errors import OutputExistsError
+from abaw.errors import OutputError, OutputExistsError
 
 
 def refuse_overwrite(path: Path, force: bool) -> None:
     """Raise :class:`OutputExistsError` if ``path`` exists and ``force`` is false."""
     if path.exists() and not force:
         raise OutputExistsError("already exists; pass --force to replace it", path=path)
+
+
+def check_output_path(path: str | os.PathLike, folder: bool = False) -> None:
+    """Raise :class:`OutputError` when ``path`` cannot become a file (or, with ``folder``, a folder).
+
+    Called before any work, so that a wrong ``--out`` or ``--json`` costs
+    nothing: a folder where a file goes, a file where a folder goes, or a
+    file among the folders above it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> taken = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> _ = taken.write_text("x")
+        >>> check_output_path(taken / "b.json")
+        Traceback (most recent call last):
+        ...
+        abaw.errors.OutputError: .../a.txt/b.json: cannot be created: .../a.txt is a file, not a folder
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError("is a file, not a folder: give a folder to write into", path=path)
+    if not folder and path.is_dir():
+        raise OutputError("is a folder: give a file name", path=path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"cannot be created: {parent} is a file, not a folder", path=path)
+            return
+
+
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+@contextlib.contextmanager
+def _failures_named(path: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, no permission) into one :class:`OutputError` naming ``path``.
+
+    A real ``ENOSPC`` names no file, and the temporary file is not the name the user gave.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _WRITE_FAILURES:
+            raise
+        raise OutputError(f"cannot be written: {error.strerror or error}", path=path) from None
 
 
 @contextlib.contextmanager
@@ -38,16 +84,18 @@ def atomic_output_file(path: str | os.PathLike, force: bool = False) -> Iterator
         'hello'
     """
     path = Path(path)
+    check_output_path(path)
     refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _failures_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
@@ -76,15 +124,17 @@ def atomic_output_dir(path: str | os.PathLike, force: bool = False) -> Iterator[
     folder is complete: until then the old one stays untouched.
     """
     path = Path(path)
+    check_output_path(path, folder=True)
     refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        move_dir_onto(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with _failures_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            yield tmp
+            move_dir_onto(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def move_dir_onto(source: Path, target: Path) -> None:

@@ -28,3 +28,16 @@ def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
         ("'0.5,x'", "'1234...'")
     """
     return f"'{text}'" if len(text) <= limit else f"'{text[:limit]}...'"
+
+
+def shown_value(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A value read from a user's file, for a message: text quoted, anything else as Python writes it; cut short.
+
+    Example:
+        >>> shown_value("ten"), shown_value(3), shown_value([1.5] * 40, limit=10)
+        ("'ten'", '3', '[1.5, 1.5,...')
+    """
+    if isinstance(value, str):
+        return quoted(value, limit)
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."

@@ -19,7 +19,7 @@ from abaw.cli.options import (
 )
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.fileio import refuse_overwrite
+from abaw.fileio import check_output_path, refuse_overwrite
 from abaw.scoring.display import scores_table
 from abaw.scoring.predictions import SubmissionFormat
 from abaw.scoring.references import published_results
@@ -66,6 +66,7 @@ def predict_command(
     from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
 
     chosen = Split(split)
+    check_output_path(out, folder=True)
     refuse_overwrite(out, force)
     refuse_json_overwrite(json_path, force)
     dataset.require_usable([chosen])
@@ -116,6 +117,7 @@ def predict_test_command(
     """
     from abaw.prediction.predict import load_trained_model, predict_test
 
+    check_output_path(out, folder=True)
     refuse_json_overwrite(json_path, force)
     trained = load_trained_model(checkpoint, device)
     result = predict_test(

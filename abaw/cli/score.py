@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import existing_path, json_option, with_dataset, write_json
+from abaw.cli.options import existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.scoring.display import per_video_table, scores_table
@@ -40,6 +40,7 @@ def score(
 ) -> None:
     """Score PRED (per-video folder, single file, or zip of either) against a labelled split."""
     chosen = Split(split)
+    refuse_json_overwrite(json_path, force)
     dataset.require_usable([chosen])
     predictions = read_predictions(pred, progress=cli.progress)
     report = score_predictions(

@@ -16,6 +16,7 @@ exactly where the previous one ended.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,16 @@ def read_weights_file(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file surfaces as any of a dozen types inside torch.load
-        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        text = str(error)
+        if "weights only load failed" in text.lower():
+            # torch's text goes on to suggest weights_only=False, which would run the file's code.
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f" ({found.group(1)})" if found else ""
+            raise UnreadableWeights(
+                f"not a weights-only checkpoint: it holds pickled Python objects{what}, "
+                "which abaw does not load because loading them can run code"
+            ) from error
+        detail = (text.strip().splitlines() or [""])[0][:200]
         raise UnreadableWeights(f"{type(error).__name__}: {detail}") from error
 
 

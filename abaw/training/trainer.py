@@ -39,7 +39,13 @@ from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
 from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
-from abaw.training.checkpoint import load_checkpoint, load_model_state, load_weights, save_checkpoint
+from abaw.training.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    load_weights,
+    require_resumable,
+    save_checkpoint,
+)
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
 from abaw.training.distributed import Distributed, distributed
@@ -197,6 +203,8 @@ def _train(
     if resume and not (run_dir / LAST).is_file():
         raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
     checkpoint = load_checkpoint(run_dir / LAST) if resume else None
+    if checkpoint is not None:
+        require_resumable(checkpoint, run_dir / LAST)
     if dist.is_main:
         _prepare_run_dir(run_dir, resume, force)
     dist.barrier()
