@@ -30,7 +30,7 @@ from abaw.data.frames import face_image_fault, frame_image_path, scan_face_folde
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
 from abaw.data.video import VideoInfo, probe_video
-from abaw.errors import DataError
+from abaw.errors import DataError, OutputError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
@@ -327,11 +327,12 @@ def load_index(
     if use_cache:
         try:
             _write_cache(cache_file, fingerprint, index)
-        except OSError as error:
+        except (OSError, OutputError) as error:
+            reason = error.message if isinstance(error, OutputError) else error.strerror
             index.problems.append(
                 Problem(
                     Severity.WARNING,
-                    f"{cache_file}: index not cached ({error.strerror}); pass --cache to a writable folder",
+                    f"{cache_file}: index not cached ({reason}); pass --cache to a writable folder",
                 )
             )
     return index
