@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from abaw.cli import cli
@@ -67,3 +70,19 @@ def test_audio_warns_about_a_video_without_audio(dataset_copy: Path) -> None:
     assert code == 0, err
     assert f"warning: {video}: cannot read the audio" in err and "its audio features are zeros" in err
     assert "without audio (zeros)" in out and "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_the_features_file(
+    generated: GeneratedDataset, tmp_path: Path, monkeypatch
+) -> None:
+    def full_disk(*args, **kwargs):  # as the write() under np.savez fails on a full disk: no file named
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    cache = tmp_path / "cache"
+    code, _, err = run("features", "audio", "--root", str(generated.root), "--cache", str(cache), "--jobs", "1")
+    assert code == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {cache / 'audio' / 'eGeMAPSv02-first2'}/")
+    assert line.endswith(".npz: cannot be written: No space left on device")
+    assert not list(cache.rglob("*.npz")) and not list(cache.rglob("*.tmp"))
