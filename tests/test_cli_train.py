@@ -64,13 +64,18 @@ def test_config_file_then_flags(generated, tmp_path):
         ("epoch: 3\n", "unknown setting(s) epoch"),
         ("epochs: 0\n", "epochs must be at least 1"),
         ("- 1\n", "must be a mapping"),
+        # A bad value names its setting.
+        ("epochs: ten\n", "run.yaml: epochs: expected a whole number, got 'ten'"),
+        ("lr: fast\n", "run.yaml: lr: expected a number, got 'fast'"),
+        ("betas: [a, b]\n", "run.yaml: betas: could not convert string to float: 'a'"),
+        ("workers: 1.5\n", "run.yaml: workers: expected a whole number, got 1.5"),
     ],
 )
 def test_bad_config_file_is_one_line(generated, tmp_path, text, message):
     config = tmp_path / "run.yaml"
     config.write_text(text)
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--config", config)
-    assert code == 2 and message in err and "Traceback" not in err
+    assert message in one_line_error(code, err)
     assert not (tmp_path / "run").exists()
 
 
@@ -292,19 +297,3 @@ def test_a_hostile_checkpoint_is_not_advised_to_be_loaded_unsafely(generated, tm
     line = one_line_error(code, err)
     assert line.startswith(f"error: {hostile}: not a readable checkpoint (not a weights-only checkpoint: ")
     assert "getcwd" in line and "weights_only" not in line
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("epochs: ten\n", "run.yaml: epochs: expected a whole number, got 'ten'"),
-        ("lr: fast\n", "run.yaml: lr: expected a number, got 'fast'"),
-        ("betas: [a, b]\n", "run.yaml: betas: could not convert string to float: 'a'"),
-        ("workers: 1.5\n", "run.yaml: workers: expected a whole number, got 1.5"),
-    ],
-)
-def test_a_bad_yaml_value_names_its_setting(generated, tmp_path, text, message):
-    config = tmp_path / "run.yaml"
-    config.write_text(text)
-    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--config", config)
-    assert one_line_error(code, err) == f"error: {tmp_path / message}"

@@ -25,6 +25,7 @@ from abaw.scoring.predictions import (
     score_predictions,
 )
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
+from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"
 SINGLE = "image_location,valence,arousal\n"
@@ -205,23 +206,6 @@ def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
     with pytest.raises(PredictionError, match=message) as caught:
         read_predictions(archive)
     assert caught.value.path == f"{archive}:{member}"
-
-
-def write_zip_bomb(path: Path, members: dict[str, int]) -> Path:
-    """A zip whose members unpack to the given sizes: ``0.1,0.2`` lines streamed through deflate, never held whole."""
-    chunk = b"0.1,0.2\n" * (1 << 17)  # 1 MiB
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, size in members.items():
-            info = zipfile.ZipInfo(name)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info._compresslevel = 1
-            with archive.open(info, "w", force_zip64=True) as member:
-                member.write(PER_VIDEO.encode())
-                left = size - len(PER_VIDEO)
-                while left > 0:
-                    member.write(chunk[:left])
-                    left -= len(chunk)
-    return path
 
 
 def read_traced(path: Path) -> tuple[PredictionError, int]:

@@ -23,6 +23,7 @@ from abaw.submission import (
 )
 from abaw.submission.check import MAX_LISTED_PROBLEMS
 from abaw.submission.writers import format_values
+from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"
 SINGLE = "image_location,valence,arousal\n"
@@ -460,26 +461,11 @@ def test_check_refuses_backslashes_in_member_names(tmp_path):
     assert not report.ok
 
 
-def write_compressible(archive: zipfile.ZipFile, name: str, size: int) -> None:
-    """A member of ``size`` unpacked bytes of prediction lines, streamed so that the test holds 1 MiB at most."""
-    info = zipfile.ZipInfo(name)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info._compresslevel = 1
-    chunk = b"0.1,0.2\n" * (1 << 17)
-    with archive.open(info, "w", force_zip64=True) as member:
-        member.write(PER_VIDEO.encode())
-        for start in range(len(PER_VIDEO), size, len(chunk)):
-            member.write(chunk[: size - start])
-
-
 def test_check_refuses_a_zip_bomb_unread(tmp_path):
     """A member far larger than its video's frames can need, or not a test video's file, is never inflated."""
-    archive = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        write_compressible(zf, "a.txt", 16 << 20)
-        write_compressible(zf, "b_left.txt", 16 << 20)
-        write_compressible(zf, "zz.txt", 16 << 20)  # not a test video
-        write_compressible(zf, "model.bin", 16 << 20)  # cannot be a prediction file
+    # zz.txt is not a test video's file, model.bin cannot be a prediction file.
+    members = {name: 16 << 20 for name in ("a.txt", "b_left.txt", "zz.txt", "model.bin")}
+    archive = write_zip_bomb(tmp_path / "bomb.zip", members)
     assert archive.stat().st_size < 1 << 20
     tracemalloc.start()
     try:
@@ -509,3 +495,16 @@ def test_check_refuses_an_oversized_single_file_unread(tmp_path):
     assert len(report.problems) == 1
     assert report.problems[0].startswith(f"{archive}:all.csv: 1,600,031 bytes unpacked, more than the ")
     assert report.problems[0].endswith("a single file of 5 frames can need; not read")
+
+
+def test_check_reports_a_form_feed_at_its_line_and_reads_on(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    # str.splitlines() would make 4 lines of these 3 and shift the frames after the form feed.
+    (folder / "a.txt").write_text(PER_VIDEO + "0.1,0.2\n0.3\f0.4,0.5\n2,0\n")
+    (folder / "b_left.txt").write_text(PER_VIDEO + "0,0\n0,0\n")
+    report = check_submission(folder, EXPECTED)
+    assert report.problems == [
+        f"{folder}/a.txt:3: form feed (U+000C) inside a line: lines may end only with \\n or \\r\\n",
+        f"{folder}/a.txt:4: valence 2 is outside [-1, 1]",
+    ]
