@@ -24,6 +24,13 @@ Decisions:
   ignored and named in a note.
 * Values outside [-1, 1] are read as they are; scoring clips them and says
   so in a note, the submission checker reports them.
+* Reads are bounded: a file larger than any prediction file can need (more
+  than every frame of the dataset, a few dozen bytes each), or a submission
+  whose files add up to more, is refused before it is read, so a zip bomb
+  costs nothing; :mod:`abaw.submission.check`, which knows each video's
+  frame count, holds each file to its own video. Formats are told from a
+  file's first 4 KiB. Archive member names with backslashes are refused,
+  as unzipping on Linux gives one file named ``a\\b.txt``.
 """
 
 from __future__ import annotations
@@ -162,10 +169,10 @@ class SubmissionFile:
     _text: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, name: str | None = None) -> SubmissionFile:
-        """A file on disk; ``name`` defaults to its file name."""
+    def from_path(cls, path: str | os.PathLike) -> SubmissionFile:
+        """A file on disk, named by its file name."""
         path = Path(path)
-        return cls(name or path.name, str(path), path.stat().st_size, functools.partial(path.open, "rb"))
+        return cls(path.name, str(path), path.stat().st_size, functools.partial(path.open, "rb"))
 
     @property
     def stem(self) -> str:
@@ -246,11 +253,9 @@ class ReadLimit:
     purpose: str
 
     @classmethod
-    def for_frames(cls, frames: int, location_bytes: int = 0) -> ReadLimit:
-        """A file of ``frames`` rows, each also holding ``location_bytes`` of image location."""
-        return cls(
-            HEADER_BYTES + frames * (BYTES_PER_VALUES + location_bytes), f"a prediction file of {frames:,} frames"
-        )
+    def for_frames(cls, frames: int) -> ReadLimit:
+        """A per-video file of ``frames`` rows."""
+        return cls(HEADER_BYTES + frames * BYTES_PER_VALUES, f"a prediction file of {frames:,} frames")
 
     @classmethod
     def for_single_file(cls, frames: Mapping[str, int]) -> ReadLimit:
@@ -368,7 +373,7 @@ def _walk_archive(archive: zipfile.ZipFile, listing: SubmissionFiles) -> list[_E
             listing.errors.append(PredictionError(problem, path=source))
             continue
         if "\\" in info.filename:
-            # The organisers' reader takes 'a\\b.txt' as one file name, not 'b.txt' in 'a'.
+            # Unzipped on Linux, 'a\b.txt' is one file of that name, not b.txt in a folder a.
             message = "backslash in the member name: zip it with a tool that writes '/' separators"
             listing.errors.append(PredictionError(message, path=source))
             continue
