@@ -54,11 +54,12 @@ def check_output_path(path: str | os.PathLike, folder: bool = False) -> None:
             return
 
 
-_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_CANNOT_CREATE = _DISK_FULL | {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 @contextlib.contextmanager
-def _failures_named(path: Path) -> Iterator[None]:
+def _failures_named(path: Path, errnos: frozenset[int] = _CANNOT_CREATE) -> Iterator[None]:
     """Turn a failed write (disk full, read-only, no permission) into one :class:`OutputError` naming ``path``.
 
     A real ``ENOSPC`` names no file, and the temporary file is not the name the user gave.
@@ -66,7 +67,7 @@ def _failures_named(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.errno not in _WRITE_FAILURES:
+        if error.errno not in errnos:
             raise
         raise OutputError(f"cannot be written: {error.strerror or error}", path=path) from None
 
@@ -89,13 +90,16 @@ def atomic_output_file(path: str | os.PathLike, force: bool = False) -> Iterator
     with _failures_named(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        # Only a full disk is the output's fault here: the caller may also read inputs.
+        with _failures_named(path, _DISK_FULL):
             yield tmp
+        with _failures_named(path):
             os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
@@ -129,12 +133,14 @@ def atomic_output_dir(path: str | os.PathLike, force: bool = False) -> Iterator[
     with _failures_named(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
+    try:
+        with _failures_named(path, _DISK_FULL):
             yield tmp
+        with _failures_named(path):
             move_dir_onto(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def move_dir_onto(source: Path, target: Path) -> None:
