@@ -70,9 +70,7 @@ _BREAK_NAMES = {
 _UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
-def refuse_stray_line_breaks(
-    text: str | bytes, source: str, error: type[AbawError] = AbawError, first_line: int = 1
-) -> None:
+def refuse_stray_line_breaks(text: str | bytes, source: str, error: type[AbawError] = AbawError) -> None:
     """Raise unless every line of ``text`` ends with ``\\n`` or ``\\r\\n`` and holds no other control character.
 
     A form feed or a Unicode line separator inside a line would split it in
@@ -83,7 +81,6 @@ def refuse_stray_line_breaks(
         text: The text, or its UTF-8 bytes.
         source: How to name the file in errors.
         error: The :class:`AbawError` subclass to raise.
-        first_line: The line number of ``text``'s first line.
 
     Raises:
         error: naming ``source`` and the line of the first such character.
@@ -117,7 +114,7 @@ def refuse_stray_line_breaks(
     raise error(
         f"{name} (U+{code:04X}) inside a line: lines may end only with \\n or \\r\\n",
         path=source,
-        line=first_line + data.count(b"\n", 0, position),
+        line=1 + data.count(b"\n", 0, position),
     )
 
 
