@@ -33,7 +33,7 @@ def test_audio_extracts_then_skips(generated: GeneratedDataset, tmp_path: Path) 
     code, _, err = run(*args, "--json", str(report))
     assert code == 2 and "already exists; pass --force" in err
     code, out, _ = run(*args, "--json", "-")
-    assert code == 0 and json.loads(out[out.index("{") :])["skipped"] == 8
+    assert code == 0 and json.loads(out)["skipped"] == 8
     assert run(*args, "--json", str(report), "--force")[0] == 0
     assert json.loads(report.read_text())["extracted"] == 8
 

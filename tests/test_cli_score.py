@@ -71,7 +71,7 @@ def test_score_single_file_zip_gives_the_same_numbers(index: DatasetIndex, tmp_p
         assert code == 0, err
     for path in (single, archive):
         result = CliRunner().invoke(cli, ["-q", "score", str(path), "--root", str(index.layout.root), "--json", "-"])
-        outputs.append(json.loads(result.stdout[result.stdout.index("{") :]))
+        outputs.append(json.loads(result.stdout))
     assert (
         outputs[0]["ccc_mean"]
         == outputs[1]["ccc_mean"]
@@ -88,7 +88,7 @@ def test_perfect_predictions_score_one(index: DatasetIndex, tmp_path: Path) -> N
     result = CliRunner().invoke(
         cli, ["-q", "score", str(folder), "--root", str(index.layout.root), "--split", "train", "--json", "-"]
     )
-    payload = json.loads(result.stdout[result.stdout.index("{") :])
+    payload = json.loads(result.stdout)
     assert payload["ccc_valence"] == pytest.approx(1.0)
     assert payload["ccc_arousal"] == pytest.approx(1.0)
 
