@@ -431,3 +431,11 @@ def test_sample_file_values_may_be_any_text(tmp_path):
     assert caught.value.line == 3
     with pytest.raises(PredictionError, match="does not exist"):
         read_sample_file(tmp_path / "none.csv")
+
+
+def test_a_huge_bad_location_is_quoted_cut_short(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(SINGLE + "a/00001.jpg,0,0\n" + "v" * 3_000_000 + ".jpg,0,0\n")
+    with pytest.raises(PredictionError) as caught:
+        read_predictions(path)
+    assert str(caught.value) == f"{path}:3: image_location '{'v' * 80}...' is not <video>/<5-digit frame>.jpg"

@@ -53,7 +53,7 @@ import pandas as pd
 from abaw.data.annotations import valid_rows
 from abaw.data.frames import image_location
 from abaw.errors import DataError, PredictionError
-from abaw.messages import some
+from abaw.messages import quoted, some
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.metrics import AffectScores, score_frames
 from abaw.tables import Table, parse_table, split_lines
@@ -600,12 +600,12 @@ class SingleFileRows:
 
 def bad_location_error(location: str, source: str, line: int) -> PredictionError:
     """The error for an ``image_location`` not of the form ``<video>/<5-digit frame>.jpg``."""
-    return PredictionError(f"image_location '{location}' is not {IMAGE_LOCATION_FORM}", path=source, line=line)
+    return PredictionError(f"image_location {quoted(location)} is not {IMAGE_LOCATION_FORM}", path=source, line=line)
 
 
 def duplicate_row_error(location: str, source: str, line: int, earlier: int) -> PredictionError:
     """The error for a row whose image appeared before."""
-    return PredictionError(f"'{location}' appears again (first on line {earlier})", path=source, line=line)
+    return PredictionError(f"{quoted(location)} appears again (first on line {earlier})", path=source, line=line)
 
 
 def parse_single_file_rows(

@@ -39,7 +39,6 @@ from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import (
-    IMAGE_LOCATION_FORM,
     PER_VIDEO_HEADER,
     SINGLE_FILE_HEADER,
     ReadLimit,
@@ -47,6 +46,7 @@ from abaw.scoring.predictions import (
     SubmissionFile,
     SubmissionFiles,
     SubmissionFormat,
+    bad_location_error,
     detect_format,
     duplicate_row_error,
     open_submission,
@@ -368,7 +368,7 @@ def _check_single_file(
     problems.add_rows(
         file.source,
         rows.lines[rows.bad],
-        lambda k: f"image_location '{rows.locations[rows.bad[k]]}' is not {IMAGE_LOCATION_FORM}",
+        lambda k: bad_location_error(rows.locations[rows.bad[k]], "", 0).message,
     )
     repeats = rows.duplicates
     problems.add_rows(
