@@ -86,3 +86,12 @@ def test_a_full_disk_is_one_line_naming_the_features_file(
     assert line.startswith(f"error: {cache / 'audio' / 'eGeMAPSv02-first2'}/")
     assert line.endswith(".npz: cannot be written: No space left on device")
     assert not list(cache.rglob("*.npz")) and not list(cache.rglob("*.tmp"))
+
+
+def test_features_on_a_really_full_disk_are_one_line(generated: GeneratedDataset, full_disk: Path) -> None:
+    cache = full_disk / "cache"
+    code, _, err = run("features", "audio", "--root", str(generated.root), "--cache", str(cache), "--jobs", "1")
+    assert code == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {cache / 'audio'}/")
+    assert line.endswith(".npz: cannot be written: No space left on device")

@@ -183,3 +183,12 @@ def test_score_warns_about_clipped_predictions(index: DatasetIndex, tmp_path: Pa
     assert code == 0, err
     assert "warning: " in err and "outside [-1, 1] (largest 3) were clipped to [-1, 1] before scoring" in err
     assert f"in 1 video(s): {name}" in err
+
+
+def test_a_json_report_on_a_full_disk_is_one_line(index: DatasetIndex, tmp_path: Path, full_disk: Path) -> None:
+    predictions = noisy_predictions(index, Split.VALIDATION, seed=6)
+    folder = write_per_video(tmp_path / "pred", predictions, {n: len(p) for n, p in predictions.items()})
+    report = full_disk / "scores.json"
+    code, _, err = run("score", str(folder), "--root", str(index.layout.root), "--json", str(report))
+    assert (code, err.strip()) == (2, f"error: {report}: cannot be written: No space left on device")
+    assert sorted(path.name for path in full_disk.iterdir()) == ["filler"]

@@ -254,6 +254,13 @@ def test_a_full_disk_during_training_is_one_line_naming_the_file(generated, tmp_
     assert not [path for path in run_dir.rglob("*") if path.name.endswith(".tmp")]
 
 
+def test_training_on_a_really_full_disk_is_one_line(generated, full_disk):
+    run_dir = full_disk / "run"
+    code, _, err = run("train", "--root", generated.root, "--out", run_dir, *QUICK)
+    line = one_line_error(code, err)
+    assert line.startswith(f"error: {run_dir}/") and line.endswith(": cannot be written: No space left on device")
+
+
 def test_a_full_disk_during_predict_test_is_one_line_naming_the_file(generated, trained, tmp_path, monkeypatch):
     disk_full(monkeypatch)
     out = tmp_path / "submission"
