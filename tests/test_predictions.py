@@ -16,6 +16,8 @@ from abaw.scoring.predictions import (
     ANY_PREDICTION_FILE,
     MAX_TOTAL_BYTES,
     PredictionSet,
+    ReadLimit,
+    SubmissionFile,
     SubmissionFormat,
     VideoPrediction,
     align_predictions,
@@ -439,3 +441,16 @@ def test_a_huge_bad_location_is_quoted_cut_short(tmp_path):
     with pytest.raises(PredictionError) as caught:
         read_predictions(path)
     assert str(caught.value) == f"{path}:3: image_location '{'v' * 80}...' is not <video>/<5-digit frame>.jpg"
+
+
+def test_a_file_that_grows_after_listing_is_read_whole_or_refused(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text(PER_VIDEO + "0.1,0.2\n")
+    listed = SubmissionFile.from_path(path)
+    with path.open("a") as grown:
+        grown.write("0.3,0.4\n" * 1000)
+    assert listed.text().count("\n") == 1002
+    again = SubmissionFile.from_path(tmp_path / "v.txt")
+    again.size = 10  # as listed before it grew past its limit
+    with pytest.raises(PredictionError, match="more than the 5,000 a test can need; not read"):
+        again.text(ReadLimit(5_000, "a test"))
