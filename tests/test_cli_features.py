@@ -72,6 +72,15 @@ def test_audio_warns_about_a_video_without_audio(dataset_copy: Path) -> None:
     assert "without audio (zeros)" in out and "Traceback" not in err
 
 
+def assert_full_disk_is_one_line(root: Path, cache: Path) -> None:
+    """``features audio`` into ``cache`` on a full disk: exit 2, its last line names the features file."""
+    code, _, err = run("features", "audio", "--root", str(root), "--cache", str(cache), "--jobs", "1")
+    assert code == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {cache / 'audio' / 'eGeMAPSv02-first2'}/")
+    assert line.endswith(".npz: cannot be written: No space left on device")
+
+
 def test_a_full_disk_is_one_line_naming_the_features_file(
     generated: GeneratedDataset, tmp_path: Path, monkeypatch
 ) -> None:
@@ -79,19 +88,9 @@ def test_a_full_disk_is_one_line_naming_the_features_file(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(np, "savez", full_disk)
-    cache = tmp_path / "cache"
-    code, _, err = run("features", "audio", "--root", str(generated.root), "--cache", str(cache), "--jobs", "1")
-    assert code == 2 and "Traceback" not in err, err
-    line = err.strip().splitlines()[-1]
-    assert line.startswith(f"error: {cache / 'audio' / 'eGeMAPSv02-first2'}/")
-    assert line.endswith(".npz: cannot be written: No space left on device")
-    assert not list(cache.rglob("*.npz")) and not list(cache.rglob("*.tmp"))
+    assert_full_disk_is_one_line(generated.root, tmp_path / "cache")
+    assert not list((tmp_path / "cache").rglob("*.npz")) and not list((tmp_path / "cache").rglob("*.tmp"))
 
 
 def test_features_on_a_really_full_disk_are_one_line(generated: GeneratedDataset, full_disk: Path) -> None:
-    cache = full_disk / "cache"
-    code, _, err = run("features", "audio", "--root", str(generated.root), "--cache", str(cache), "--jobs", "1")
-    assert code == 2 and "Traceback" not in err, err
-    line = err.strip().splitlines()[-1]
-    assert line.startswith(f"error: {cache / 'audio'}/")
-    assert line.endswith(".npz: cannot be written: No space left on device")
+    assert_full_disk_is_one_line(generated.root, full_disk / "cache")
