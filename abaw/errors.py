@@ -49,5 +49,9 @@ class OutputExistsError(AbawError):
     """An output would overwrite an existing file or folder without ``--force``."""
 
 
+class OutputError(AbawError):
+    """An output cannot be written where asked: a folder or file in the way, a full or read-only disk."""
+
+
 class CheckpointError(AbawError):
     """A checkpoint is missing, unreadable, or does not belong to this toolkit or model."""

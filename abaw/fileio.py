@@ -10,6 +10,7 @@ umask, not the private one of :mod:`tempfile`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from abaw.errors import OutputExistsError
+from abaw.errors import OutputError, OutputExistsError
 
 
 def umask_mode(directory: bool) -> int:
@@ -53,6 +54,52 @@ def refuse_overwrite(path: Path, force: bool) -> None:
         raise OutputExistsError("already exists; pass --force to replace it", path=path)
 
 
+def check_output_path(path: str | os.PathLike, folder: bool = False) -> None:
+    """Raise :class:`OutputError` when ``path`` cannot become a file (or, with ``folder``, a folder).
+
+    Called before any work, so that a wrong ``--out`` or ``--json`` costs
+    nothing: a folder where a file goes, a file where a folder goes, or a
+    file among the folders above it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> taken = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> _ = taken.write_text("x")
+        >>> check_output_path(taken / "b.json")
+        Traceback (most recent call last):
+        ...
+        abaw.errors.OutputError: .../a.txt/b.json: cannot be created: .../a.txt is a file, not a folder
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError("is a file, not a folder: give a folder to write into", path=path)
+    if not folder and path.is_dir():
+        raise OutputError("is a folder: give a file name", path=path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"cannot be created: {parent} is a file, not a folder", path=path)
+            return
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_CANNOT_CREATE = _DISK_FULL | {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+@contextlib.contextmanager
+def _failures_named(path: Path, errnos: frozenset[int] = _CANNOT_CREATE) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, no permission) into one :class:`OutputError` naming ``path``.
+
+    A real ``ENOSPC`` names no file, and the temporary file is not the name the user gave.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in errnos:
+            raise
+        raise OutputError(f"cannot be written: {error.strerror or error}", path=path) from None
+
+
 @contextlib.contextmanager
 def atomic_output_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -66,15 +113,20 @@ def atomic_output_file(path: str | os.PathLike, force: bool = False) -> Iterator
         'hello'
     """
     path = Path(path)
+    check_output_path(path)
     refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _failures_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         tmp.chmod(umask_mode(directory=False))
-        yield tmp
-        os.replace(tmp, path)
+        # Only a full disk is the output's fault here: the caller may also read inputs.
+        with _failures_named(path, _DISK_FULL):
+            yield tmp
+        with _failures_named(path):
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,28 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignDataset:
 def foreign_copy(foreign: ForeignDataset, tmp_path: Path) -> Path:
     """A private copy of the foreign dataset, for tests that damage it."""
     return Path(shutil.copytree(foreign.root, tmp_path / "foreign", symlinks=True))
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a real, full filesystem (a 64 KiB tmpfs, filled): writes there fail with ENOSPC.
+
+    Skipped where the test cannot mount one (not root, or no mount permission).
+    """
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with open(folder / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from abaw.data.layout import Edition
@@ -40,3 +41,23 @@ def tiny_dataset(root: Path, edition: Edition = Edition.ABAW2022, rows: int = 6)
     write_faces(root / "cropped_aligned" / "200", list(range(1, rows + 1)))
     (root / "test_set_VA_Challenge.txt").write_text("200\n")
     return root
+
+
+def write_zip_bomb(path: Path, members: dict[str, int]) -> Path:
+    """A zip whose members unpack to the given sizes of ``0.1,0.2`` lines after a per-video header.
+
+    The lines stream through deflate 1 MiB at a time, so writing a member of
+    hundreds of megabytes holds 1 MiB and leaves a file of a few hundred KiB.
+    """
+    header = b"valence,arousal\n"
+    chunk = b"0.1,0.2\n" * (1 << 17)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, size in members.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = 1  # the fastest: the point is the size unpacked, not the ratio
+            with archive.open(info, "w", force_zip64=True) as member:
+                member.write(header)
+                for start in range(len(header), size, len(chunk)):
+                    member.write(chunk[: size - start])
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,74 @@ def test_large_file_parses_quickly_and_exactly(tmp_path: Path) -> None:
     assert np.array_equal(read_annotation(path), values.astype(np.float32))
 
 
+@pytest.mark.parametrize(
+    ("separator", "name"),
+    [
+        ("\f", "form feed"),
+        ("\x0b", "vertical tab"),
+        ("\x1c", "file separator"),
+        ("\x1e", "record separator"),
+        ("\x85", "next-line character"),
+        ("\u2028", "line separator"),
+        ("\u2029", "paragraph separator"),
+        ("\r", "carriage return without a line feed"),
+    ],
+)
+def test_line_separators_other_than_lf_and_crlf_are_errors_not_line_ends(separator: str, name: str) -> None:
+    # str.splitlines() would split line 3 in two and shift every later label by one frame.
+    text = "valence,arousal\r\n0.1,0.2\r\n0.3,0.4" + separator + "0.5,0.6\r\n0.7,0.8\r\n"
+    with pytest.raises(DataError) as caught:
+        parse_annotation(text, "ann/v.txt")
+    assert str(caught.value).startswith(f"ann/v.txt:3: {name} (U+")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ("0.1_0", "'0.1_0' is not a plain decimal number"),
+        ("\uff11.0", "'\uff11.0' is not a plain decimal number"),
+        ("\u0661", "'\u0661' is not a plain decimal number"),
+        ("nan", "'nan' is not a finite number"),
+        ("-inf", "'-inf' is not a finite number"),
+        ("1e999", "not a finite number"),
+    ],
+)
+def test_only_plain_ascii_decimals_are_numbers(cell: str, words: str) -> None:
+    with pytest.raises(DataError) as caught:
+        parse_annotation(f"valence,arousal\n0.5,0.5\n0.25,{cell}\n", "v.txt")
+    assert str(caught.value).startswith("v.txt:3: ") and words in str(caught.value)
+
+
+def test_plain_decimals_in_every_notation_are_accepted() -> None:
+    labels = parse_annotation("valence,arousal\n+.5, -1.\n1e-1,\t-2.5E-1\n", "v.txt")
+    assert labels.ravel().tolist() == pytest.approx([0.5, -1.0, 0.1, -0.25])
+
+
+def test_a_bad_last_line_of_a_big_file_costs_little_time_and_memory() -> None:
+    """The error path stays vectorised: a bad line does not turn a million lines into Python objects."""
+    lines = 1_000_000
+    text = "valence,arousal\n" + "0.125,-0.5\n" * lines + "0.1,x\n"
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            parse_annotation(text, "v.txt")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == f"v.txt:{lines + 2}: 'x' is not a number"
+    # The line-by-line walk of the whole file peaked at 31x the text.
+    assert peak < 8 * len(text)
+
+
+def test_a_huge_bad_line_is_quoted_cut_short() -> None:
+    with pytest.raises(DataError) as caught:
+        parse_annotation("valence,arousal\n0.1," + "7" * 5_000_000 + ",0\n", "v.txt")
+    message = str(caught.value)
+    assert message.startswith("v.txt:2: expected 2 comma-separated values, found 3: '0.1,777")
+    assert message.endswith("...'") and len(message) < 200
+
+
 def test_test_list(tmp_path: Path) -> None:
     path = tmp_path / "test.txt"
     path.write_text("video1\n\n2-30-640x360.mp4\nvideo10_1_left\n")
@@ -76,6 +145,9 @@ def test_test_list(tmp_path: Path) -> None:
         read_test_list(path)
     path.write_text("\n")
     with pytest.raises(DataError, match="lists no test video"):
+        read_test_list(path)
+    path.write_bytes(b"video1\r\nvideo2\x0cvideo3\r\n")
+    with pytest.raises(DataError, match=r"test\.txt:2: form feed \(U\+000C\) inside a line"):
         read_test_list(path)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from abaw.cli import cli
+from abaw.cli.context import AbawGroup
 from abaw.data.generate import GeneratedDataset
 
 
@@ -128,3 +132,23 @@ def test_verify_images_reports_corrupt_and_odd_crops(dataset_copy: Path) -> None
     assert problems[f"{corrupt}: cannot be decoded as an image"]["effect"] == "blocks"
     small_problem = next(problem for message, problem in problems.items() if message.startswith(f"{small}: 64x64"))
     assert (small_problem["severity"], small_problem["effect"]) == ("warning", "warning")
+
+
+def test_an_os_error_that_slipped_through_is_one_line() -> None:
+    """The last resort of every command: an ``OSError`` no library code turned into an AbawError."""
+
+    @click.group(cls=AbawGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    @click.argument("kind")
+    def fail(kind: str) -> None:
+        if kind == "rename":
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), "a/run", None, "b/run")
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/locked")
+
+    result = CliRunner().invoke(group, ["fail", "read"])
+    assert (result.exit_code, result.stderr) == (2, "error: /data/locked: Permission denied\n")
+    result = CliRunner().invoke(group, ["fail", "rename"])
+    assert (result.exit_code, result.stderr) == (2, "error: a/run -> b/run: Invalid cross-device link\n")

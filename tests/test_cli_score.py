@@ -71,7 +71,7 @@ def test_score_single_file_zip_gives_the_same_numbers(index: DatasetIndex, tmp_p
         assert code == 0, err
     for path in (single, archive):
         result = CliRunner().invoke(cli, ["-q", "score", str(path), "--root", str(index.layout.root), "--json", "-"])
-        outputs.append(json.loads(result.stdout[result.stdout.index("{") :]))
+        outputs.append(json.loads(result.stdout))
     assert (
         outputs[0]["ccc_mean"]
         == outputs[1]["ccc_mean"]
@@ -88,7 +88,7 @@ def test_perfect_predictions_score_one(index: DatasetIndex, tmp_path: Path) -> N
     result = CliRunner().invoke(
         cli, ["-q", "score", str(folder), "--root", str(index.layout.root), "--split", "train", "--json", "-"]
     )
-    payload = json.loads(result.stdout[result.stdout.index("{") :])
+    payload = json.loads(result.stdout)
     assert payload["ccc_valence"] == pytest.approx(1.0)
     assert payload["ccc_arousal"] == pytest.approx(1.0)
 
@@ -136,3 +136,59 @@ def test_submission_check_accepts_a_written_submission(index: DatasetIndex, tmp_
     assert code == 1
     assert files[0].stem in err and f"{files[1]}:3" in err and "stray" in err
     assert json.loads(report.read_text())["ok"] is False
+
+
+def test_json_to_stdout_is_only_json(index: DatasetIndex, tmp_path: Path) -> None:
+    predictions = noisy_predictions(index, Split.VALIDATION, seed=3)
+    folder = write_per_video(tmp_path / "pred", predictions, {n: len(p) for n, p in predictions.items()})
+    counts = index.frame_counts(Split.TEST)
+    test = {name: VideoPrediction.consecutive(np.zeros((count, 2))) for name, count in counts.items()}
+    submission = write_per_video(tmp_path / "sub", test, counts)
+    for args, table in (
+        (["score", str(folder)], "ALN AEG-CD-SZ (published)"),
+        (["submission", "check", str(submission)], "valid per-video submission"),
+    ):
+        result = CliRunner().invoke(cli, ["-q", *args, "--root", str(index.layout.root), "--json", "-"])
+        assert result.exit_code == 0, result.stderr
+        json.loads(result.stdout)  # the whole of stdout: no table before or after
+        assert table in result.stderr
+
+
+def test_json_report_that_is_a_folder_or_under_a_file_is_one_line(index: DatasetIndex, tmp_path: Path) -> None:
+    predictions = noisy_predictions(index, Split.VALIDATION, seed=4)
+    folder = write_per_video(tmp_path / "pred", predictions, {n: len(p) for n, p in predictions.items()})
+    target = tmp_path / "reports"
+    (target / "kept").mkdir(parents=True)
+    score = ["score", str(folder), "--root", str(index.layout.root)]
+    code, _, err = run(*score, "--json", str(target), "--force")
+    assert (code, err.strip()) == (2, f"error: {target}: is a folder: give a file name")
+    assert (target / "kept").is_dir()
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me")
+    code, _, err = run(*score, "--json", str(taken / "scores.json"))
+    assert (code, err.strip()) == (
+        2,
+        f"error: {taken / 'scores.json'}: cannot be created: {taken} is a file, not a folder",
+    )
+    assert taken.read_text() == "keep me"
+
+
+def test_score_warns_about_clipped_predictions(index: DatasetIndex, tmp_path: Path) -> None:
+    predictions = noisy_predictions(index, Split.VALIDATION, seed=5)
+    folder = write_per_video(tmp_path / "pred", predictions, {n: len(p) for n, p in predictions.items()})
+    name = sorted(predictions)[0]
+    lines = (folder / f"{name}.txt").read_text().splitlines()
+    (folder / f"{name}.txt").write_text("\n".join([lines[0], *["3,-3"] * (len(lines) - 1)]) + "\n")
+    code, _, err = run("score", str(folder), "--root", str(index.layout.root))
+    assert code == 0, err
+    assert "warning: " in err and "outside [-1, 1] (largest 3) were clipped to [-1, 1] before scoring" in err
+    assert f"in 1 video(s): {name}" in err
+
+
+def test_a_json_report_on_a_full_disk_is_one_line(index: DatasetIndex, tmp_path: Path, full_disk: Path) -> None:
+    predictions = noisy_predictions(index, Split.VALIDATION, seed=6)
+    folder = write_per_video(tmp_path / "pred", predictions, {n: len(p) for n, p in predictions.items()})
+    report = full_disk / "scores.json"
+    code, _, err = run("score", str(folder), "--root", str(index.layout.root), "--json", str(report))
+    assert (code, err.strip()) == (2, f"error: {report}: cannot be written: No space left on device")
+    assert sorted(path.name for path in full_disk.iterdir()) == ["filler"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from click.testing import CliRunner
 from abaw.cli import cli
 from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
+from abaw.model import create_model
 from abaw.training.checkpoint import load_checkpoint
+from abaw.training.trainer import variant_config
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 
@@ -60,13 +64,18 @@ def test_config_file_then_flags(generated, tmp_path):
         ("epoch: 3\n", "unknown setting(s) epoch"),
         ("epochs: 0\n", "epochs must be at least 1"),
         ("- 1\n", "must be a mapping"),
+        # A bad value names its setting.
+        ("epochs: ten\n", "run.yaml: epochs: expected a whole number, got 'ten'"),
+        ("lr: fast\n", "run.yaml: lr: expected a number, got 'fast'"),
+        ("betas: [a, b]\n", "run.yaml: betas: could not convert string to float: 'a'"),
+        ("workers: 1.5\n", "run.yaml: workers: expected a whole number, got 1.5"),
     ],
 )
 def test_bad_config_file_is_one_line(generated, tmp_path, text, message):
     config = tmp_path / "run.yaml"
     config.write_text(text)
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", "--config", config)
-    assert code == 2 and message in err and "Traceback" not in err
+    assert message in one_line_error(code, err)
     assert not (tmp_path / "run").exists()
 
 
@@ -174,6 +183,14 @@ def test_unusable_model_settings_are_one_line(generated, tmp_path):
     torch.save({"other.weight": torch.zeros(3)}, unrelated)
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "b", *QUICK, "--init", unrelated)
     assert code == 2 and f"{unrelated}: cannot start disc-tiny from it" in err and "Traceback" not in err
+    # A model of another size shares no tensor unchanged, only heads whose input would be "widened".
+    smaller = tmp_path / "smaller.pt"
+    torch.save(create_model(variant_config("disc-tiny")).state_dict(), smaller)
+    args = ["--variant", "disc", *QUICK[2:], "--init", smaller]
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "c", *args)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: {smaller}: cannot start disc from it: no tensor of the 14")
+    assert "is it a model of another size?" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_variant_lists_the_known_ones_and_writes_nothing(generated, tmp_path):
@@ -198,3 +215,107 @@ def test_existing_json_report_is_refused_before_training(generated, tmp_path):
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", *QUICK, "--json", report)
     assert code == 2 and "--force" in err
     assert not (tmp_path / "run").exists() and report.read_text() == "{}"
+
+
+# --------------------------------------------------------------------------
+# Every failure below is one line and exit status 2, never a traceback
+
+
+def one_line_error(code: int, err: str) -> str:
+    """The single error line of a failed command."""
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_a_file_given_as_the_output_folder_is_refused_untouched(generated, trained, tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me")
+    code, _, err = run("train", "--root", generated.root, "--out", taken, *QUICK)
+    assert one_line_error(code, err) == f"error: {taken}: is a file, not a folder: give a folder to write into"
+    for command in ("predict", "predict-test"):
+        code, _, err = run(command, "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", taken)
+        assert one_line_error(code, err) == f"error: {taken}: is a file, not a folder: give a folder to write into"
+    assert taken.read_text() == "keep me"
+
+
+def test_a_json_report_under_a_file_is_refused_before_training(generated, tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me")
+    report = taken / "report.json"
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "run", *QUICK, "--json", report)
+    assert one_line_error(code, err) == f"error: {report}: cannot be created: {taken} is a file, not a folder"
+    assert not (tmp_path / "run").exists() and taken.read_text() == "keep me"
+
+
+def disk_full(monkeypatch) -> None:
+    """Every ``Path.write_bytes`` (how checkpoints, configs and prediction files are written) fails as on a full disk.
+
+    A real ``ENOSPC`` from ``write()`` names no file, so neither does this one.
+    """
+
+    def write_bytes(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+
+def test_a_full_disk_during_training_is_one_line_naming_the_file(generated, tmp_path, monkeypatch):
+    disk_full(monkeypatch)
+    run_dir = tmp_path / "run"
+    code, _, err = run("train", "--root", generated.root, "--out", run_dir, *QUICK)
+    line = one_line_error(code, err)
+    assert line.startswith(f"error: {run_dir}/") and line.endswith(": cannot be written: No space left on device")
+    assert not [path for path in run_dir.rglob("*") if path.name.endswith(".tmp")]
+
+
+def test_training_on_a_really_full_disk_is_one_line(generated, full_disk):
+    run_dir = full_disk / "run"
+    code, _, err = run("train", "--root", generated.root, "--out", run_dir, *QUICK)
+    line = one_line_error(code, err)
+    assert line.startswith(f"error: {run_dir}/") and line.endswith(": cannot be written: No space left on device")
+
+
+def test_a_full_disk_during_predict_test_is_one_line_naming_the_file(generated, trained, tmp_path, monkeypatch):
+    disk_full(monkeypatch)
+    out = tmp_path / "submission"
+    args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
+    code, _, err = run(*args, "--workers", "0")
+    assert one_line_error(code, err) == f"error: {out / 'predictions'}: cannot be written: No space left on device"
+    assert not (out / "predictions").exists() and not (out / "submission.zip").exists()
+
+
+def test_a_checkpoint_whose_format_is_text_is_one_line(generated, trained, tmp_path):
+    checkpoint = torch.load(trained / "last.pt", weights_only=True)
+    checkpoint["format"] = "1"
+    odd = tmp_path / "odd.pt"
+    torch.save(checkpoint, odd)
+    code, _, err = run("predict", "--checkpoint", odd, "--root", generated.root, "--out", tmp_path / "pred")
+    assert one_line_error(code, err) == f"error: {odd}: not an abaw checkpoint (its format is '1', not a number)"
+
+
+def test_resuming_a_checkpoint_without_class_weights_is_one_line(trained, tmp_path):
+    checkpoint = torch.load(trained / "last.pt", weights_only=True)
+    del checkpoint["class_weights"]
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save(checkpoint, run_dir / "last.pt")
+    code, _, err = run("train", "--resume", "--out", run_dir, "--epochs", "2", "--workers", "0")
+    assert one_line_error(code, err) == (
+        f"error: {run_dir / 'last.pt'}: cannot be resumed: no class_weights inside "
+        "(only a last.pt of abaw train can be)"
+    )
+
+
+class Hostile:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_a_hostile_checkpoint_is_not_advised_to_be_loaded_unsafely(generated, tmp_path):
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"format": 1, "config": {}, "model_config": {}, "model": Hostile()}, hostile)
+    code, _, err = run("predict", "--checkpoint", hostile, "--root", generated.root, "--out", tmp_path / "pred")
+    line = one_line_error(code, err)
+    assert line.startswith(f"error: {hostile}: not a readable checkpoint (not a weights-only checkpoint: ")
+    assert "getcwd" in line and "weights_only" not in line

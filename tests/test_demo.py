@@ -67,7 +67,7 @@ def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> Non
     for stage in stored["stages"]:
         code, stdout, _ = run("score", stage["predictions"], "--root", str(finished.data_dir), "--json", "-")
         assert code == 0
-        scored = json.loads(stdout[stdout.index("\n{") :])
+        scored = json.loads(stdout)  # stdout holds the JSON alone
         assert scored["ccc_mean"] == pytest.approx(stage["val"]["ccc_mean"], abs=1e-5)
         assert scored["mse_valence"] == pytest.approx(stage["val"]["mse_valence"], abs=1e-5)
 

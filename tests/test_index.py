@@ -63,6 +63,31 @@ def test_cache_lives_in_the_cache_folder_and_dataset_is_untouched(tmp_path: Path
     assert list((tmp_path / "cache").glob("index-v*.npz"))
 
 
+def test_an_annotation_file_that_is_a_folder_is_a_warning(tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path)
+    folder = annotation_dir(root, Edition.ABAW2022, False) / "103.txt"
+    folder.mkdir()
+    index = open_dataset(root)
+    assert f"{folder}: a folder, not an annotation file; skipped" in [problem.message for problem in index.warnings]
+    assert "103" not in index.entries
+
+
+def test_face_crops_named_without_leading_zeros_are_a_warning_naming_the_expected_name(tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path)
+    crops = root / "cropped_aligned" / "102"
+    for image in sorted(crops.iterdir()):
+        image.rename(crops / f"{int(image.stem)}.jpg")
+    index = open_dataset(root)
+    assert not len(index.entries["102"].face_frames)
+    messages = [problem.message for problem in index.warnings]
+    assert (
+        f"{crops}: ignored 5 image(s) not named as 5-digit frame numbers: "
+        "1.jpg (expected 00001.jpg), 2.jpg (expected 00002.jpg), 4.jpg (expected 00004.jpg) and 2 more"
+    ) in messages
+    assert open_dataset(root).from_cache
+    assert messages == [problem.message for problem in open_dataset(root).warnings]
+
+
 def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path)
     open_dataset(root)

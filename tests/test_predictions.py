@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import pytest
 from abaw.errors import DataError, PredictionError
 from abaw.scoring.metrics import score_frames
 from abaw.scoring.predictions import (
+    ANY_PREDICTION_FILE,
+    MAX_TOTAL_BYTES,
     PredictionSet,
+    ReadLimit,
+    SubmissionFile,
     SubmissionFormat,
     VideoPrediction,
     align_predictions,
@@ -22,6 +27,7 @@ from abaw.scoring.predictions import (
     score_predictions,
 )
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
+from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"
 SINGLE = "image_location,valence,arousal\n"
@@ -192,6 +198,7 @@ def test_errors_inside_a_zip_name_the_member(tmp_path):
         ("x/../../a.txt", None, r"'\.\.' in an archive path"),
         ("link.txt", stat.S_IFLNK | 0o777, "symbolic link"),
         ("fifo.txt", stat.S_IFIFO | 0o644, "not a regular file"),
+        ("sub\\a.txt", None, "backslash in the member name"),
     ],
 )
 def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
@@ -203,14 +210,39 @@ def test_unsafe_zip_members_are_refused(tmp_path, member, mode, message):
     assert caught.value.path == f"{archive}:{member}"
 
 
-def test_zip_bomb_member_is_refused_before_inflating(tmp_path, monkeypatch):
-    from abaw.scoring import predictions
+def read_traced(path: Path) -> tuple[PredictionError, int]:
+    """The error reading ``path`` raises, and the peak of memory allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(PredictionError) as caught:
+            read_predictions(path)
+        return caught.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
-    monkeypatch.setattr(predictions, "MAX_MEMBER_BYTES", 1000)
-    archive = write_zip(tmp_path / "bomb.zip", {"a.txt": PER_VIDEO + "0,0\n" * 2000})
-    with pytest.raises(PredictionError, match="over the 1,000 a prediction file can need") as caught:
-        read_predictions(archive)
-    assert caught.value.path == f"{archive}:a.txt"
+
+@pytest.mark.slow
+def test_zip_bomb_member_is_refused_before_inflating(tmp_path):
+    size = ANY_PREDICTION_FILE.bytes + 1
+    archive = write_zip_bomb(tmp_path / "bomb.zip", {"a.txt": size})
+    assert archive.stat().st_size < size / 100
+    error, peak = read_traced(archive)
+    assert str(error) == (
+        f"{archive}:a.txt: {size:,} bytes unpacked, more than the {size - 1:,} any prediction file can need; not read"
+    )
+    assert peak < 5_000_000
+
+
+@pytest.mark.slow
+def test_zip_bomb_of_many_members_is_refused_before_inflating(tmp_path):
+    half = ANY_PREDICTION_FILE.bytes // 2 + 1
+    archive = write_zip_bomb(tmp_path / "bomb.zip", {"a.txt": half, "b.txt": half})
+    error, peak = read_traced(archive)
+    assert str(error) == (
+        f"{archive}: its 2 prediction files unpack to {2 * half:,} bytes, more than the "
+        f"{MAX_TOTAL_BYTES:,} a submission for every frame of the dataset can need; not read"
+    )
+    assert peak < 5_000_000
 
 
 @pytest.mark.parametrize(
@@ -364,6 +396,19 @@ def test_score_predictions_unannotated():
     assert any("no annotated frame" in note and ": a" in note for note in report.notes)
 
 
+def test_score_says_when_it_clips_out_of_range_predictions():
+    labels = {"a": np.array([[0.5, 0.5], [-5, -5], [0.1, 0.2]]), "b": np.array([[0.2, 0.1], [0.3, 0.3]])}
+    predictions = per_video_set({"a": [[1.5, 0.0], [9.0, 9.0], [0.1, -1.25]], "b": [[0.2, 0.1], [0.3, 0.3]]})
+    report = score_predictions(predictions, labels)
+    # The -5 row of 'a' is not scored, so its 9s are not counted.
+    clipped = (
+        "2 predicted value(s) outside [-1, 1] (largest 1.5) were clipped to [-1, 1] before scoring, in 1 video(s): a"
+    )
+    assert clipped in report.notes
+    in_range = score_predictions(per_video_set({"a": np.clip(labels["a"], -1, 1), "b": labels["b"]}), labels)
+    assert not any("clipped" in note for note in in_range.notes)
+
+
 def test_video_prediction_validates():
     with pytest.raises(ValueError, match="strictly increasing"):
         VideoPrediction([2, 1], np.zeros((2, 2)))
@@ -388,3 +433,24 @@ def test_sample_file_values_may_be_any_text(tmp_path):
     assert caught.value.line == 3
     with pytest.raises(PredictionError, match="does not exist"):
         read_sample_file(tmp_path / "none.csv")
+
+
+def test_a_huge_bad_location_is_quoted_cut_short(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(SINGLE + "a/00001.jpg,0,0\n" + "v" * 3_000_000 + ".jpg,0,0\n")
+    with pytest.raises(PredictionError) as caught:
+        read_predictions(path)
+    assert str(caught.value) == f"{path}:3: image_location '{'v' * 80}...' is not <video>/<5-digit frame>.jpg"
+
+
+def test_a_file_that_grows_after_listing_is_read_whole_or_refused(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text(PER_VIDEO + "0.1,0.2\n")
+    listed = SubmissionFile.from_path(path)
+    with path.open("a") as grown:
+        grown.write("0.3,0.4\n" * 1000)
+    assert listed.text().count("\n") == 1002
+    again = SubmissionFile.from_path(tmp_path / "v.txt")
+    again.size = 10  # as listed before it grew past its limit
+    with pytest.raises(PredictionError, match="more than the 5,000 a test can need; not read"):
+        again.text(ReadLimit(5_000, "a test"))

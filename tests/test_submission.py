@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from abaw.submission import (
 )
 from abaw.submission.check import MAX_LISTED_PROBLEMS
 from abaw.submission.writers import format_values
+from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"
 SINGLE = "image_location,valence,arousal\n"
@@ -375,9 +377,16 @@ def test_layout_notes_and_header_faults(tmp_path):
         zf.writestr("results/b_left.txt", PER_VIDEO + "0,0\n0,0\n")
     report = check_submission(archive, EXPECTED)
     assert report.problems == [
-        f"{archive}:results/a.txt:1: starts with a byte-order mark: save it as UTF-8 without one"
+        f"{archive}: the files are inside the folder 'results/' of the zip; "
+        "the organisers' instructions put them at its root",
+        f"{archive}:results/a.txt:1: starts with a byte-order mark: save it as UTF-8 without one",
     ]
-    assert any("inside the folder 'results/'" in note for note in report.notes)
+    unzipped = tmp_path / "unzipped"
+    archive_files = zipfile.ZipFile(archive)
+    archive_files.extractall(unzipped)
+    archive_files.close()
+    report = check_submission(unzipped, EXPECTED)
+    assert any("inside the folder 'results/'; zip that folder's content" in note for note in report.notes)
     single = tmp_path / "s.csv"
     single.write_text("image_location,valence\na/00001.jpg,0\n")
     report = check_submission(single, EXPECTED)
@@ -413,4 +422,89 @@ def test_unreadable_files_are_problems_of_their_own(tmp_path):
     assert report.problems == [
         f"{folder}/a.txt: not UTF-8 text (invalid start byte)",
         f"{folder}/b_left.txt: 1 prediction lines, expected 2 (one per video frame)",
+    ]
+
+
+# --------------------------------------------------------------------------
+# As strict as the organisers' readers, and bounded
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("0.1_0,0.2", "'0.1_0' is not a plain decimal number"),
+        ("\uff11.0,0", "'\uff11.0' is not a plain decimal number"),
+        ("nan,0", "'nan' is not a finite number"),
+        ("0,inf", "'inf' is not a finite number"),
+    ],
+)
+def test_check_refuses_numbers_a_pandas_reader_would_not_read(tmp_path, line, shown):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "a.txt").write_text(PER_VIDEO + "0.1,0.2\n" + line + "\n0.1,0.2\n")
+    (folder / "b_left.txt").write_text(PER_VIDEO + "0,0\n0,0\n")
+    report = check_submission(folder, EXPECTED)
+    assert report.problems == [f"{folder}/a.txt:3: {shown} (ASCII digits, '.', optional exponent)"] or (
+        report.problems == [f"{folder}/a.txt:3: {shown}"]
+    )
+
+
+def test_check_refuses_backslashes_in_member_names(tmp_path):
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.txt", PER_VIDEO + "0,0\n0,0\n0,0\n")
+        zf.writestr("preds\\b_left.txt", PER_VIDEO + "0,0\n0,0\n")
+    report = check_submission(archive, EXPECTED)
+    assert report.problems[0] == (
+        f"{archive}:preds\\b_left.txt: backslash in the member name: zip it with a tool that writes '/' separators"
+    )
+    assert not report.ok
+
+
+def test_check_refuses_a_zip_bomb_unread(tmp_path):
+    """A member far larger than its video's frames can need, or not a test video's file, is never inflated."""
+    # zz.txt is not a test video's file, model.bin cannot be a prediction file.
+    members = {name: 16 << 20 for name in ("a.txt", "b_left.txt", "zz.txt", "model.bin")}
+    archive = write_zip_bomb(tmp_path / "bomb.zip", members)
+    assert archive.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        report = check_submission(archive, EXPECTED)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = f"{16 << 20:,}"
+    assert report.problems == [
+        f"{archive}:model.bin: not part of a submission: not a prediction file (.bin)",
+        f"{archive}:a.txt: {size} bytes unpacked, more than the 4,288 a prediction file of 3 frames can need; not read",
+        f"{archive}:b_left.txt: {size} bytes unpacked, more than the 4,224 a prediction file of 2 frames can need; "
+        "not read",
+        f"{archive}:zz.txt: 'zz' is not a test video: remove this file",
+    ]
+    assert peak < 2_000_000
+
+
+def test_check_refuses_an_oversized_single_file_unread(tmp_path):
+    archive = tmp_path / "single.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("all.csv")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as member:
+            member.write(SINGLE.encode() + b"a/00001.jpg,0,0\n" * 100_000)
+    report = check_submission(archive, EXPECTED)
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(f"{archive}:all.csv: 1,600,031 bytes unpacked, more than the ")
+    assert report.problems[0].endswith("a single file of 5 frames can need; not read")
+
+
+def test_check_reports_a_form_feed_at_its_line_and_reads_on(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    # str.splitlines() would make 4 lines of these 3 and shift the frames after the form feed.
+    (folder / "a.txt").write_text(PER_VIDEO + "0.1,0.2\n0.3\f0.4,0.5\n2,0\n")
+    (folder / "b_left.txt").write_text(PER_VIDEO + "0,0\n0,0\n")
+    report = check_submission(folder, EXPECTED)
+    assert report.problems == [
+        f"{folder}/a.txt:3: form feed (U+000C) inside a line: lines may end only with \\n or \\r\\n",
+        f"{folder}/a.txt:4: valence 2 is outside [-1, 1]",
     ]

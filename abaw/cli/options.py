@@ -12,7 +12,7 @@ import click
 
 from abaw.cli.context import CliContext
 from abaw.data.index import open_dataset_from
-from abaw.fileio import atomic_write_json
+from abaw.fileio import atomic_write_json, check_output_path
 from abaw.outputs import check_output_file, dataset_sources, refuse_dataset_overlap
 
 
@@ -67,11 +67,28 @@ def _dataset_options(command: Callable[..., Any], root_required: bool = True) ->
     return command
 
 
+def _json_target(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Check ``--json`` before any work; with ``-``, send the tables to standard error so stdout is only JSON."""
+    if value is None:
+        return None
+    if str(value) == "-":
+        cli = ctx.find_object(CliContext)
+        if cli is not None:
+            cli.console = cli.errors
+    else:
+        check_output_path(value)
+    return value
+
+
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--json FILE`` and ``--force`` (to replace an existing file)."""
     command = click.option("--force", is_flag=True, help="Replace existing outputs.")(command)
     return click.option(
-        "--json", "json_path", type=output_path, help="Also write the results as JSON to this file ('-' for stdout)."
+        "--json",
+        "json_path",
+        type=output_path,
+        callback=_json_target,
+        help="Also write the results as JSON to this file ('-' for stdout; tables then go to stderr).",
     )(command)
 
 

@@ -19,6 +19,7 @@ from abaw.cli.options import (
 )
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
+from abaw.fileio import check_output_path
 from abaw.outputs import OutputKind, check_output_dir, layout_sources
 from abaw.scoring.display import scores_table
 from abaw.scoring.predictions import SubmissionFormat
@@ -66,6 +67,7 @@ def predict_command(
     from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
 
     chosen = Split(split)
+    check_output_path(out, folder=True)
     check_output_dir(out, OutputKind.PREDICTIONS, force, layout_sources(dataset.layout))
     refuse_json_overwrite(json_path, force)
     dataset.require_split(chosen)
@@ -120,6 +122,7 @@ def predict_test_command(
     """
     from abaw.prediction.predict import load_trained_model, predict_test
 
+    check_output_path(out, folder=True)
     refuse_json_overwrite(json_path, force)
     trained = load_trained_model(checkpoint, device)
     result = predict_test(

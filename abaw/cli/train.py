@@ -17,6 +17,7 @@ from abaw.cli.options import (
     with_dataset_settings,
     write_json,
 )
+from abaw.fileio import check_output_path
 from abaw.training.config import Precision, Protocol, RealLatent, resolve_config
 from abaw.training.reporting import RichReporter, epochs_table
 
@@ -91,6 +92,7 @@ def train_command(
     # torch and timm load here, not at import, so the other commands start quickly.
     from abaw.training.trainer import best_epoch_of, resume_config, train
 
+    check_output_path(run_dir, folder=True)
     refuse_json_overwrite(json_path, force)
     if noise_artifacts is not None:
         flags["noise_artifacts"] = [item.strip() for item in noise_artifacts.split(",") if item.strip()]

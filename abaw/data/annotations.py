@@ -14,7 +14,7 @@ import numpy as np
 
 from abaw.data.names import VIDEO_EXTENSIONS
 from abaw.errors import DataError
-from abaw.tables import parse_table
+from abaw.tables import parse_table, refuse_stray_line_breaks, split_lines
 
 ANNOTATION_HEADER = ("valence", "arousal")
 MISSING_LABEL = -5.0
@@ -75,7 +75,9 @@ def read_test_list(path: str | os.PathLike) -> list[str]:
     """
     names: list[str] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(_read_text(path).lstrip("\ufeff").splitlines(), start=1):
+    text = _read_text(path)
+    refuse_stray_line_breaks(text, str(path), DataError)
+    for number, raw in enumerate(split_lines(text), start=1):
         name = raw.strip()
         if not name:
             continue

@@ -31,11 +31,87 @@ def frame_image_name(frame: int) -> str:
     return f"{frame:0{FRAME_DIGITS}d}{IMAGE_SUFFIX}"
 
 
+@dataclass(frozen=True)
+class FaceFolder:
+    """What a face-crop folder holds.
+
+    Attributes:
+        frames: Sorted 1-based frame numbers that have a ``NNNNN.jpg`` image.
+        misnamed: Image files ignored because their name is not a 5-digit
+            frame number from 1 (``1.jpg``, ``00000.jpg``, ``frame_1.png``), sorted.
+    """
+
+    frames: np.ndarray
+    misnamed: list[str]
+
+    def misnamed_note(self) -> str | None:
+        """One line naming the ignored images and the names expected, or ``None``.
+
+        Example:
+            >>> FaceFolder(np.zeros(0, np.int64), ["1.jpg", "x.png"]).misnamed_note()
+            'ignored 2 image(s) not named as 5-digit frame numbers: 1.jpg (expected 00001.jpg), x.png'
+        """
+        if not self.misnamed:
+            return None
+        shown = [_with_expected_name(name) for name in self.misnamed[:3]]
+        more = f" and {len(self.misnamed) - 3} more" if len(self.misnamed) > 3 else ""
+        return f"ignored {len(self.misnamed)} image(s) not named as 5-digit frame numbers: {', '.join(shown)}{more}"
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+"""Suffixes of files that look like face images, to tell the user when they are ignored."""
+
+
+def _with_expected_name(name: str) -> str:
+    stem = os.path.splitext(name)[0]
+    if stem.isdigit() and stem.isascii() and int(stem) > 0:
+        return f"{name} (expected {frame_image_name(int(stem))})"
+    return name
+
+
+def scan_face_folder(folder: str | os.PathLike) -> FaceFolder:
+    """List the face images of ``folder``: the frames, and the image files whose names are not frames.
+
+    Files that are neither (a stray ``Thumbs.db``, hidden files) are ignored.
+
+    Raises:
+        DataError: naming the folder when it cannot be listed.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("00002.jpg", "00001.jpg", "3.jpg", "notes.txt"):
+        ...     _ = (d / name).write_bytes(b"")
+        >>> found = scan_face_folder(d)
+        >>> found.frames.tolist(), found.misnamed
+        ([1, 2], ['3.jpg'])
+    """
+    try:
+        names = os.listdir(folder)
+    except OSError as error:
+        raise DataError(error.strerror or "cannot be listed", path=folder) from None
+    numbers, misnamed = [], []
+    for name in names:
+        if (
+            len(name) == FRAME_DIGITS + 4
+            and name[FRAME_DIGITS:].lower() == IMAGE_SUFFIX
+            and name[:FRAME_DIGITS].isdigit()
+            and name[:FRAME_DIGITS].isascii()
+            and int(name[:FRAME_DIGITS]) > 0
+        ):
+            numbers.append(int(name[:FRAME_DIGITS]))
+        elif not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            misnamed.append(name)
+    frames = np.array(numbers, dtype=np.int64)
+    frames.sort()
+    return FaceFolder(frames, sorted(misnamed))
+
+
 def list_face_frames(folder: str | os.PathLike) -> np.ndarray:
     """Return the sorted 1-based frame numbers that have a face image in ``folder``.
 
-    Files that are not ``NNNNN.jpg`` are ignored, so a stray
-    ``Thumbs.db`` or a hidden file does not count as a frame.
+    Files that are not ``NNNNN.jpg`` are ignored (see :func:`scan_face_folder`
+    for the image files among them).
 
     Raises:
         DataError: naming the folder when it cannot be listed.
@@ -48,20 +124,7 @@ def list_face_frames(folder: str | os.PathLike) -> np.ndarray:
         >>> list_face_frames(d).tolist()
         [1, 2]
     """
-    try:
-        names = os.listdir(folder)
-    except OSError as error:
-        raise DataError(error.strerror or "cannot be listed", path=folder) from None
-    numbers = [
-        int(name[:FRAME_DIGITS])
-        for name in names
-        if len(name) == FRAME_DIGITS + 4
-        and name[FRAME_DIGITS:].lower() == IMAGE_SUFFIX
-        and name[:FRAME_DIGITS].isdigit()
-    ]
-    frames = np.array(numbers, dtype=np.int64)
-    frames.sort()
-    return frames[frames > 0]
+    return scan_face_folder(folder).frames
 
 
 def image_location(name: str, frame: int) -> str:

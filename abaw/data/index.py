@@ -40,15 +40,15 @@ from abaw.data.frame_counts import (
     resolve_frame_counts,
     sample_frame_counts,
 )
-from abaw.data.frames import face_image_fault, frame_image_path, list_face_frames
+from abaw.data.frames import face_image_fault, frame_image_path, scan_face_folder
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
 from abaw.data.video import VideoInfo, count_decoded_frames, probe_video
-from abaw.errors import DataError
+from abaw.errors import DataError, OutputError
 from abaw.fileio import atomic_output_file
 from abaw.progress import ProgressFn, no_progress
 
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 FRAME_COUNT_TOLERANCE = 2
 """Annotation files may hold up to this many label lines more than the video has frames."""
 
@@ -498,7 +498,11 @@ def _collect_sources(layout: DatasetLayout) -> _Sources:
     for split, folder in sorted(layout.annotation_dirs.items(), key=lambda item: item[0].value):
         for file_name in sorted(os.listdir(folder)):
             path = folder / file_name
-            if not file_name.endswith(".txt") or file_name.startswith(".") or not path.is_file():
+            if not file_name.endswith(".txt") or file_name.startswith("."):
+                continue
+            if not path.is_file():
+                what = "a folder" if path.is_dir() else "not a regular file"
+                problems.append(Problem(Severity.WARNING, f"{path}: {what}, not an annotation file; skipped"))
                 continue
             name = file_name[: -len(".txt")]
             if name in seen:
@@ -610,11 +614,12 @@ def _rule_named(rule: FrameCountRule | str | None) -> FrameCountRule | None:
 def _cache_or_warn(index: DatasetIndex, cache_file: Path, fingerprint: str) -> None:
     try:
         _write_cache(cache_file, fingerprint, index)
-    except OSError as error:
+    except (OSError, OutputError) as error:
+        reason = error.message if isinstance(error, OutputError) else error.strerror
         index.problems.append(
             Problem(
                 Severity.WARNING,
-                f"{cache_file}: index not cached ({error.strerror}); pass --cache to a writable folder",
+                f"{cache_file}: index not cached ({reason}); pass --cache to a writable folder",
             )
         )
 
@@ -692,9 +697,14 @@ def _build(layout: DatasetLayout, sources: _Sources, progress: ProgressFn) -> Da
             faces = np.zeros(0, dtype=np.int64)
             if frames_dir is not None:
                 try:
-                    faces = list_face_frames(frames_dir)
+                    face_folder = scan_face_folder(frames_dir)
                 except DataError as error:
                     problems.append(Problem(Severity.ERROR, str(error), name, split, unusable))
+                else:
+                    faces = face_folder.frames
+                    misnamed = face_folder.misnamed_note()
+                    if misnamed:
+                        problems.append(Problem(Severity.WARNING, f"{frames_dir}: {misnamed}", name, split))
             info = probe if isinstance(probe, VideoInfo) else None
             if isinstance(probe, DataError):
                 # A test entry without a readable video still has a count from its crops.

@@ -16,6 +16,7 @@ exactly where the previous one ended.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,16 @@ def read_weights_file(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file surfaces as any of a dozen types inside torch.load
-        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        text = str(error)
+        if "weights only load failed" in text.lower():
+            # torch's text goes on to suggest weights_only=False, which would run the file's code.
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f" ({found.group(1)})" if found else ""
+            raise UnreadableWeights(
+                f"not a weights-only checkpoint: it holds pickled Python objects{what}, "
+                "which abaw does not load because loading them can run code"
+            ) from error
+        detail = (text.strip().splitlines() or [""])[0][:200]
         raise UnreadableWeights(f"{type(error).__name__}: {detail}") from error
 
 
@@ -117,7 +127,8 @@ def load_matching_state(model: nn.Module, state: Mapping[str, Tensor]) -> Transf
         What was loaded, adapted, skipped and left missing.
 
     Raises:
-        ValueError: Nothing in ``state`` fits ``model`` (most likely the wrong file or model).
+        ValueError: No tensor of ``state`` fits ``model`` unchanged (most likely
+            the wrong file, or a model of another size).
 
     Example:
         >>> small, large = nn.Conv2d(3, 2, 1), nn.Conv2d(4, 2, 1)
@@ -148,9 +159,15 @@ def load_matching_state(model: nn.Module, state: Mapping[str, Tensor]) -> Transf
                 report.skipped[name] = f"shape {tuple(source.shape)} in the source, {tuple(dest.shape)} in the model"
     used = set(report.loaded) | set(report.adapted)
     report.missing = [name for name in target if name not in used]
-    if not used:
+    if not report.loaded:
+        # Widened inputs alone are no transfer: a model of another size has
+        # heads whose input width differs, and nothing else in common.
         example = f" (e.g. {next(iter(state))!r})" if state else ""
-        raise ValueError(f"no tensor of the {len(state)} in the source matches the model{example}")
+        raise ValueError(
+            f"no tensor of the {len(state)} in the source matches the model unchanged{example}; "
+            f"{len(report.adapted)} would only fit widened and {len(report.skipped)} not at all: "
+            "is it a model of another size?"
+        )
     return report
 
 

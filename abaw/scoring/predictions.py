@@ -22,13 +22,21 @@ Decisions:
 * Predictions for videos that have no labels are not an error: scoring a
   split with predictions for more videos than it holds is common. They are
   ignored and named in a note.
-* Values outside [-1, 1] are read as they are; scoring clips them, the
-  submission checker reports them.
+* Values outside [-1, 1] are read as they are; scoring clips them and says
+  so in a note, the submission checker reports them.
+* Reads are bounded: a file larger than any prediction file can need (more
+  than every frame of the dataset, a few dozen bytes each), or a submission
+  whose files add up to more, is refused before it is read, so a zip bomb
+  costs nothing; :mod:`abaw.submission.check`, which knows each video's
+  frame count, holds each file to its own video. Formats are told from a
+  file's first 4 KiB. Archive member names with backslashes are refused,
+  as unzipping on Linux gives one file named ``a\\b.txt``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import zipfile
@@ -37,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -44,10 +53,10 @@ import pandas as pd
 from abaw.data.annotations import valid_rows
 from abaw.data.frames import image_location
 from abaw.errors import DataError, PredictionError
-from abaw.messages import some
+from abaw.messages import quoted, some
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.metrics import AffectScores, score_frames
-from abaw.tables import Table, parse_table
+from abaw.tables import Table, parse_table, split_lines
 
 PER_VIDEO_HEADER = ("valence", "arousal")
 SINGLE_FILE_HEADER = ("image_location", "valence", "arousal")
@@ -155,8 +164,15 @@ class SubmissionFile:
 
     name: str
     source: str
-    _read: Callable[[], bytes] = field(repr=False)
+    size: int
+    _open: Callable[[], BinaryIO] = field(repr=False)
     _text: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> SubmissionFile:
+        """A file on disk, named by its file name."""
+        path = Path(path)
+        return cls(path.name, str(path), path.stat().st_size, functools.partial(path.open, "rb"))
 
     @property
     def stem(self) -> str:
@@ -167,28 +183,107 @@ class SubmissionFile:
     def suffix(self) -> str:
         return PurePosixPath(self.name).suffix.lower()
 
-    def text(self) -> str:
-        """The file's text (read once).
+    def text(self, limit: ReadLimit | None = None) -> str:
+        """The file's text (read once), refused unread when larger than ``limit`` allows.
+
+        Args:
+            limit: The most bytes a file of this kind can need (default:
+                :data:`ANY_PREDICTION_FILE`).
 
         Raises:
-            PredictionError: if it cannot be read or is not UTF-8.
+            PredictionError: if it is too large, cannot be read or is not UTF-8.
         """
         if self._text is None:
-            try:
-                data = self._read()
-            except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as error:
-                raise PredictionError(f"cannot be read ({error})", path=self.source) from None
-            try:
-                self._text = data.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise PredictionError(f"not UTF-8 text ({error.reason})", path=self.source) from None
+            limit = limit or ANY_PREDICTION_FILE
+            if self.size > limit.bytes:
+                raise limit.error(self.size, self.source)
+            data = self._read_bytes(limit.bytes + 1)
+            if len(data) > limit.bytes:  # grew since it was listed
+                raise limit.error(len(data), self.source)
+            self._text = _decode(data, self.source)
         return self._text
 
     def first_line(self) -> str:
-        """The header line, without a byte-order mark or surrounding blanks."""
-        text = self.text()
-        newline = text.find("\n")
-        return text[: newline if newline >= 0 else len(text)].lstrip("\ufeff").strip()
+        """The header line, without a byte-order mark or surrounding blanks (only its first bytes are read)."""
+        if self._text is not None:
+            head = self._text[:HEADER_BYTES]
+        else:
+            raw = self._read_bytes(HEADER_BYTES)
+            head = _decode(raw[: raw.find(b"\n")] if b"\n" in raw else raw, self.source)
+        newline = head.find("\n")
+        return head[: newline if newline >= 0 else len(head)].lstrip("\ufeff").strip()
+
+    def _read_bytes(self, count: int) -> bytes:
+        """At most ``count`` bytes from the start."""
+        try:
+            with self._open() as stream:
+                # read(n) allocates n bytes at once: ask for the listed size (and one byte more, to see growth).
+                parts = [stream.read(min(count, self.size + 1))]
+                done = len(parts[0])
+                while self.size < done < count:  # grew since it was listed
+                    part = stream.read(min(count - done, 1 << 20))
+                    if not part:
+                        break
+                    parts.append(part)
+                    done += len(part)
+                return b"".join(parts)
+        except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as error:
+            raise PredictionError(f"cannot be read ({error})", path=self.source) from None
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PredictionError(f"not UTF-8 text ({error.reason})", path=source) from None
+
+
+HEADER_BYTES = 4096
+"""Bytes read to tell a file's format from its header."""
+
+BYTES_PER_VALUES = 64
+"""Most bytes one row's two values can need: two full-precision floats and ``\\r\\n`` take 45."""
+
+MAX_FRAMES = 4_000_000
+"""More frames than the whole of Aff-Wild2 (about 3 million): the most rows any prediction file can need."""
+
+
+@dataclass(frozen=True)
+class ReadLimit:
+    """The most bytes a prediction file can need, and for what, for the message when it is larger.
+
+    Example:
+        >>> ReadLimit.for_frames(10).bytes
+        4736
+        >>> print(ReadLimit.for_frames(10).error(10**9, "v.txt"))
+        v.txt: 1,000,000,000 bytes unpacked, more than the 4,736 a prediction file of 10 frames can need; not read
+    """
+
+    bytes: int
+    purpose: str
+
+    @classmethod
+    def for_frames(cls, frames: int) -> ReadLimit:
+        """A per-video file of ``frames`` rows."""
+        return cls(HEADER_BYTES + frames * BYTES_PER_VALUES, f"a prediction file of {frames:,} frames")
+
+    @classmethod
+    def for_single_file(cls, frames: Mapping[str, int]) -> ReadLimit:
+        """A single file of rows ``<name>/00001.jpg,v,a`` for ``frames[name]`` frames of each video."""
+        total = sum(frames.values())
+        size = HEADER_BYTES + sum(
+            count * (BYTES_PER_VALUES + len(image_location(name, 1).encode("utf-8"))) for name, count in frames.items()
+        )
+        return cls(size, f"a single file of {total:,} frames")
+
+    def error(self, size: int, source: str) -> PredictionError:
+        return PredictionError(
+            f"{size:,} bytes unpacked, more than the {self.bytes:,} {self.purpose} can need; not read", path=source
+        )
+
+
+ANY_PREDICTION_FILE = ReadLimit(HEADER_BYTES + MAX_FRAMES * (BYTES_PER_VALUES + 32), "any prediction file")
+"""The cap where the frame count is not known: every frame of the dataset, with 32-byte image locations."""
 
 
 @dataclass
@@ -242,13 +337,21 @@ def open_submission(path: str | os.PathLike) -> Iterator[SubmissionFiles]:
             yield listing
     elif path.is_file():
         listing = SubmissionFiles(source=str(path), archive=False)
-        listing.files.append(SubmissionFile(path.name, str(path), path.read_bytes))
+        listing.files.append(SubmissionFile.from_path(path))
         yield listing
     else:
         raise PredictionError("does not exist", path=path)
 
 
-_Entry = tuple[str, str, "Callable[[], bytes] | None"]  # name, source, reader (None: not a regular file)
+_Entry = tuple[str, str, "_Opener | None"]  # name, source, opener (None: not a regular file)
+
+
+@dataclass(frozen=True)
+class _Opener:
+    """How to open a listed file, and its unpacked size, without reading it."""
+
+    size: int
+    open: Callable[[], BinaryIO]
 
 
 def _walk_folder(root: Path) -> list[_Entry]:
@@ -268,8 +371,7 @@ def _walk_folder(root: Path) -> list[_Entry]:
 def _folder_entry(name: str, entry: os.DirEntry) -> _Entry:
     if not entry.is_file():
         return (name, entry.path, None)
-    path = Path(entry.path)
-    return (name, entry.path, path.read_bytes)
+    return (name, entry.path, _Opener(entry.stat().st_size, functools.partial(open, entry.path, "rb")))
 
 
 def _walk_archive(archive: zipfile.ZipFile, listing: SubmissionFiles) -> list[_Entry]:
@@ -280,16 +382,17 @@ def _walk_archive(archive: zipfile.ZipFile, listing: SubmissionFiles) -> list[_E
         if problem:
             listing.errors.append(PredictionError(problem, path=source))
             continue
-        name = info.filename.replace("\\", "/")
+        if "\\" in info.filename:
+            # Unzipped on Linux, 'a\b.txt' is one file of that name, not b.txt in a folder a.
+            message = "backslash in the member name: zip it with a tool that writes '/' separators"
+            listing.errors.append(PredictionError(message, path=source))
+            continue
+        name = info.filename
         if info.is_dir():
             entries.append((name, source, None))
         else:
-            entries.append((name, source, lambda info=info: archive.read(info)))
+            entries.append((name, source, _Opener(info.file_size, functools.partial(archive.open, info))))
     return entries
-
-
-MAX_MEMBER_BYTES = 1 << 30
-"""Largest archive member read: a full-size single-file submission is about 100 MB."""
 
 
 def _unsafe_member(info: zipfile.ZipInfo) -> str | None:
@@ -307,31 +410,28 @@ def _unsafe_member(info: zipfile.ZipInfo) -> str | None:
         return "not a regular file"
     if info.flag_bits & 0x1:
         return "encrypted archive member"
-    if info.file_size > MAX_MEMBER_BYTES:
-        # zipfile never inflates past the declared size, so this bounds memory.
-        return f"member of {info.file_size:,} bytes unpacked, over the {MAX_MEMBER_BYTES:,} a prediction file can need"
     return None
 
 
 def _sort_entries(listing: SubmissionFiles, entries: list[_Entry]) -> None:
     """Split entries into candidates, ignored and hidden, and choose the one folder used."""
-    candidates: dict[str, list[tuple[str, str, Callable[[], bytes]]]] = {}
+    candidates: dict[str, list[tuple[str, str, _Opener]]] = {}
     others: list[tuple[str, str]] = []
-    for name, source, read in entries:
+    for name, source, opener in entries:
         parts = [part for part in name.split("/") if part]
         if not parts:
             continue
         if parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts):
             listing.hidden.append(name)
             continue
-        if read is None:
+        if opener is None:
             if len(parts) > 1 or not name.endswith("/"):
                 others.append((name, "a folder" if name.endswith("/") else "not a regular file"))
             continue
         suffix = PurePosixPath(parts[-1]).suffix.lower()
         if suffix in PREDICTION_SUFFIXES and len(parts) <= 2:
             folder = parts[0] + "/" if len(parts) == 2 else ""
-            candidates.setdefault(folder, []).append((name, source, read))
+            candidates.setdefault(folder, []).append((name, source, opener))
         elif suffix == ".zip":
             others.append((name, "a zip archive inside the submission"))
         elif suffix in PREDICTION_SUFFIXES:
@@ -350,14 +450,28 @@ def _sort_entries(listing: SubmissionFiles, entries: list[_Entry]) -> None:
     else:
         chosen = None
     for folder, files in sorted(candidates.items()):
-        for name, source, read in files:
+        for name, source, opener in files:
             if folder == chosen:
-                listing.files.append(SubmissionFile(name, source, read))
+                listing.files.append(SubmissionFile(name, source, opener.size, opener.open))
             elif chosen is not None:
                 others.append((name, f"outside the folder holding the predictions ('{chosen or '.'}')"))
     listing.folder = chosen or ""
     listing.files.sort(key=lambda f: f.name)
     listing.ignored.extend(sorted(others))
+    total = sum(file.size for file in listing.files)
+    if len(listing.files) > 1 and total > MAX_TOTAL_BYTES:  # one file gets its own message when read
+        listing.errors.append(
+            PredictionError(
+                f"its {len(listing.files)} prediction files unpack to {total:,} bytes, more than the "
+                f"{MAX_TOTAL_BYTES:,} a submission for every frame of the dataset can need; not read",
+                path=listing.source,
+            )
+        )
+        listing.files.clear()
+
+
+MAX_TOTAL_BYTES = ANY_PREDICTION_FILE.bytes
+"""The most bytes read from one submission: per-video files of every frame take no more than one single file."""
 
 
 @dataclass
@@ -496,12 +610,12 @@ class SingleFileRows:
 
 def bad_location_error(location: str, source: str, line: int) -> PredictionError:
     """The error for an ``image_location`` not of the form ``<video>/<5-digit frame>.jpg``."""
-    return PredictionError(f"image_location '{location}' is not {IMAGE_LOCATION_FORM}", path=source, line=line)
+    return PredictionError(f"image_location {quoted(location)} is not {IMAGE_LOCATION_FORM}", path=source, line=line)
 
 
 def duplicate_row_error(location: str, source: str, line: int, earlier: int) -> PredictionError:
     """The error for a row whose image appeared before."""
-    return PredictionError(f"'{location}' appears again (first on line {earlier})", path=source, line=line)
+    return PredictionError(f"{quoted(location)} appears again (first on line {earlier})", path=source, line=line)
 
 
 def parse_single_file_rows(
@@ -602,7 +716,7 @@ def read_sample_file(path: str | os.PathLike) -> SingleFileRows:
     source = str(path)
     if not Path(path).is_file():
         raise PredictionError("does not exist", path=source)
-    text = SubmissionFile(Path(path).name, source, Path(path).read_bytes).text()
+    text = SubmissionFile.from_path(path).text()
     try:
         table = parse_table(text, source, SINGLE_FILE_HEADER, key_columns=1, error=PredictionError)
     except PredictionError as error:
@@ -644,9 +758,7 @@ def parse_collecting(
             if error.line in (None, 1):
                 report(error)
                 return None
-    all_lines = text.lstrip("\ufeff").splitlines()
-    while all_lines and not all_lines[-1].strip():
-        all_lines.pop()
+    all_lines = split_lines(text)
     head = all_lines[0] if all_lines else ""
 
     def blocks(start: int, end: int, size: int) -> list[tuple[int, int]]:
@@ -902,6 +1014,21 @@ def _align_single(
     return video.values[inside], truth[index]
 
 
+def _clipped_note(aligned: AlignedFrames) -> str | None:
+    """Say how many scored predictions lie outside [-1, 1] (the metric clips them), or ``None``."""
+    if not len(aligned.predictions) or -1.0 <= aligned.predictions.min() <= aligned.predictions.max() <= 1.0:
+        return None  # the usual case, found with two reductions
+    outside = (np.abs(aligned.predictions) > 1.0) & valid_rows(aligned.labels)[:, None]
+    if not outside.any():
+        return None
+    videos = [name for name, rows in aligned.slices.items() if outside[rows].any()]
+    largest = np.abs(aligned.predictions[outside]).max()
+    return (
+        f"{int(outside.sum())} predicted value(s) outside [-1, 1] (largest {largest:g})"
+        f" were clipped to [-1, 1] before scoring, in {len(videos)} video(s): {some(videos)}"
+    )
+
+
 @dataclass
 class ScoreReport:
     """The result of :func:`score_predictions`.
@@ -958,6 +1085,9 @@ def score_predictions(
     notes = [*predictions.notes, *aligned.notes]
     if not valid_rows(aligned.labels).any():
         raise DataError("no labelled frame is annotated (every label is -5)")
+    clipped = _clipped_note(aligned)
+    if clipped:
+        notes.append(clipped)
     scores = score_frames(aligned.predictions, aligned.labels)
     videos = None
     if per_video:
@@ -976,12 +1106,14 @@ def score_predictions(
 
 
 __all__ = [
+    "ANY_PREDICTION_FILE",
     "IMAGE_LOCATION_PATTERN",
     "PER_VIDEO_HEADER",
     "SINGLE_FILE_HEADER",
     "AlignedFrames",
     "DetectedFormat",
     "PredictionSet",
+    "ReadLimit",
     "ScoreReport",
     "SingleFileRows",
     "SubmissionFile",

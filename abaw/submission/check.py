@@ -8,8 +8,11 @@ the line.
 
 What it checks:
 
-* the archive: no absolute paths, ``..``, links or other non-regular
-  members, no zip inside the zip, no stray file;
+* the archive: no absolute paths, ``..``, backslashes, links or other
+  non-regular members, no zip inside the zip, no stray file, prediction
+  files at its root (not in a folder);
+* sizes: a file larger than its video's frame count can need (a few dozen
+  bytes a frame) is refused unread, so a zip bomb costs nothing;
 * per-video: one ``<name>.txt`` per test video and no other, header exactly
   ``valence,arousal``, exactly as many lines as the video has frames, every
   line two finite numbers in [-1, 1];
@@ -18,9 +21,9 @@ What it checks:
   organisers' sample file, the sample's rows in the sample's order), no
   repeated row, values finite and in [-1, 1].
 
-Dotfiles and ``__MACOSX/`` entries, and files packed inside one top-level
-folder, are only noted: they are harmless to the reader, and whether the
-organisers' server minds is not documented.
+Dotfiles and ``__MACOSX/`` entries are only noted: they are harmless to the
+reader. A folder given (rather than a zip) may hold its files in one
+subfolder; that is noted too, as zipping the subfolder's content fixes it.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.predictions import (
-    IMAGE_LOCATION_FORM,
     PER_VIDEO_HEADER,
     SINGLE_FILE_HEADER,
+    ReadLimit,
     SingleFileRows,
     SubmissionFile,
     SubmissionFiles,
     SubmissionFormat,
+    bad_location_error,
     detect_format,
     duplicate_row_error,
     open_submission,
@@ -255,11 +259,12 @@ def _check_listing(listing: SubmissionFiles, report: SubmissionReport, problems:
             + ", ".join(listing.hidden[:5])
             + (" ..." if len(listing.hidden) > 5 else "")
         )
-    if listing.archive and listing.folder:
-        report.notes.append(
-            f"the files are inside the folder '{listing.folder}' of the zip; "
-            "the organisers' instructions put them at its root"
-        )
+    if listing.folder:
+        where = f"the files are inside the folder '{listing.folder}'"
+        if listing.archive:
+            problems.add(f"{where} of the zip; the organisers' instructions put them at its root", path=listing.source)
+        else:
+            report.notes.append(f"{where}; zip that folder's content, so that they are at the zip's root")
 
 
 def _check_header_exact(text: str, header: Sequence[str], source: str, problems: _Problems) -> None:
@@ -314,7 +319,7 @@ def _check_per_video(
             problems.add(f"'{name}' is not a test video: remove this file", path=file.source)
             continue
         try:
-            text = file.text()
+            text = file.text(ReadLimit.for_frames(expected[name]))
         except PredictionError as error:
             problems.add_error(error)
             continue
@@ -343,7 +348,7 @@ def _check_single_file(
     problems: _Problems,
 ) -> None:
     try:
-        text = file.text()
+        text = file.text(ReadLimit.for_single_file(expected if expected is not None else sample_frame_counts(sample)))
     except PredictionError as error:
         problems.add_error(error)
         return
@@ -359,7 +364,7 @@ def _check_single_file(
     problems.add_rows(
         file.source,
         rows.lines[rows.bad],
-        lambda k: f"image_location '{rows.locations[rows.bad[k]]}' is not {IMAGE_LOCATION_FORM}",
+        lambda k: bad_location_error(rows.locations[rows.bad[k]], "", 0).message,
     )
     repeats = rows.duplicates
     problems.add_rows(

@@ -30,6 +30,7 @@ import torch
 from abaw import __version__
 from abaw.errors import CheckpointError
 from abaw.fileio import atomic_write_bytes
+from abaw.messages import shown_value
 from abaw.model import AffectModel, ModelConfig, create_model
 from abaw.model.transfer import UnreadableWeights, read_weights_file, state_tensors
 
@@ -61,12 +62,39 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     checkpoint = _read(path)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError("not an abaw checkpoint (no config and model inside)", path=path)
+    if isinstance(checkpoint["format"], bool) or not isinstance(checkpoint["format"], int):
+        shown = shown_value(checkpoint["format"])
+        raise CheckpointError(f"not an abaw checkpoint (its format is {shown}, not a number)", path=path)
     if checkpoint["format"] > CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"written by a newer abaw ({checkpoint.get('version')}, format {checkpoint['format']}); upgrade to read it",
             path=path,
         )
     return checkpoint
+
+
+RESUME_KEYS = ("optimizers", "class_weights", "epoch", "iteration")
+"""What ``--resume`` needs besides the weights: a checkpoint of a finished epoch of ``abaw train`` has them all."""
+
+
+def require_resumable(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
+    """Check that a checkpoint holds a training state to continue from.
+
+    Raises:
+        CheckpointError: naming ``path`` and what is missing or malformed.
+    """
+    missing = [key for key in RESUME_KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(
+            f"cannot be resumed: no {', '.join(missing)} inside (only a last.pt of abaw train can be)", path=path
+        )
+    weights = checkpoint["class_weights"]
+    if not isinstance(weights, torch.Tensor) or weights.dim() != 2 or weights.shape[0] != 2:
+        shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise CheckpointError(f"cannot be resumed: class_weights is {shape}, expected a (2, bins) tensor", path=path)
+    for key in ("epoch", "iteration"):
+        if isinstance(checkpoint[key], bool) or not isinstance(checkpoint[key], int) or checkpoint[key] < 0:
+            raise CheckpointError(f"cannot be resumed: {key} is {shown_value(checkpoint[key])}", path=path)
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ import yaml
 
 from abaw.data.layout import Split
 from abaw.errors import DataError
+from abaw.messages import shown_value
 
 
 class Protocol(str, Enum):
@@ -161,14 +162,18 @@ class TrainConfig:
             >>> TrainConfig.from_dict({"variant": "disc", "protocol": "final"}).protocol
             <Protocol.FINAL: 'final'>
         """
-        known = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        annotations = {item.name: str(item.type) for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(annotations))
         if unknown:
-            raise DataError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
+            known = ", ".join(sorted(annotations))
+            raise DataError(f"unknown setting(s) {', '.join(unknown)}; known: {known}", path=source)
+        values = {name: _checked_value(name, annotations[name], value, source) for name, value in values.items()}
         try:
             return cls(**values)
         except (TypeError, ValueError) as error:
-            raise DataError(str(error), path=source) from None
+            name = next((name for name in values if not _accepted(cls, name, values[name])), None)
+            message = str(error) if name is None or str(error).startswith(name) else f"{name}: {error}"
+            raise DataError(message, path=source) from None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied and validated (``None`` values are ignored)."""
@@ -204,6 +209,57 @@ def absolute_dataset_paths(settings: dict[str, Any]) -> dict[str, Any]:
     if isinstance(result.get("frames"), (list, tuple)):
         result["frames"] = [_absolute(path) for path in result["frames"]]
     return result
+
+
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "tuple": (list, tuple),
+    "dict": (dict,),
+}
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "tuple": "a list",
+    "dict": "a mapping",
+}
+
+
+def _checked_value(name: str, annotation: str, value: Any, source: str) -> Any:
+    """``value`` if it has the setting's type (a number written as text is read for a float setting).
+
+    Raises:
+        DataError: naming ``source`` and the setting, for a value of another type.
+    """
+    base, _, rest = annotation.partition(" | ")
+    base = base.split("[")[0]
+    if value is None and rest == "None":
+        return None
+    kinds = _PLAIN_TYPES.get(base)
+    if kinds is None:  # an enum: its own check names the setting's type
+        return value
+    if isinstance(value, kinds) and (base == "bool" or not isinstance(value, bool)):
+        return float(value) if base == "float" else value
+    if base == "float" and isinstance(value, str):
+        # YAML 1.1 reads 1e-4 (no '.') as text.
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise DataError(f"{name}: expected {_TYPE_WORDS[base]}, got {shown_value(value)}", path=source)
+
+
+def _accepted(cls: type[TrainConfig], name: str, value: Any) -> bool:
+    """Whether ``value`` alone, the other settings default, makes a valid config (to name the faulty setting)."""
+    try:
+        cls(**{name: value})
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

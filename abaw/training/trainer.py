@@ -56,7 +56,13 @@ from abaw.outputs import (
 )
 from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
-from abaw.training.checkpoint import load_checkpoint, load_model_state, load_weights, save_checkpoint
+from abaw.training.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    load_weights,
+    require_resumable,
+    save_checkpoint,
+)
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
 from abaw.training.distributed import Distributed, distributed
@@ -285,6 +291,8 @@ def _train(
     if run_dir != final_dir:
         check_replaceable(final_dir, OutputKind.TRAIN_RUN, force=True)
     checkpoint = load_checkpoint(run_dir / LAST) if resume else None
+    if checkpoint is not None:
+        require_resumable(checkpoint, run_dir / LAST)
     if dist.is_main and not resume:
         run_dir = _prepare_run_dir(run_dir, force)
     dist.barrier()
