@@ -48,6 +48,7 @@ from abaw.outputs import (
     write_marker,
 )
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.rundir import RunDir
 from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
@@ -395,10 +396,9 @@ def prepare_dataset(
 
 def _finished_epochs(run_dir: Path) -> int:
     """Epochs in ``run_dir/last.pt``, 0 when there is none."""
-    from abaw.training.checkpoint import load_checkpoint
-    from abaw.training.trainer import resumed_dir
+    from abaw.runtime.checkpoint import load_checkpoint
 
-    last = resumed_dir(run_dir) / "last.pt"
+    last = RunDir(run_dir).resumed().last
     return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
 
 
@@ -498,7 +498,7 @@ def run_demo(
     Raises:
         AbawError: for bad settings, existing outputs or bad data (one line each).
     """
-    from abaw.training.distributed import resolve_device
+    from abaw.runtime.devices import resolve_device
 
     began = time.perf_counter()
     recipe = recipe if recipe is not None else DemoRecipe()

@@ -22,10 +22,10 @@ from abaw.plots import (
     plot_affect_over_time,
     plot_run,
     reconstruct_faces,
-    resolve_checkpoint,
     sample_faces,
 )
 from abaw.prediction.predict import load_trained_model
+from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.metrics import ccc
 from abaw.scoring.predictions import VideoPrediction
 from abaw.training.config import TrainConfig

@@ -22,7 +22,7 @@ from abaw.data.samples import split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.prediction.inference import score_split
 from abaw.prediction.predict import load_trained_model, predict_entries
-from abaw.training.checkpoint import load_checkpoint
+from abaw.runtime.checkpoint import load_checkpoint
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig
 from abaw.training.reporting import Reporter

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from abaw.errors import AbawError
 from abaw.fileio import atomic_write_text
+from abaw.runtime.rundir import RunDir
 
 if TYPE_CHECKING:
     from abaw.training.trainer import TrainResult
@@ -118,8 +119,8 @@ class MetricsLog:
     """
 
     def __init__(self, run_dir: Path, resume_epoch: int = 0):
-        self.jsonl = run_dir / "metrics.jsonl"
-        self.csv = run_dir / "metrics.csv"
+        self.jsonl = RunDir(run_dir).metrics_jsonl
+        self.csv = RunDir(run_dir).metrics_csv
         self.rows: list[dict[str, object]] = []
         if resume_epoch and self.jsonl.is_file():
             for line in self.jsonl.read_text(encoding="utf-8").splitlines():

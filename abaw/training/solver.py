@@ -32,9 +32,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from abaw.data.samples import Batch
 from abaw.model import AffectModel
+from abaw.runtime.devices import Distributed
 from abaw.training.class_weights import sample_weights
 from abaw.training.config import Precision, RealLatent, TrainConfig
-from abaw.training.distributed import Distributed
 from abaw.training.losses import affect_loss, critic_loss, cycle_loss, generator_adversarial_loss, gradient_penalty
 from abaw.training.noise import NoiseConfig, add_noise
 

@@ -41,7 +41,7 @@ from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
-from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
+from abaw.errors import AbawError, CheckpointError, DataError
 from abaw.fileio import atomic_write_json, atomic_write_text, move_dir_onto
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
 from abaw.outputs import (
@@ -50,27 +50,23 @@ from abaw.outputs import (
     dataset_sources,
     output_lock,
     refuse_dataset_overlap,
-    remove_output_dir,
-    staging_dir,
-    write_marker,
 )
 from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
-from abaw.training.checkpoint import (
+from abaw.runtime.checkpoint import (
     load_checkpoint,
     load_model_state,
     load_weights,
     require_resumable,
     save_checkpoint,
 )
+from abaw.runtime.devices import Distributed, distributed
+from abaw.runtime.rundir import RunDir
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
-from abaw.training.distributed import Distributed, distributed
 from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
 from abaw.training.solver import Solver, uses_bf16
 
-LAST, BEST = "last.pt", "best.pt"
-SKIPPED = "skipped.json"
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -125,31 +121,6 @@ def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressF
     if not dist.is_main:
         index = open_dataset_from(config.dataset)
     return index
-
-
-def resumed_dir(run_dir: Path) -> Path:
-    """Where ``resume`` continues the run of ``run_dir``: its unfinished replacement ``RUN.partial`` if any."""
-    staging = staging_dir(run_dir)
-    return staging if (staging / LAST).is_file() else run_dir
-
-
-def _prepare_run_dir(run_dir: Path, force: bool) -> Path:
-    """Create the folder a new run writes to: ``run_dir``, or ``RUN.partial`` when it replaces an earlier run.
-
-    Nothing of an earlier run is touched: it is replaced when the new run ends.
-    """
-    if check_replaceable(run_dir, OutputKind.TRAIN_RUN, force=True):
-        if not force:
-            message = "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
-            raise OutputExistsError(message, run_dir)
-        work_dir = staging_dir(run_dir)
-        if work_dir.exists():
-            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
-    else:
-        work_dir = run_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
-    write_marker(work_dir, OutputKind.TRAIN_RUN)
-    return work_dir
 
 
 def variant_config(variant: str) -> ModelConfig:
@@ -231,15 +202,8 @@ def train(
             return _train(config, run_dir, dist, resume, force, strict, reporter, progress, on_epoch_end)
         except BaseException:
             if dist.is_main and not resume:
-                _discard_unstarted(staging_dir(run_dir))
+                RunDir(run_dir).discard_unstarted_staging()
             raise
-
-
-def _discard_unstarted(work_dir: Path) -> None:
-    """Remove a replacing run that failed before its first checkpoint: there is nothing in it to resume."""
-    if work_dir.is_dir() and not (work_dir / LAST).exists():
-        with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
-            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
 
 
 def select_training_entries(
@@ -266,7 +230,7 @@ def select_training_entries(
 def write_skipped(run_dir: Path, skipped: list[SkippedEntry]) -> None:
     """List the skipped entries and their reasons in ``run_dir/skipped.json`` (atomically)."""
     payload = {"skipped": [entry.to_dict() for entry in skipped]}
-    atomic_write_json(run_dir / SKIPPED, payload, force=True)
+    atomic_write_json(RunDir(run_dir).skipped, payload, force=True)
 
 
 def _train(
@@ -285,16 +249,16 @@ def _train(
     base = variant_config(config.variant)
     if config.tensorboard:
         TensorBoardLog.summary_writer_class()
-    final_dir, run_dir = run_dir, resumed_dir(run_dir) if resume else run_dir
-    if resume and not (run_dir / LAST).is_file():
-        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
-    if run_dir != final_dir:
-        check_replaceable(final_dir, OutputKind.TRAIN_RUN, force=True)
-    checkpoint = load_checkpoint(run_dir / LAST) if resume else None
-    if checkpoint is not None:
-        require_resumable(checkpoint, run_dir / LAST)
+    final_dir, run_dir = run_dir, RunDir(run_dir).resumed().path if resume else run_dir
+    checkpoint = None
+    if resume:
+        last = RunDir(final_dir).resume_checkpoint()
+        if run_dir != final_dir:
+            check_replaceable(final_dir, OutputKind.TRAIN_RUN, force=True)
+        checkpoint = load_checkpoint(last)
+        require_resumable(checkpoint, last)
     if dist.is_main and not resume:
-        run_dir = _prepare_run_dir(run_dir, force)
+        run_dir = RunDir(run_dir).create(force).path
     dist.barrier()
     if config.batch_size % dist.world_size:
         raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
@@ -338,7 +302,7 @@ def _train(
             raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
         reporter.note(f"--init {config.init}: {report.summary()}")
     if checkpoint is not None:
-        load_model_state(model, checkpoint, run_dir / LAST)
+        load_model_state(model, checkpoint, RunDir(run_dir).last)
     solver = Solver(model, config, class_weights, dist)
     start_epoch, best = 0, {"epoch": None, "ccc_mean": None}
     if checkpoint is not None:
@@ -359,9 +323,9 @@ def _train(
         for entry in skipped:
             reporter.note(f"warning: skipped {entry.name} ({entry.split.value}): {entry.reason}")
     if dist.is_main and checkpoint is None:
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
+        atomic_write_text(RunDir(run_dir).config, yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
         atomic_write_json(
-            run_dir / "class_weights.json",
+            RunDir(run_dir).class_weights,
             {"valence": class_weights[0].tolist(), "arousal": class_weights[1].tolist(), "frames": len(samples)},
             force=True,
         )
@@ -438,7 +402,7 @@ def _train(
                     "best": best,
                     "metrics": row,
                 }
-                save_checkpoint(run_dir / LAST, payload, also=[run_dir / BEST] if row.get("best") else [])
+                save_checkpoint(RunDir(run_dir).last, payload, also=[RunDir(run_dir).best] if row.get("best") else [])
                 metrics_log.append(row)
                 if tensorboard is not None:
                     tensorboard.log(row, epoch)
@@ -454,8 +418,9 @@ def _train(
     if dist.is_main and run_dir != final_dir:
         move_dir_onto(run_dir, final_dir)
     dist.barrier()
-    best_path = final_dir / BEST if (final_dir / BEST).is_file() else None
-    return TrainResult(final_dir, config.epochs, final_dir / LAST, best_path, best["epoch"], rows)
+    final = RunDir(final_dir)
+    best_path = final.best if final.best.is_file() else None
+    return TrainResult(final_dir, config.epochs, final.last, best_path, best["epoch"], rows)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -468,9 +433,7 @@ def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
     Raises:
         CheckpointError: when there is no readable ``last.pt``.
     """
-    path = resumed_dir(Path(run_dir)) / LAST
-    if not path.is_file():
-        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+    path = RunDir(run_dir).resume_checkpoint()
     stored = TrainConfig.from_dict(load_checkpoint(path)["config"], source=str(path))
     return stored.replace(**changes)
 
@@ -483,7 +446,7 @@ def best_epoch_of(path: str | os.PathLike) -> int:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / BEST if (path / BEST).is_file() else path / LAST
+        path = RunDir(path).best_or_last() or RunDir(path).last
     best = load_checkpoint(path).get("best") or {}
     if not best.get("epoch"):
         raise CheckpointError("has no best validation epoch (was it a --protocol val run?)", path=path)
