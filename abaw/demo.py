@@ -452,8 +452,8 @@ def _validate_stage(
     result_dir: Path, trained: TrainedModel, index: DatasetIndex, workers: int, progress: ProgressFn
 ) -> tuple[AffectScores, dict[str, VideoPrediction]]:
     """Predict Validation with ``trained`` into ``result_dir``; ``(scores, predictions)``."""
-    from abaw.prediction.inference import score_split
     from abaw.prediction.predict import predict_entries, write_split_predictions
+    from abaw.runtime.evaluation import score_split
 
     predictions = predict_entries(trained, index, Split.VALIDATION, workers=workers, progress=progress)
     write_split_predictions(result_dir, predictions, index, Split.VALIDATION, force=True, progress=progress)

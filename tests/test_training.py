@@ -20,9 +20,9 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
-from abaw.prediction.inference import score_split
 from abaw.prediction.predict import load_trained_model, predict_entries
 from abaw.runtime.checkpoint import load_checkpoint
+from abaw.runtime.evaluation import score_split
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig
 from abaw.training.reporting import Reporter

@@ -63,8 +63,8 @@ def predict_command(
     force: bool,
 ) -> None:
     """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
-    from abaw.prediction.inference import score_split
     from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+    from abaw.runtime.evaluation import score_split
 
     chosen = Split(split)
     check_output_path(out, folder=True)

@@ -26,10 +26,10 @@ from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
 from abaw.model import AffectModel
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
-from abaw.prediction.inference import predict_values, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.runtime.devices import resolve_device
+from abaw.runtime.evaluation import predict_dataset
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.submission.check import SubmissionReport, check_submission
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
@@ -104,7 +104,7 @@ def predict_entries(
         audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
         audio_dim = trained.audio_config.dim
     dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
-    values = predict_values(
+    return predict_dataset(
         trained.model,
         dataset,
         batch_size=batch_size,
@@ -113,7 +113,6 @@ def predict_entries(
         progress=progress,
         description=f"predicting {split.value}",
     )
-    return to_video_predictions(samples, values)
 
 
 def write_split_predictions(

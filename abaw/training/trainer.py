@@ -51,7 +51,6 @@ from abaw.outputs import (
     output_lock,
     refuse_dataset_overlap,
 )
-from abaw.prediction.inference import predict_values, score_split, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import (
     load_checkpoint,
@@ -61,6 +60,7 @@ from abaw.runtime.checkpoint import (
     save_checkpoint,
 )
 from abaw.runtime.devices import Distributed, distributed
+from abaw.runtime.evaluation import evaluate
 from abaw.runtime.rundir import RunDir
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
@@ -375,8 +375,10 @@ def _train(
             means = dist.mean({key: totals[key] / counts[key] for key in totals})
             row: dict[str, Any] = {"epoch": epoch, "iteration": solver.iteration, **means}
             if evaluation_dataset is not None:
-                values = predict_values(
+                scores = evaluate(
                     model,
+                    index,
+                    Split.VALIDATION,
                     evaluation_dataset,
                     dist=dist,
                     batch_size=config.eval_batch_size,
@@ -384,9 +386,7 @@ def _train(
                     bf16=uses_bf16(config.precision, dist.device),
                     progress=progress,
                     description=f"validation {epoch}",
-                )
-                predictions = to_video_predictions(evaluation_samples, values)
-                scores = score_split(predictions, index, Split.VALIDATION, names=evaluation_samples.names).scores
+                ).report.scores
                 row.update({f"val/{key}": value for key, value in scores.to_dict().items()})
                 if best["ccc_mean"] is None or scores.ccc_mean > best["ccc_mean"]:
                     best = {"epoch": epoch, "ccc_mean": float(scores.ccc_mean)}
