@@ -17,7 +17,7 @@ from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
 from abaw.model import create_model
 from abaw.runtime.checkpoint import load_checkpoint
-from abaw.training.trainer import variant_config
+from abaw.training.prepare import variant_config
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 

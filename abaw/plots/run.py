@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from abaw.data.index import DatasetIndex, Entry
 from abaw.data.layout import Split
@@ -106,16 +105,6 @@ class PlotReport:
             ],
             "notes": list(self.notes),
         }
-
-    def table(self, title: str) -> Table:
-        """One row per file: figure kind, file, what it shows, as a ``rich`` table."""
-        table = Table(title=title)
-        table.add_column("figure")
-        table.add_column("file", overflow="fold")
-        table.add_column("shows")
-        for figure in self.figures:
-            table.add_row(figure.kind, str(figure.path), figure.shows)
-        return table
 
 
 def run_noise(trained: TrainedModel) -> NoiseConfig:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.table import Table
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.frame_counts import FrameCounts
@@ -179,30 +178,6 @@ class TestSubmission:
             "check": self.report.to_dict(),
             "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
-
-    def table(self, title: str) -> Table:
-        """What was written and whether the check passed, as a ``rich`` table."""
-        table = Table(title=title, show_header=False)
-        table.add_column("")
-        table.add_column("")
-        check = "[green]passed[/green]" if self.report.ok else f"[red]{self.report.problem_count} problems[/red]"
-        for label, value in (
-            ("format", self.format.value),
-            ("videos", str(self.videos)),
-            ("face frames predicted", str(self.frames)),
-            ("prediction lines", str(self.report.lines)),
-            *(
-                (("frame-count rule", self.frame_counts.rule_description), ("counts from", self.frame_counts.summary()))
-                if self.frame_counts is not None
-                else ()
-            ),
-            ("files", str(self.files)),
-            ("zip", str(self.zip_path)),
-            ("check", check),
-            *([("written", "[red]no: the previous submission is kept[/red]")] if self.kept_previous else []),
-        ):
-            table.add_row(label, value)
-        return table
 
 
 def predict_test(
