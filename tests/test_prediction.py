@@ -133,6 +133,11 @@ def test_load_trained_model_restores_the_weights_and_refuses_an_audio_model_with
     path = save_checkpoint(tmp_path / "disc.pt", payload)
     restored = load_trained_model(path, device="cpu")
     assert (restored.epoch, restored.variant, restored.checkpoint) == (3, "disc-tiny", path)
+    run = tmp_path / "run"
+    run.mkdir()
+    path.rename(run / "last.pt")
+    restored = load_trained_model(run, device="cpu")
+    assert restored.checkpoint == run / "last.pt", "a run folder without best.pt gives its last.pt"
     ours = predict_entries(trained, index, Split.VALIDATION, workers=0)
     theirs = predict_entries(restored, index, Split.VALIDATION, workers=0)
     for name, video in ours.items():
