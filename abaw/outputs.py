@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,21 +70,6 @@ class OutputBusyError(AbawError):
 
 def _resolved(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
-
-
-def dataset_sources(settings: Mapping[str, Any]) -> list[Path]:
-    """The folders and files a dataset is read from, resolved, from its settings (``root``, ``frames``, ...).
-
-    Example:
-        >>> [str(path) for path in dataset_sources({"root": "/data/affwild2", "cache": "/tmp/c"})]
-        ['/data/affwild2']
-    """
-    sources = []
-    for name in ("root", "annotations", "videos", "test_list"):
-        if settings.get(name):
-            sources.append(_resolved(settings[name]))
-    sources.extend(_resolved(path) for path in settings.get("frames") or ())
-    return sources
 
 
 def layout_sources(layout: DatasetLayout) -> list[Path]:

@@ -296,7 +296,7 @@ def test_resume_and_config_from_another_directory(generated, tmp_path, monkeypat
     assert code == 0, err
     assert load_checkpoint(first / "run" / "last.pt")["epoch"] == 2
     config = TrainConfig.from_dict(yaml.safe_load((first / "run" / "config.yaml").read_text()))
-    assert Path(config.dataset["root"]) == generated.root
+    assert Path(config.dataset.root) == generated.root
 
 
 # --------------------------------------------------------------------------- the README workflow

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abaw.choices import parse_enum
 from abaw.data.annotations import read_annotation, read_test_list, valid_rows
 from abaw.data.frame_counts import (
     FrameCountFile,
@@ -43,6 +44,7 @@ from abaw.data.frame_counts import (
 from abaw.data.frames import face_image_fault, frame_image_path, scan_face_folder
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.names import find_video
+from abaw.data.source import DatasetSource
 from abaw.data.video import VideoInfo, count_decoded_frames, probe_video
 from abaw.errors import DataError, OutputError
 from abaw.fileio import atomic_output_file
@@ -583,7 +585,8 @@ def load_index(
         a bad annotation file or video.
 
     Raises:
-        DataError: for a bad line of the layout's count file, or an unknown rule name.
+        DataError: for a bad line of the layout's count file.
+        ConfigError: for an unknown rule name.
     """
     rule = _rule_named(frame_count_rule)
     count_file = read_frame_count_file(layout.count_file) if layout.count_file is not None else None
@@ -602,13 +605,7 @@ def load_index(
 
 
 def _rule_named(rule: FrameCountRule | str | None) -> FrameCountRule | None:
-    if rule is None or isinstance(rule, FrameCountRule):
-        return rule
-    for member in FrameCountRule:
-        if member.value.lower() == rule.replace(" ", "").lower():
-            return member
-    names = ", ".join(member.value for member in FrameCountRule)
-    raise DataError(f"unknown frame-count rule '{rule}'; choose one of {names}")
+    return None if rule is None else parse_enum(FrameCountRule, rule, "frame-count rule", loose=True)
 
 
 def _cache_or_warn(index: DatasetIndex, cache_file: Path, fingerprint: str) -> None:
@@ -850,21 +847,40 @@ def _write_cache(path: Path, fingerprint: str, index: DatasetIndex) -> None:
 
 
 def open_dataset(
-    root: str | os.PathLike,
+    source: DatasetSource | str | os.PathLike,
     *,
     progress: ProgressFn = no_progress,
     use_cache: bool = True,
-    frame_count_rule: FrameCountRule | str | None = None,
-    **layout_options: object,
+    **options: object,
 ) -> DatasetIndex:
-    """Discover the layout of ``root`` and index it (see :func:`load_index`).
+    """Discover the layout of a dataset and index it (see :func:`load_index`).
 
-    Keyword arguments other than ``progress``, ``use_cache`` and
-    ``frame_count_rule`` go to :func:`abaw.data.layout.discover_layout`
-    (``annotations``, ``frames``, ``videos``, ``test_list``, ``frame_counts``, ``cache``).
+    Args:
+        source: Where the dataset is, or just its root (then ``options`` are
+            the other fields of :class:`DatasetSource`: ``annotations``,
+            ``frames``, ``videos``, ``test_list``, ``frame_counts``,
+            ``frame_count_rule``, ``cache``).
+        progress: Wraps the per-video loop, for a progress bar.
+        use_cache: Read and write the index cache.
+        **options: Only with a root.
+
+    Raises:
+        DataError: when the root or a given part does not exist, and see :func:`load_index`.
     """
-    layout = discover_layout(root, **layout_options)  # type: ignore[arg-type]
-    return load_index(layout, progress=progress, use_cache=use_cache, frame_count_rule=frame_count_rule)
+    if not isinstance(source, DatasetSource):
+        source = DatasetSource(Path(source), **options)  # type: ignore[arg-type]
+    elif options:
+        raise TypeError("options are given with a root, not with a DatasetSource")
+    layout = discover_layout(
+        source.root,
+        annotations=source.annotations,
+        frames=source.frames,
+        videos=source.videos,
+        test_list=source.test_list,
+        frame_counts=source.frame_counts,
+        cache=source.cache,
+    )
+    return load_index(layout, progress=progress, use_cache=use_cache, frame_count_rule=source.frame_count_rule)
 
 
 def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progress) -> list[Problem]:
@@ -888,19 +904,3 @@ def verify_face_images(index: DatasetIndex, *, progress: ProgressFn = no_progres
                 severity = Severity.ERROR if fault.unreadable else Severity.WARNING
                 problems.append(Problem(severity, fault.message, entry.name, entry.split))
     return problems
-
-
-def open_dataset_from(
-    settings: Mapping[str, object], *, progress: ProgressFn = no_progress, use_cache: bool = True
-) -> DatasetIndex:
-    """Open the dataset a settings mapping names: ``root`` and the layout options, as a run's config stores them.
-
-    Raises:
-        DataError: when ``root`` is missing, and see :func:`open_dataset`.
-    """
-    options = dict(settings)
-    root = options.pop("root", None)
-    if root is None:
-        raise DataError("no dataset root given (pass --root)")
-    options["frames"] = tuple(options.get("frames") or ())  # type: ignore[arg-type]
-    return open_dataset(root, progress=progress, use_cache=use_cache, **options)

@@ -38,7 +38,7 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
-from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
+from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
@@ -47,7 +47,6 @@ from abaw.model import AffectModel, ModelConfig, create_model, load_matching_sta
 from abaw.outputs import (
     OutputKind,
     check_replaceable,
-    dataset_sources,
     output_lock,
     refuse_dataset_overlap,
     remove_output_dir,
@@ -120,10 +119,10 @@ def _step_seed(seed: int, epoch: int, rank: int) -> int:
 def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressFn) -> DatasetIndex:
     """Open the dataset named in ``config.dataset``; rank 0 builds the index cache first."""
     if dist.is_main:
-        index = open_dataset_from(config.dataset, progress=progress)
+        index = open_dataset(config.require_dataset(), progress=progress)
     dist.barrier()
     if not dist.is_main:
-        index = open_dataset_from(config.dataset)
+        index = open_dataset(config.require_dataset())
     return index
 
 
@@ -223,7 +222,7 @@ def train(
         UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
         OutputBusyError: another process writes ``run_dir``.
     """
-    run_dir = refuse_dataset_overlap(run_dir, dataset_sources(config.dataset))
+    run_dir = refuse_dataset_overlap(run_dir, config.require_dataset().read_paths())
     with distributed(config.device) as dist, contextlib.ExitStack() as lock:
         if dist.is_main:  # only rank 0 writes under torchrun
             lock.enter_context(output_lock(run_dir))
