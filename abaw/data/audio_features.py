@@ -72,7 +72,8 @@ import numpy as np
 from rich.table import Table
 
 from abaw.data.audio import AUDIO_RATE, read_audio
-from abaw.data.index import DatasetIndex, Entry
+from abaw.data.entries import Entry
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import DEFAULT_CACHE_NAME, Split
 from abaw.errors import DataError
 from abaw.fileio import atomic_output_file, atomic_write_json

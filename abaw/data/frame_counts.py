@@ -38,7 +38,7 @@ from abaw.data.names import VIDEO_EXTENSIONS, video_stem
 from abaw.errors import DataError
 
 if TYPE_CHECKING:
-    from abaw.data.index import Entry
+    from abaw.data.entries import Entry
     from abaw.data.layout import Split
     from abaw.scoring.predictions import SingleFileRows
 

@@ -10,15 +10,10 @@ from rich.table import Table
 
 from abaw.data.annotations import MISSING_LABEL, valid_rows
 from abaw.data.bins import BIN_CENTRES, N_AFFECT_BINS, bin_counts
+from abaw.data.entries import Entry, Problem, Severity
 from abaw.data.frame_counts import FrameCounts
-from abaw.data.index import (
-    DatasetIndex,
-    Entry,
-    Problem,
-    Severity,
-    count_decoded_video_frames,
-    verify_face_images,
-)
+from abaw.data.index import DatasetIndex, count_decoded_video_frames
+from abaw.data.index_build import verify_face_images
 from abaw.data.layout import Split
 from abaw.progress import ProgressFn, no_progress
 

@@ -23,8 +23,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from abaw.data.annotations import valid_rows
+from abaw.data.entries import Entry
 from abaw.data.frames import CROP_SIZE, frame_image_path
-from abaw.data.index import DatasetIndex, Entry
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import DataError
 

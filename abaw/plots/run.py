@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from abaw.data.index import DatasetIndex, Entry
+from abaw.data.entries import Entry
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, PredictionError
 from abaw.messages import some

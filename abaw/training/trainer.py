@@ -38,7 +38,8 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
-from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset
+from abaw.data.entries import EntrySelection, SkippedEntry
+from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
