@@ -6,6 +6,8 @@ import pytest
 import torch
 import yaml
 
+from abaw.choices import parse_enum
+from abaw.data.frame_counts import FrameCountRule
 from abaw.data.layout import Split
 from abaw.data.source import DatasetSource
 from abaw.errors import CheckpointError, ConfigError
@@ -173,3 +175,12 @@ def test_bad_dataset_settings_are_config_errors(dataset, message):
 def test_no_dataset_is_refused_when_needed():
     with pytest.raises(ConfigError, match=r"no dataset root given \(pass --root\)"):
         TrainConfig().require_dataset()
+
+
+def test_parse_enum_members_values_and_loose_text():
+    assert parse_enum(Protocol, Protocol.FINAL, "protocol") is Protocol.FINAL
+    assert parse_enum(FrameCountRule, "max(p + 1, CROPS)", "rule", loose=True) is FrameCountRule.MAX_P_PLUS_1_CROPS
+    with pytest.raises(ConfigError, match=r"^rule must be one of P, P\+1, .*, got 'p\+1'$"):
+        parse_enum(FrameCountRule, "p+1", "rule")
+    with pytest.raises(ValueError, match="protocol must be one of val, final, got 3"):
+        parse_enum(Protocol, 3, "protocol")
