@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from abaw import __version__
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split

@@ -22,7 +22,7 @@ from scipy import stats
 
 from abaw.benchmarks.training import VARIANTS
 from abaw.cli import cli
-from abaw.data.audio_features import AudioFeatureConfig
+from abaw.data.audio import AudioFeatureConfig
 from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device

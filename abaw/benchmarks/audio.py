@@ -29,8 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from abaw.data.audio import AUDIO_RATE, read_audio
-from abaw.data.audio_features import (
+from abaw.data.audio import (
     AudioFeatureConfig,
     compute_llds,
     frame_windows,
@@ -38,6 +37,7 @@ from abaw.data.audio_features import (
     pool_llds,
     video_audio_features,
 )
+from abaw.data.audio.decode import AUDIO_RATE, read_audio
 
 
 def synthetic_voice(seconds: float, rate: int = 44_100, seed: int = 0) -> np.ndarray:

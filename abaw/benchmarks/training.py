@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader
 
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features, load_audio_features
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
 from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split

@@ -37,7 +37,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
+from abaw.data.audio import AudioFeatureConfig, load_audio_features
 from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
