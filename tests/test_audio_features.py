@@ -28,10 +28,10 @@ from abaw.data.audio import (
 )
 from abaw.data.audio.decode import AUDIO_RATE, AudioTrack, read_audio
 from abaw.data.audio.normalise import STD_FLOOR
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import DataError
+from abaw.synthetic import GeneratedDataset
 
 # Columns of eGeMAPSv02's LLDs, by what they need from their surroundings (see the module docstring).
 SPECTRAL = list(range(0, 10))  # loudness .. mfcc4, spectral flux (5) included

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from abaw.data.audio import AudioFeatureConfig, AudioFeaturesNotReady, extract_audio_features, features_folder
-from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.prediction.inference import score_split
 from abaw.prediction.predict import load_trained_model, predict_entries
+from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.checkpoint import load_checkpoint
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from abaw.data.frames import frame_image_path
-from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Edition
 from abaw.data.video import probe_video
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
 def build_tree(root: Path, videos: int, lines: int, seed: int = 0) -> int:

@@ -8,7 +8,6 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset, write_json
-from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
 from abaw.data.report import (
@@ -20,6 +19,7 @@ from abaw.data.report import (
     problems_table,
     summary_table,
 )
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
 @click.group()
