@@ -45,6 +45,15 @@ def test_list_names_every_benchmark() -> None:
         assert bench.name in stdout and f"python -m {bench.module}" in stdout
 
 
+def _options_reached(row: dict) -> None:
+    """The options a benchmark reports it ran with are its quick options, not its defaults."""
+    bench = find_benchmarks([row["name"]])[0]
+    module = importlib.import_module(bench.module)
+    quick = vars(module.parse_options(list(bench.quick_args)))
+    assert row["figures"]["options"] == quick
+    assert quick != vars(module.parse_options([]))
+
+
 def test_quick_run_prints_figures_and_writes_json(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     code, stdout, stderr = run("benchmark", "scoring", "audio", "--quick", "--json", str(report))
@@ -53,6 +62,30 @@ def test_quick_run_prints_figures_and_writes_json(tmp_path: Path) -> None:
     payload = json.loads(report.read_text())
     assert payload["quick"] is True
     assert [(row["name"], row["status"]) for row in payload["benchmarks"]] == [("scoring", 0), ("audio", 0)]
+    # The quick options reach each script: the scoring benchmark's title names its sizes ...
+    assert "20 videos, 20,000 label lines" in stdout
+    # ... and the audio benchmark measured a 4 s track, 10 of its 120 frame windows one by one.
+    scoring, audio = payload["benchmarks"]
+    assert "figures" not in scoring
+    _options_reached(audio)
+    assert (audio["figures"]["frames"], audio["figures"]["sampled"]) == (120, 10)
+    assert round(audio["figures"]["audio_seconds"]) == 4
+    assert "4 s of audio, 120 frames at 30 fps" in stdout and "(10 timed, x12.0)" in stdout
+
+
+@pytest.mark.slow
+def test_quick_options_reach_the_index_and_training_scripts(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    code, stdout, stderr = run("benchmark", "index", "training", "--quick", "--json", str(report))
+    assert code == 0, stderr
+    index, training = json.loads(report.read_text())["benchmarks"]
+    _options_reached(index)
+    assert (index["figures"]["videos"], index["figures"]["lines"]) == (20, 20_000)
+    assert "Dataset index, 20 videos, 20,000 label lines" in stdout
+    # The training benchmark prints its own table: one row per variant asked for, on 0 workers.
+    assert training["status"] == 0 and "0 workers" in stdout
+    rows = [line for line in stdout.splitlines() if line.startswith("variant ")]
+    assert [line.split(",")[0] for line in rows] == ["variant disc-tiny", "variant aeg-cd-sz-tiny"]
 
 
 def test_unknown_benchmark_is_one_line() -> None:
