@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,14 @@ def test_quick_options_reach_the_index_and_training_scripts(tmp_path: Path) -> N
 def test_unknown_benchmark_is_one_line() -> None:
     code, _, stderr = run("benchmark", "speed")
     assert code == 2 and stderr.count("\n") == 1 and "unknown benchmark" in stderr
+
+
+# runpy warns when the module was imported before (by other tests): running it again is the point.
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+def test_a_benchmark_run_as_a_script_draws_its_figures(monkeypatch, capsys) -> None:
+    """``python -m abaw.benchmarks.audio``: the module runs as ``__main__``, with its own copy of its classes."""
+    monkeypatch.setattr(sys, "argv", ["audio", "--seconds", "1", "--sample", "2"])
+    with pytest.raises(SystemExit) as raised:
+        runpy.run_module("abaw.benchmarks.audio", run_name="__main__", alter_sys=True)
+    assert raised.value.code == 0
+    assert "1 s of audio, 30 frames at 30 fps" in capsys.readouterr().out

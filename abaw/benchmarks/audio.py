@@ -171,4 +171,4 @@ def main(argv: list[str] | None = None) -> AudioBenchmark:
 if __name__ == "__main__":
     from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
 
-    raise SystemExit(run_script(main))
+    raise SystemExit(run_script("audio"))

@@ -113,4 +113,4 @@ def main(argv: list[str] | None = None) -> IndexBenchmark:
 if __name__ == "__main__":
     from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
 
-    raise SystemExit(run_script(main))
+    raise SystemExit(run_script("index"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from abaw.benchmarks import Benchmark, BenchmarkRun
+from abaw.benchmarks import Benchmark, BenchmarkRun, find_benchmarks
 from abaw.benchmarks.audio import AudioBenchmark
 from abaw.benchmarks.index import IndexBenchmark
 
@@ -82,9 +83,14 @@ def print_figures(console: Console, figures: object) -> None:
         console.print(renderable)
 
 
-def run_script(main: Callable[[list[str]], object]) -> int:
-    """Run a benchmark module as a script (``python -m abaw.benchmarks.NAME``): its figures on standard output."""
-    print_figures(Console(), main(sys.argv[1:]))
+def run_script(name: str) -> int:
+    """Run benchmark ``name`` as a script (``python -m abaw.benchmarks.NAME``): its figures on standard output.
+
+    The module is imported by name rather than taken from ``__main__``: run as
+    a script, it would define its own copy of the figures class.
+    """
+    (bench,) = find_benchmarks([name])
+    print_figures(Console(), importlib.import_module(bench.module).main(sys.argv[1:]))
     return 0
 
 
