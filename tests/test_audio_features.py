@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -301,6 +302,8 @@ def test_missing_features_name_the_command(generated: GeneratedDataset, tmp_path
     with pytest.raises(AudioFeaturesNotReady) as raised:
         load_audio_features(index, AudioFeatureConfig("eGeMAPSv01b", "meanstd"), names=["video2_left"])
     assert str(raised.value) == "no audio features for video video2 (eGeMAPSv01b-meanstd)"
+    copied = pickle.loads(pickle.dumps(raised.value))  # as from a worker process
+    assert (str(copied), copied.config, copied.layout) == (str(raised.value), raised.value.config, index.layout)
     assert error_line(raised.value) == (
         "no audio features for video video2 (eGeMAPSv01b-meanstd); run 'abaw features audio "
         f"--root {generated.root} --cache {tmp_path / 'cache'} --feature-set eGeMAPSv01b --pooling meanstd'"

@@ -42,6 +42,10 @@ class AudioFeaturesNotReady(DataError):
         self.layout = layout
         super().__init__(message, path=path)
 
+    def __reduce__(self):
+        # Exception pickling replays ``args`` (the rendered line) into __init__, which needs more.
+        return type(self), (self.message, self.config, self.layout, self.path)
+
 
 def features_folder(index: DatasetIndex, config: AudioFeatureConfig) -> Path:
     """``CACHE/audio/<config key>``: where the features of ``config`` are kept."""
