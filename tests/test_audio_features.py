@@ -34,7 +34,7 @@ from abaw.data.layout import Split
 from abaw.errors import DataError
 from abaw.synthetic import GeneratedDataset
 
-# Columns of eGeMAPSv02's LLDs, by what they need from their surroundings (see the module docstring).
+# Columns of eGeMAPSv02's LLDs, by what they need from their surroundings (see abaw.data.audio's docstring).
 SPECTRAL = list(range(0, 10))  # loudness .. mfcc4, spectral flux (5) included
 SPECTRAL_NO_FLUX = [0, 1, 2, 3, 4, 6, 7, 8, 9]
 PITCH = [10, *range(13, 25)]  # F0, HNR, H1-H2, H1-A3, formants; not jitter (11) or shimmer (12)

@@ -93,6 +93,7 @@ def draw_face(look: Look, valence: float, arousal: float, frame: int = 0) -> Ima
 
 
 def add_noise(image: Image.Image, rng: np.random.Generator, sigma: float) -> Image.Image:
+    """``image`` (a face crop) with Gaussian pixel noise of standard deviation ``sigma``."""
     if sigma <= 0:
         return image
     pixels = np.asarray(image, dtype=np.float32) + rng.normal(0.0, sigma, (CROP_SIZE, CROP_SIZE, 3)).astype(np.float32)
@@ -100,6 +101,7 @@ def add_noise(image: Image.Image, rng: np.random.Generator, sigma: float) -> Ima
 
 
 def draw_background(video: VideoPlan) -> Image.Image:
+    """The empty scene of a video: a wall, a floor and a door frame in the first person's colours."""
     width, height = video.size
     colour = video.persons[0].look.background
     image = Image.new("RGB", (width, height), colour)

@@ -49,6 +49,8 @@ class Look:
 
 @dataclass
 class PersonPlan:
+    """One entry to write: its labels, quirks and look."""
+
     name: str
     split: Split
     index: int  # position among all entries: drives which quirks it gets
@@ -62,11 +64,14 @@ class PersonPlan:
 
     @property
     def rows(self) -> int:
+        """Label lines of the entry."""
         return len(self.valence)
 
 
 @dataclass
 class VideoPlan:
+    """One video to write: its container, frame count and the persons in it."""
+
     stem: str
     folder: str
     extension: str
@@ -80,10 +85,12 @@ class VideoPlan:
 
     @property
     def path(self) -> str:
+        """The video file, relative to the dataset root."""
         return f"{self.folder}/{self.stem}{self.extension}"
 
 
 def seeded_rng(seed: int, *keys: int) -> np.random.Generator:
+    """The random stream of one (seed, video, purpose)."""
     # One independent stream per (seed, video, purpose): adding a video never changes the others.
     return np.random.default_rng([seed, *keys])
 
@@ -127,6 +134,7 @@ def _single_names(count: int) -> list[str]:
 
 
 def plan_videos(config: GeneratorConfig) -> list[VideoPlan]:
+    """Every video of the dataset ``config`` describes, with its persons, in generation order."""
     folders = ["batch1", "batch2", "new_vids"] if config.edition is Edition.ABAW2022 else ["batch1", "batch2"]
     videos: list[VideoPlan] = []
     entry_index = 0

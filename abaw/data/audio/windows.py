@@ -60,7 +60,7 @@ def pool_llds(llds: np.ndarray, lo: np.ndarray, hi: np.ndarray, pooling: Pooling
     """Pool the LLD frames ``llds[lo[i]:hi[i]]`` of every window into one row.
 
     Windows with fewer LLD frames than needed fall back as described in the
-    module docstring; a track without LLD frames gives zeros.
+    package docstring (:mod:`abaw.data.audio`); a track without LLD frames gives zeros.
 
     Args:
         llds: ``(frames, lld_count)`` LLDs of one track.
