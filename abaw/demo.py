@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from abaw import __version__
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
-from abaw.data.generate import GeneratorConfig, generate_dataset
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import AbawError, DataError, OutputExistsError
@@ -52,6 +51,7 @@ from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 if TYPE_CHECKING:
     # torch loads only when a demo runs, so that importing this module (and the CLI) stays quick.

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.cli.context import AbawGroup
-from abaw.data.generate import GeneratedDataset
+from abaw.synthetic import GeneratedDataset
 
 
 def run(*args: str) -> tuple[int, str, str]:

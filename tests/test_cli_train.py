@@ -13,9 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
 from abaw.model import create_model
+from abaw.synthetic import GeneratedDataset
 from abaw.training.checkpoint import load_checkpoint
 from abaw.training.trainer import variant_config
 

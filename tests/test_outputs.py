@@ -18,7 +18,6 @@ import yaml
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import DEFAULT_CACHE_NAME, Split
 from abaw.errors import OutputExistsError
 from abaw.fileio import atomic_write_json
@@ -34,6 +33,7 @@ from abaw.outputs import (
 )
 from abaw.scoring.predictions import VideoPrediction
 from abaw.submission.writers import write_per_video
+from abaw.synthetic import GeneratedDataset
 from abaw.training.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.trainer import resume_config, train

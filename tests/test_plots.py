@@ -12,7 +12,6 @@ import pytest
 import torch
 from PIL import Image
 
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, OutputExistsError, PredictionError
@@ -28,6 +27,7 @@ from abaw.plots import (
 from abaw.prediction.predict import load_trained_model
 from abaw.scoring.metrics import ccc
 from abaw.scoring.predictions import VideoPrediction
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 from abaw.training.trainer import train

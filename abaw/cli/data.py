@@ -16,10 +16,10 @@ from abaw.cli.render_data import (
     problems_table,
     summary_table,
 )
-from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Edition
 from abaw.data.report import check_dataset
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
 @click.group()

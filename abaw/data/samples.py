@@ -82,7 +82,7 @@ def select_frames(index: DatasetIndex, entries: Iterable[Entry], *, labelled: bo
             every face frame within the video, targets ``-5``.
 
     Example:
-        >>> from abaw.data.generate import GeneratorConfig, generate_dataset
+        >>> from abaw.synthetic import GeneratorConfig, generate_dataset
         >>> import tempfile
         >>> from abaw.data.index import open_dataset
         >>> root = generate_dataset(tempfile.mkdtemp() + "/d", GeneratorConfig(videos=6, frames=10)).root

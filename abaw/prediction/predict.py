@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
+from abaw.data.audio import AudioFeatureConfig, load_audio_features
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split

@@ -37,7 +37,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
+from abaw.data.audio import AudioFeatureConfig, load_audio_features
 from abaw.data.entries import EntrySelection, SkippedEntry
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
