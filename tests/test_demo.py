@@ -17,7 +17,7 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.demo import DemoRecipe, DemoResult, DemoStage, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
-from abaw.submission.check import check_submission
+from abaw.formats.check import check_submission
 from abaw.training.reporting import Reporter
 
 VARIANTS = ["disc-tiny", "aeg-cd-tiny", "aeg-cd-sz-tiny"]

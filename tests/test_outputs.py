@@ -22,6 +22,8 @@ from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import DEFAULT_CACHE_NAME, Split
 from abaw.errors import OutputExistsError
 from abaw.fileio import atomic_write_json
+from abaw.formats.types import VideoPrediction
+from abaw.formats.writers import write_per_video
 from abaw.outputs import (
     MARKER_NAME,
     OutputBusyError,
@@ -32,8 +34,6 @@ from abaw.outputs import (
     staged_output_dir,
     staging_dir,
 )
-from abaw.scoring.predictions import VideoPrediction
-from abaw.submission.writers import write_per_video
 from abaw.training.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.trainer import resume_config, train

@@ -16,6 +16,7 @@ from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, OutputExistsError, PredictionError
+from abaw.formats.types import VideoPrediction
 from abaw.plots import (
     Reconstruction,
     affect_series,
@@ -27,7 +28,6 @@ from abaw.plots import (
 )
 from abaw.prediction.predict import load_trained_model
 from abaw.scoring.metrics import ccc
-from abaw.scoring.predictions import VideoPrediction
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 from abaw.training.trainer import train

@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 
 from abaw.errors import DataError, PredictionError
+from abaw.formats.containers import ANY_PREDICTION_FILE, MAX_TOTAL_BYTES, ReadLimit, SubmissionFile
+from abaw.formats.readers import parse_collecting, read_predictions, read_sample_file
+from abaw.formats.types import PredictionSet, SubmissionFormat, VideoPrediction
+from abaw.formats.writers import write_per_video, write_single_file, zip_submission
+from abaw.scoring.alignment import align_predictions
 from abaw.scoring.metrics import score_frames
-from abaw.scoring.predictions import (
-    ANY_PREDICTION_FILE,
-    MAX_TOTAL_BYTES,
-    PredictionSet,
-    ReadLimit,
-    SubmissionFile,
-    SubmissionFormat,
-    VideoPrediction,
-    align_predictions,
-    parse_collecting,
-    read_predictions,
-    read_sample_file,
-    score_predictions,
-)
-from abaw.submission.writers import write_per_video, write_single_file, zip_submission
+from abaw.scoring.report import score_predictions
 from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from abaw.errors import OutputExistsError, PredictionError
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction, read_predictions
-from abaw.submission import (
+from abaw.formats.check import MAX_LISTED_PROBLEMS, check_submission
+from abaw.formats.readers import read_predictions
+from abaw.formats.types import SubmissionFormat, VideoPrediction
+from abaw.formats.writers import (
     SubmissionWarning,
-    check_submission,
     fill_missing_frames,
+    format_values,
     write_per_video,
     write_single_file,
     zip_submission,
 )
-from abaw.submission.check import MAX_LISTED_PROBLEMS
-from abaw.submission.writers import format_values
 from tests.helpers import write_zip_bomb
 
 PER_VIDEO = "valence,arousal\n"

@@ -22,9 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from abaw.data.annotations import read_annotation
-from abaw.scoring.predictions import read_predictions, score_predictions
-from abaw.submission.check import check_submission
-from abaw.submission.writers import format_values, write_per_video, write_single_file, zip_submission
+from abaw.formats.check import check_submission
+from abaw.formats.readers import read_predictions
+from abaw.formats.writers import format_values, write_per_video, write_single_file, zip_submission
+from abaw.scoring.report import score_predictions
 
 T = TypeVar("T")
 

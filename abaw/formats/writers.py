@@ -33,10 +33,11 @@ import numpy as np
 
 from abaw.errors import PredictionError
 from abaw.fileio import atomic_output_file, refuse_overwrite
+from abaw.formats.readers import read_sample_file
+from abaw.formats.types import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction
 from abaw.messages import some
 from abaw.outputs import OutputKind, check_output_dir, staged_output_dir
 from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.predictions import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction, read_sample_file
 
 __all__ = [
     "SubmissionWarning",
