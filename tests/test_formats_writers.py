@@ -89,6 +89,20 @@ def test_format_values_agrees_with_python_formatting():
     assert same >= 4990  # only exact decimal ties may round the other way
 
 
+def test_format_values_is_python_formatting_even_near_decimal_ties():
+    rng = np.random.default_rng(5)
+    ties = rng.integers(-999_999, 1_000_000, (2000, 2)) / 1e6 + 5e-7  # within rounding error of a tie
+    values = np.concatenate([ties, rng.uniform(-1, 1, (2000, 2)).astype(np.float32)])
+    expected = "".join(f"{a:.6f},{b:.6f}\n" for a, b in values).replace("-0.000000", "0.000000")
+    assert format_values(values, 6).decode() == expected
+
+
+def test_single_file_names_keep_what_looks_like_a_negative_zero(tmp_path):
+    predictions = {"cam-0.00": VideoPrediction([1, 2], [[-1e-9, 0.5], [0.25, -1e-9]])}
+    out = write_single_file(tmp_path / "s.csv", predictions, {"cam-0.00": 2}, precision=2)
+    assert out.read_text() == SINGLE + "cam-0.00/00001.jpg,0.00,0.50\ncam-0.00/00002.jpg,0.25,0.00\n"
+
+
 def test_write_per_video_files(tmp_path):
     predictions = {
         "video2_left": VideoPrediction([1, 4], [[0.123456789, 1.5], [-0.5, -2.0]]),
