@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw import __version__
-from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.errors import AbawError, DataError, OutputError, OutputExistsError
 from abaw.fileio import atomic_write_json, make_temp_dir, move_dir_onto
 
 if TYPE_CHECKING:
@@ -339,6 +339,11 @@ def staged_output_dir(
                 write_marker(stage, kind)
             yield stage
             move_dir_onto(stage, target)
+        except OutputError as error:
+            # The staging folder is a hidden name the user never gave: a write that fails in it fails the output.
+            if error.path is None or not Path(error.path).is_relative_to(stage):
+                raise
+            raise OutputError(error.message, path=target) from None
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
