@@ -159,7 +159,7 @@ def _formatted_rows(row_format: str, columns: list[np.ndarray], precision: int) 
     *keys, values = columns
     values = np.clip(values, -1.0, 1.0)
     # Python writes "-0.000000" for a small negative; a zero is written unsigned.
-    # Only a number ends in "," or "\n" (names hold no comma), so only numbers change.
+    # A match is a whole number: locations end in ".jpg," and names hold no comma.
     negative_zero = "-0." + "0" * precision
     for start in range(0, len(values), _BLOCK_ROWS):
         block = [column[start : start + _BLOCK_ROWS] for column in keys] + [values[start : start + _BLOCK_ROWS]]
