@@ -1,7 +1,7 @@
 """Checking a submission before uploading it: every problem, not only the first.
 
 :func:`check_submission` reads a folder, a single file, or a zip of either
-with the same parser as scoring (:mod:`abaw.formats.readers`), but where
+with the same parser as reading and scoring (:mod:`abaw.formats.readers`), but where
 reading stops at the first problem, checking goes on and collects them all,
 each as one line naming the file (``archive.zip:member`` inside a zip) and
 the line.
