@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from abaw import __version__
+from abaw.cli.render_scoring import comparison_table
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
+from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.outputs import (
     OutputKind,
     check_replaceable,
@@ -47,9 +49,7 @@ from abaw.outputs import (
     write_marker,
 )
 from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
 from abaw.synthetic import GeneratorConfig, generate_dataset
 

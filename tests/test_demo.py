@@ -16,7 +16,7 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.demo import DemoRecipe, DemoResult, DemoStage, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
-from abaw.submission.check import check_submission
+from abaw.formats.check import check_submission
 from abaw.synthetic import GeneratorConfig
 from abaw.training.reporting import Reporter
 

@@ -24,7 +24,7 @@ from abaw.data.index import count_decoded_video_frames, open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.data.video import count_decoded_frames, probe_video
 from abaw.errors import ConfigError, DataError
-from abaw.scoring.predictions import SINGLE_FILE_HEADER
+from abaw.formats.types import SINGLE_FILE_HEADER
 from abaw.synthetic import GeneratedDataset
 from tests.foreign import ForeignDataset
 from tests.helpers import annotation_dir, tiny_dataset, write_annotation

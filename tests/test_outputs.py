@@ -21,6 +21,8 @@ from abaw.cli import cli
 from abaw.data.layout import DEFAULT_CACHE_NAME, Split
 from abaw.errors import OutputExistsError
 from abaw.fileio import atomic_write_json
+from abaw.formats.types import VideoPrediction
+from abaw.formats.writers import write_per_video
 from abaw.outputs import (
     MARKER_NAME,
     OutputBusyError,
@@ -31,8 +33,6 @@ from abaw.outputs import (
     staged_output_dir,
     staging_dir,
 )
-from abaw.scoring.predictions import VideoPrediction
-from abaw.submission.writers import write_per_video
 from abaw.synthetic import GeneratedDataset
 from abaw.training.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig

@@ -15,6 +15,7 @@ from PIL import Image
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, OutputExistsError, PredictionError
+from abaw.formats.types import VideoPrediction
 from abaw.plots import (
     Reconstruction,
     affect_series,
@@ -26,7 +27,6 @@ from abaw.plots import (
 )
 from abaw.prediction.predict import load_trained_model
 from abaw.scoring.metrics import ccc
-from abaw.scoring.predictions import VideoPrediction
 from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig

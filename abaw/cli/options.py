@@ -174,7 +174,7 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def submission_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--format per-video|single-file`` (the test submission's format) as ``submission_format``."""
-    from abaw.scoring.predictions import SubmissionFormat
+    from abaw.formats.types import SubmissionFormat
 
     return click.option(
         "--format",

@@ -73,8 +73,8 @@ def plot_command(
     (best.pt if present, else last.pt). Writes affect_<video>.png per video
     and, for models with a generator, reconstruction.png.
     """
+    from abaw.formats.readers import read_predictions
     from abaw.plots.run import plot_run
-    from abaw.scoring.predictions import read_predictions
 
     refuse_json_overwrite(json_path, force)
     predictions = None

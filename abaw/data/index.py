@@ -121,7 +121,7 @@ class DatasetIndex:
             return self._resolved[split]
         sample_counts = None
         if sample_file is not None:
-            from abaw.scoring.predictions import read_sample_file
+            from abaw.formats.readers import read_sample_file
 
             sample_counts = sample_frame_counts(read_sample_file(sample_file))
         assert self.learned_rule is not None

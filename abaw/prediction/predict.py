@@ -24,13 +24,13 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
+from abaw.formats.check import SubmissionReport, check_submission
+from abaw.formats.types import SubmissionFormat, VideoPrediction
+from abaw.formats.writers import write_per_video, write_single_file, zip_submission
 from abaw.model import AffectModel
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
 from abaw.prediction.inference import predict_values, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
-from abaw.submission.check import SubmissionReport, check_submission
-from abaw.submission.writers import write_per_video, write_single_file, zip_submission
 from abaw.training.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.training.distributed import resolve_device
 
