@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from abaw import __version__
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
-from abaw.data.generate import GeneratorConfig, generate_dataset
+from abaw.cli.render_scoring import comparison_table
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
+from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.outputs import (
     OutputKind,
     check_replaceable,
@@ -49,10 +50,9 @@ from abaw.outputs import (
 )
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.rundir import RunDir
-from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 if TYPE_CHECKING:
     # torch loads only when a demo runs, so that importing this module (and the CLI) stays quick.

@@ -8,7 +8,7 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
-from abaw.scoring.predictions import SubmissionFormat
+from abaw.formats.types import SubmissionFormat
 
 
 def _epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:

@@ -14,9 +14,10 @@ from abaw.cli.options import (
     json_option,
     output_path,
     refuse_json_overwrite,
-    with_dataset_settings,
+    with_dataset_source,
     write_json,
 )
+from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
 from abaw.training.config import Precision, Protocol, RealLatent, resolve_config
 from abaw.training.reporting import RichReporter, epochs_table
@@ -29,7 +30,7 @@ def _choice(enum_type) -> click.Choice:
 
 
 @click.command(name="train")
-@with_dataset_settings
+@with_dataset_source
 @click.option("--out", "run_dir", required=True, type=output_path, help="Run folder (checkpoints, metrics, config).")
 @click.option("--variant", help=VARIANT_HELP)
 @click.option(
@@ -72,7 +73,7 @@ def _choice(enum_type) -> click.Choice:
 @pass_cli_context
 def train_command(
     cli: CliContext,
-    dataset_settings: dict[str, Any],
+    dataset_source: DatasetSource | None,
     run_dir: Path,
     config_file: Path | None,
     resume: bool,
@@ -103,13 +104,11 @@ def train_command(
         if flags.get(name) is not None:
             flags[name] = str(flags[name])
     if resume:
-        if dataset_settings:
-            flags["dataset"] = dataset_settings
-        config = resume_config(run_dir, **flags)
+        config = resume_config(run_dir, dataset=dataset_source, **flags)
     else:
-        if not dataset_settings.get("root"):
+        if dataset_source is None:
             raise click.UsageError("--root is required (unless --resume)")
-        config = resolve_config(config_file, dataset=dataset_settings, **flags)
+        config = resolve_config(config_file, dataset=dataset_source, **flags)
     refuse_json_overwrite(json_path, force, config.dataset)  # --resume: the stored dataset
     reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
     result = train(config, run_dir, resume=resume, force=force, strict=strict, reporter=reporter, progress=cli.progress)
