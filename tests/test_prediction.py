@@ -83,7 +83,6 @@ def test_predict_entries_predicts_the_face_frames_and_the_files_fill_every_other
     assert partial, "the generated validation split has videos with faceless frames"
 
 
-@pytest.mark.slow
 def test_evaluate_scores_what_abaw_score_gives_the_written_files(
     index: DatasetIndex, trained: TrainedModel, tmp_path: Path
 ) -> None:
