@@ -15,9 +15,10 @@ from abaw.cli import cli
 from abaw.data.generate import GeneratorConfig
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, DemoResult, DemoStage, prepare_dataset, run_demo, staging_dir
+from abaw.demo import DemoRecipe, DemoResult, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.submission.check import check_submission
+from abaw.training.progressive import Stage
 from abaw.training.reporting import Reporter
 
 VARIANTS = ["disc-tiny", "aeg-cd-tiny", "aeg-cd-sz-tiny"]
@@ -173,7 +174,7 @@ def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: 
 def test_recipe_epochs_and_names() -> None:
     assert [stage.epochs for stage in DemoRecipe().stages] == [8, 3, 3]
     assert [stage.paper_name for stage in DemoRecipe().stages] == ["Disc", "AEG-CD", "AEG-CD-SZ"]
-    assert DemoStage("timm-regressor", 1).paper_name == "timm-regressor"
+    assert Stage("timm-regressor", 1).paper_name == "timm-regressor"
     with pytest.raises(DataError, match="3 epoch counts"):
         DemoRecipe().with_epochs([1, 1])
     with pytest.raises(DataError):

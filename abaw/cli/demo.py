@@ -8,16 +8,8 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
+from abaw.cli.train import epoch_counts
 from abaw.scoring.predictions import SubmissionFormat
-
-
-def _epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return [int(item) for item in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 8,3,3, got {value!r}") from None
 
 
 @click.command(name="demo")
@@ -31,7 +23,7 @@ def _epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None)
 )
 @click.option(
     "--epochs",
-    callback=_epoch_counts,
+    callback=epoch_counts,
     help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages, comma-separated [default: 8,3,3].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset and the training runs.")
