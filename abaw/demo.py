@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from abaw import __version__
 from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
 from abaw.data.generate import GeneratorConfig, generate_dataset
@@ -46,7 +44,6 @@ from abaw.outputs import (
     staging_dir,
 )
 from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
@@ -207,41 +204,6 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     device: str = ""
 
-    def table(self) -> Table:
-        """The paper's Table II shape: MSE, PCC and CCC per stage, each beside its published row."""
-        published = {row.name: row for row in published_results(Split.VALIDATION.value)}
-        rows: list[tuple[str, AffectScores | None, Any]] = []
-        for result in self.stages:
-            rows.append((f"{result.stage.paper_name} (this run)", result.scores, None))
-            reference = published.pop(result.stage.published_name, None)
-            if reference is not None:
-                rows.append((f"{reference.name} (published)", None, reference))
-        rows.extend((f"{row.name} (published)", None, row) for row in published.values())
-        return comparison_table(
-            "Validation, shaped like the paper's Table II: this run on the demo data, published rows on Aff-Wild2",
-            rows,
-            caption="The demo data is synthetic and far easier than Aff-Wild2: its scores show that the pipeline "
-            "learns, they are not comparable to the published ones (which give CCC only).",
-        )
-
-    def outputs_table(self) -> Table:
-        """Where everything went and how long each step took."""
-        table = Table(title=f"abaw demo: {self.out_dir}", show_header=False, title_justify="left")
-        table.add_column("")
-        table.add_column("")
-        reused = " (reused)" if self.data_reused else ""
-        table.add_row("dataset", f"{self.data_dir}{reused}")
-        for result in self.stages:
-            table.add_row(f"{result.stage.paper_name} run", f"{result.run_dir} (best epoch {result.best_epoch})")
-            table.add_row(f"{result.stage.paper_name} validation", str(result.predictions))
-        check = "[green]check passed[/green]" if self.submission_ok else "[red]check failed[/red]"
-        table.add_row("test submission", f"{self.submission} ({check})")
-        table.add_row("figures", f"{len(self.plots)} PNG files in {self.out_dir / 'plots'}")
-        table.add_row("results", str(self.out_dir / RESULTS_NAME))
-        table.add_row("device", self.device)
-        table.add_row("time", self.time_summary())
-        return table
-
     def time_summary(self) -> str:
         """Wall time per step on one line, training split by stage.
 
@@ -340,8 +302,8 @@ def _validate_stage(
     result_dir: Path, trained: TrainedModel, index: DatasetIndex, workers: int, progress: ProgressFn
 ) -> tuple[AffectScores, dict[str, VideoPrediction]]:
     """Predict Validation with ``trained`` into ``result_dir``; ``(scores, predictions)``."""
-    from abaw.prediction.inference import score_split
     from abaw.prediction.predict import predict_entries, write_split_predictions
+    from abaw.runtime.evaluation import score_split
 
     predictions = predict_entries(trained, index, Split.VALIDATION, workers=workers, progress=progress)
     write_split_predictions(result_dir, predictions, index, Split.VALIDATION, force=True, progress=progress)
@@ -386,7 +348,7 @@ def run_demo(
     Raises:
         AbawError: for bad settings, existing outputs or bad data (one line each).
     """
-    from abaw.training.distributed import resolve_device
+    from abaw.runtime.devices import resolve_device
 
     began = time.perf_counter()
     recipe = recipe if recipe is not None else DemoRecipe()

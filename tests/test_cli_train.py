@@ -16,11 +16,11 @@ from abaw.cli import cli
 from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
 from abaw.model import create_model
-from abaw.training.checkpoint import load_checkpoint
+from abaw.runtime.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
+from abaw.training.prepare import variant_config
 from abaw.training.progressive import Stage, parse_stages, stage_config
 from abaw.training.reporting import Reporter
-from abaw.training.trainer import variant_config
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 

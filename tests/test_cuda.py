@@ -28,12 +28,13 @@ from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device
 from abaw.model import model_config
 from abaw.prediction.predict import load_trained_model
-from abaw.training.checkpoint import load_checkpoint
+from abaw.runtime.checkpoint import load_checkpoint
+from abaw.runtime.devices import Distributed
 from abaw.training.config import TrainConfig
-from abaw.training.distributed import Distributed
 from abaw.training.noise import Artifact, NoiseConfig, add_noise, apply_artifact
+from abaw.training.prepare import build_model
 from abaw.training.solver import Solver
-from abaw.training.trainer import build_model, resume_config, train
+from abaw.training.trainer import resume_config, train
 
 DEVICE = torch.device(os.environ.get("ABAW_TEST_DEVICE", "cuda"))
 ON_CUDA = DEVICE.type == "cuda"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from abaw.cli import cli
+from abaw.cli.render_demo import demo_table
 from abaw.data.generate import GeneratorConfig
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
@@ -81,7 +82,7 @@ def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> Non
 
 
 def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> None:
-    table = finished.table()
+    table = demo_table(finished)
     labels = list(table.columns[0]._cells)
     assert labels[0].endswith("Disc-tiny (this run)[/bold]")
     assert "ALN Disc (published)" in labels[1]

@@ -32,9 +32,9 @@ from abaw.outputs import (
     staged_output_dir,
     staging_dir,
 )
+from abaw.runtime.checkpoint import load_checkpoint
 from abaw.scoring.predictions import VideoPrediction
 from abaw.submission.writers import write_per_video
-from abaw.training.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.trainer import resume_config, train
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from abaw.cli.render_prediction import figures_table
 from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
@@ -22,10 +23,10 @@ from abaw.plots import (
     plot_affect_over_time,
     plot_run,
     reconstruct_faces,
-    resolve_checkpoint,
     sample_faces,
 )
 from abaw.prediction.predict import load_trained_model
+from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.metrics import ccc
 from abaw.scoring.predictions import VideoPrediction
 from abaw.training.config import TrainConfig
@@ -199,7 +200,7 @@ def test_plot_run_writes_both_figures(figures, index, aeg_run):
     assert payload["split"] == "val" and len(payload["figures"]) == len(val) + 1
     affect = payload["figures"][0]
     assert affect["kind"] == "affect" and affect["video"] == val[0] and math.isfinite(affect["ccc_valence"])
-    table = report.table("t")
+    table = figures_table(report, "t")
     assert table.row_count == len(val) + 1 and [column.header for column in table.columns] == [
         "figure",
         "file",

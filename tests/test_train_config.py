@@ -7,9 +7,9 @@ import torch
 
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError
-from abaw.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_weights, save_checkpoint
+from abaw.runtime.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_weights, save_checkpoint
+from abaw.runtime.devices import DeviceError, Distributed, resolve_device
 from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, read_config_file, resolve_config
-from abaw.training.distributed import DeviceError, Distributed, resolve_device
 from abaw.training.solver import uses_bf16
 
 

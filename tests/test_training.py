@@ -20,9 +20,9 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
-from abaw.prediction.inference import score_split
 from abaw.prediction.predict import load_trained_model, predict_entries
-from abaw.training.checkpoint import load_checkpoint
+from abaw.runtime.checkpoint import load_checkpoint
+from abaw.runtime.evaluation import score_split
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig
 from abaw.training.reporting import Reporter
@@ -217,7 +217,7 @@ def test_tensorboard_gets_every_epoch(train_root, tmp_path):
 def test_live_losses_average_each_term_over_the_steps_it_appears_in():
     from rich.console import Console
 
-    from abaw.training.reporting import RichReporter
+    from abaw.cli.render_training import RichReporter
 
     reporter = RichReporter(Console(file=io.StringIO()), show_progress=False)
     reporter.start_epoch(1, 1, 4)

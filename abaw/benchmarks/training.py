@@ -43,11 +43,11 @@ from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
 from abaw.fileio import atomic_write_json
 from abaw.model import model_config
+from abaw.runtime.devices import Distributed, resolve_device
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Precision, TrainConfig
-from abaw.training.distributed import Distributed, resolve_device
+from abaw.training.prepare import build_model
 from abaw.training.solver import Solver, uses_bf16
-from abaw.training.trainer import build_model
 
 VARIANTS = ("disc", "aeg-cd", "aeg-cd-sz")
 MIB = 2**20

@@ -53,8 +53,9 @@ def demo_command(
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
+    from abaw.cli.render_demo import demo_outputs_table, demo_table
+    from abaw.cli.render_training import RichReporter
     from abaw.demo import DemoRecipe, default_folders, run_demo
-    from abaw.training.reporting import RichReporter
 
     default_data, default_out = default_folders(quick)
     refuse_json_overwrite(json_path, force, {"root": data if data is not None else default_data})
@@ -80,8 +81,8 @@ def demo_command(
         raise SystemExit(EXIT_INTERRUPTED) from None
     for note in result.notes:
         cli.warn(note)
-    cli.console.print(result.table())
-    cli.console.print(result.outputs_table())
+    cli.console.print(demo_table(result))
+    cli.console.print(demo_outputs_table(result))
     write_json(json_path, result.to_dict(), force)
     if not result.submission_ok:
         raise SystemExit(EXIT_CHECK_FAILED)

@@ -73,6 +73,7 @@ def plot_command(
     (best.pt if present, else last.pt). Writes affect_<video>.png per video
     and, for models with a generator, reconstruction.png.
     """
+    from abaw.cli.render_prediction import figures_table
     from abaw.plots.run import plot_run
     from abaw.scoring.predictions import read_predictions
 
@@ -100,5 +101,5 @@ def plot_command(
     )
     for note in report.notes:
         cli.warn(note)
-    cli.console.print(report.table(f"figures of {report.variant} ({report.checkpoint})"))
+    cli.console.print(figures_table(report, f"figures of {report.variant} ({report.checkpoint})"))
     write_json(json_path, report.to_dict(), force)

@@ -63,8 +63,8 @@ def predict_command(
     force: bool,
 ) -> None:
     """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
-    from abaw.prediction.inference import score_split
     from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+    from abaw.runtime.evaluation import score_split
 
     chosen = Split(split)
     check_output_path(out, folder=True)
@@ -120,6 +120,7 @@ def predict_test_command(
 
     Exits 1 when the check finds a problem.
     """
+    from abaw.cli.render_prediction import submission_table
     from abaw.prediction.predict import load_trained_model, predict_test
 
     check_output_path(out, folder=True)
@@ -137,7 +138,7 @@ def predict_test_command(
         warn=cli.warn,
         progress=cli.progress,
     )
-    cli.console.print(result.table(f"test submission of {trained.variant} ({checkpoint})"))
+    cli.console.print(submission_table(result, f"test submission of {trained.variant} ({checkpoint})"))
     write_json(json_path, result.to_dict(), force)
     if not result.report.ok:
         for line in result.report.problems:

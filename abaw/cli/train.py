@@ -17,11 +17,10 @@ from abaw.cli.options import (
     with_dataset_settings,
     write_json,
 )
-from abaw.cli.render_training import stages_table
+from abaw.cli.render_training import RichReporter, epochs_table, stages_table
 from abaw.fileio import check_output_path
 from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, resolve_config
 from abaw.training.progressive import Stage, parse_stages, train_stages
-from abaw.training.reporting import RichReporter, epochs_table
 
 VARIANT_HELP = "Model variant: disc, aeg-cd, aeg-cd-sz, timm-regressor (and -tiny versions) [default: aeg-cd-sz]."
 

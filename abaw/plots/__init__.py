@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abaw.plots.affect import AffectSeries, affect_series, plot_affect_over_time
 from abaw.plots.reconstruction import FaceSample, Reconstruction, plot_reconstruction, reconstruct_faces, sample_faces
-from abaw.plots.run import PlotReport, PlottedFigure, plot_run, resolve_checkpoint
+from abaw.plots.run import PlotReport, PlottedFigure, plot_run
 
 __all__ = [
     "AffectSeries",
@@ -24,6 +24,5 @@ __all__ = [
     "plot_reconstruction",
     "plot_run",
     "reconstruct_faces",
-    "resolve_checkpoint",
     "sample_faces",
 ]

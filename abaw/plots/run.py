@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from abaw.data.index import DatasetIndex, Entry
 from abaw.data.layout import Split
@@ -28,14 +27,14 @@ from abaw.plots.affect import AffectSeries, plot_affect_over_time
 from abaw.plots.reconstruction import plot_reconstruction, sample_faces
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.predictions import VideoPrediction
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 
-__all__ = ["RECONSTRUCTION_NAME", "PlotReport", "PlottedFigure", "affect_file_name", "plot_run", "resolve_checkpoint"]
+__all__ = ["RECONSTRUCTION_NAME", "PlotReport", "PlottedFigure", "affect_file_name", "plot_run"]
 
 RECONSTRUCTION_NAME = "reconstruction.png"
-CHECKPOINT_NAMES = ("best.pt", "last.pt")
 _WORKER_FRAMES = 5000
 """Face frames from which loader processes pay off; below, starting them costs more than they save."""
 
@@ -106,33 +105,6 @@ class PlotReport:
             ],
             "notes": list(self.notes),
         }
-
-    def table(self, title: str) -> Table:
-        """One row per file: figure kind, file, what it shows, as a ``rich`` table."""
-        table = Table(title=title)
-        table.add_column("figure")
-        table.add_column("file", overflow="fold")
-        table.add_column("shows")
-        for figure in self.figures:
-            table.add_row(figure.kind, str(figure.path), figure.shows)
-        return table
-
-
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint file itself, or in a run folder its ``best.pt``, else its ``last.pt``.
-
-    Raises:
-        CheckpointError: when nothing is there to load.
-    """
-    path = Path(path)
-    if path.is_dir():
-        for name in CHECKPOINT_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError("no best.pt or last.pt in this run folder", path=path)
-    if not path.is_file():
-        raise CheckpointError("checkpoint not found", path=path)
-    return path
 
 
 def run_noise(trained: TrainedModel) -> NoiseConfig:

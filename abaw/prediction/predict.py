@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.table import Table
 
 from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
 from abaw.data.frame_counts import FrameCounts
@@ -26,13 +25,13 @@ from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
 from abaw.model import AffectModel
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
-from abaw.prediction.inference import predict_values, to_video_predictions
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
+from abaw.runtime.devices import resolve_device
+from abaw.runtime.evaluation import predict_dataset
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.submission.check import SubmissionReport, check_submission
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
-from abaw.training.checkpoint import load_checkpoint, model_from_checkpoint
-from abaw.training.distributed import resolve_device
 
 WarnFn = Callable[[str], None]
 
@@ -104,7 +103,7 @@ def predict_entries(
         audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
         audio_dim = trained.audio_config.dim
     dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
-    values = predict_values(
+    return predict_dataset(
         trained.model,
         dataset,
         batch_size=batch_size,
@@ -113,7 +112,6 @@ def predict_entries(
         progress=progress,
         description=f"predicting {split.value}",
     )
-    return to_video_predictions(samples, values)
 
 
 def write_split_predictions(
@@ -180,30 +178,6 @@ class TestSubmission:
             "check": self.report.to_dict(),
             "frame_counts": None if self.frame_counts is None else self.frame_counts.to_dict(),
         }
-
-    def table(self, title: str) -> Table:
-        """What was written and whether the check passed, as a ``rich`` table."""
-        table = Table(title=title, show_header=False)
-        table.add_column("")
-        table.add_column("")
-        check = "[green]passed[/green]" if self.report.ok else f"[red]{self.report.problem_count} problems[/red]"
-        for label, value in (
-            ("format", self.format.value),
-            ("videos", str(self.videos)),
-            ("face frames predicted", str(self.frames)),
-            ("prediction lines", str(self.report.lines)),
-            *(
-                (("frame-count rule", self.frame_counts.rule_description), ("counts from", self.frame_counts.summary()))
-                if self.frame_counts is not None
-                else ()
-            ),
-            ("files", str(self.files)),
-            ("zip", str(self.zip_path)),
-            ("check", check),
-            *([("written", "[red]no: the previous submission is kept[/red]")] if self.kept_previous else []),
-        ):
-            table.add_row(label, value)
-        return table
 
 
 def predict_test(

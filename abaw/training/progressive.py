@@ -29,6 +29,7 @@ from abaw.outputs import (
     relocated,
 )
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.rundir import RunDir
 from abaw.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def parse_stages(variants: str, epochs: Sequence[int] | None, default_epochs: in
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DataError(f"--stages: {', '.join(repeated)} given twice; each stage trains into its own folder")
-    from abaw.training.trainer import variant_config
+    from abaw.training.prepare import variant_config
 
     for name in names:
         try:
@@ -211,10 +212,9 @@ def stage_config(base: TrainConfig, stage: Stage, init: Path | None) -> TrainCon
 
 def _finished_epochs(run_dir: Path) -> int:
     """Epochs in the ``last.pt`` of ``run_dir`` (or of its unfinished replacement), 0 when there is none."""
-    from abaw.training.checkpoint import load_checkpoint
-    from abaw.training.trainer import LAST, resumed_dir
+    from abaw.runtime.checkpoint import load_checkpoint
 
-    last = resumed_dir(run_dir) / LAST
+    last = RunDir(run_dir).resumed().last
     return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
 
 
@@ -246,12 +246,12 @@ def _train_stage(
 
 def _stage_run(stage: Stage, run_dir: Path, train_seconds: float) -> StageRun:
     """What ``run_dir`` holds once ``stage`` is trained."""
-    from abaw.training.checkpoint import load_checkpoint
-    from abaw.training.trainer import BEST, LAST
+    from abaw.runtime.checkpoint import load_checkpoint
 
-    last = load_checkpoint(run_dir / LAST)
+    run = RunDir(run_dir)
+    last = load_checkpoint(run.last)
     best = last.get("best") or {}
-    checkpoint = run_dir / BEST if (run_dir / BEST).is_file() else run_dir / LAST
+    checkpoint = run.best_or_last() or run.last
     best_ccc = best.get("ccc_mean")
     return StageRun(
         stage,

@@ -20,6 +20,24 @@ The Disc variant and the timm regressor baseline have no generator: their
 step is the affect loss on clean images alone, logged under ``D/``.
 
 Every loss term lands in one dict keyed ``D/...`` and ``G/...``.
+
+**Synced and raw modules under DistributedDataParallel.** The solver holds
+each network twice: ``synced_discriminator`` / ``synced_generator`` are the
+DDP wrappers (alone, without ``torchrun``, the plain modules), and
+``raw_discriminator`` / ``raw_generator`` the modules themselves. DDP
+expects one forward through the wrapper per backward: that forward
+prepares the gradient all-reduce. So each step sends exactly one pass per
+network through its wrapper and every other pass bypasses it:
+
+* D step: the critic on real and on fake images is synced; the generator
+  runs raw under ``no_grad`` (nothing to sync), and so does the real
+  latent; the gradient penalty's critic pass runs raw.
+* G step: the first generator pass is synced; the cycle pass (the
+  generator applied again) and the frozen critic run raw.
+
+A raw pass that needs gradients uses the same parameters as the synced one,
+so autograd sums both into each parameter's gradient before DDP's hook
+all-reduces it: the bypass loses nothing, it only avoids a second prepare.
 """
 
 from __future__ import annotations
@@ -32,9 +50,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from abaw.data.samples import Batch
 from abaw.model import AffectModel
+from abaw.runtime.devices import Distributed
 from abaw.training.class_weights import sample_weights
 from abaw.training.config import Precision, RealLatent, TrainConfig
-from abaw.training.distributed import Distributed
 from abaw.training.losses import affect_loss, critic_loss, cycle_loss, generator_adversarial_loss, gradient_penalty
 from abaw.training.noise import NoiseConfig, add_noise
 
@@ -75,8 +93,11 @@ class Solver:
         self.channels_last = config.channels_last and self.device.type == "cuda"
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.discriminator = self._wrap(model.discriminator, dist, every_parameter_used=model.adversarial)
-        self.generator = self._wrap(model.generator, dist, True) if model.generator is not None else None
+        # See the module docstring for which passes go through the synced (DDP) modules and which bypass them.
+        self.raw_discriminator: nn.Module = model.discriminator
+        self.raw_generator: nn.Module | None = model.generator
+        self.synced_discriminator = self._wrap(model.discriminator, dist, every_parameter_used=model.adversarial)
+        self.synced_generator = self._wrap(model.generator, dist, True) if model.generator is not None else None
         adam = {"lr": config.lr, "betas": tuple(config.betas)}
         self.optimizers = {"D": torch.optim.Adam(model.discriminator.parameters(), **adam)}
         if model.generator is not None:
@@ -100,14 +121,9 @@ class Solver:
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-    def _critic(self, image, latent, audio, wrapped: bool = True):
-        """The discriminator on ``image``; latent and audio are passed only where the model takes them."""
-        module = self.discriminator if wrapped else self.model.discriminator
-        return module(image, *self.model.discriminator_inputs(latent, audio))
-
-    def _generate(self, images, wrapped: bool = True):
-        module = self.generator if wrapped else self.model.generator
-        return module(images)
+    def _critic(self, critic: nn.Module, image, latent, audio):
+        """``critic`` (synced or raw discriminator) on ``image``; latent and audio only where the model takes them."""
+        return critic(image, *self.model.discriminator_inputs(latent, audio))
 
     def _affect(self, prediction: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return affect_loss(prediction.float(), targets, sample_weights(targets, self.class_weights))
@@ -131,7 +147,7 @@ class Solver:
     def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Disc and regressor variants: the affect loss on clean images."""
         with self._autocast():
-            _, va = self._critic(batch.images, None, batch.audio)
+            _, va = self._critic(self.synced_discriminator, batch.images, None, batch.audio)
         loss, terms = self._affect(va, batch.targets)
         self._update("D", loss)
         return {"D/loss": loss.detach(), **{f"D/{key}": value for key, value in terms.items()}}
@@ -141,20 +157,18 @@ class Solver:
         config = self.config
         noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
         with torch.no_grad(), self._autocast():
-            fake, fake_latent = self._generate(noisy, wrapped=False)
+            fake, fake_latent = self.raw_generator(noisy)
             real_latent = self._real_latent(batch.images, fake_latent)
         fake, fake_latent = fake.float(), fake_latent.float()
         real_latent = real_latent.float()
         with self._autocast():
-            real_src, real_va = self._critic(batch.images, real_latent, batch.audio)
-            fake_src, _ = self._critic(fake, fake_latent, batch.audio)
+            real_src, real_va = self._critic(self.synced_discriminator, batch.images, real_latent, batch.audio)
+            fake_src, _ = self._critic(self.synced_discriminator, fake, fake_latent, batch.audio)
         adversarial = critic_loss(real_src.float(), fake_src.float())
         affect, terms = self._affect(real_va, batch.targets)
 
         def critic_src(image, *latent):
-            # The penalty's forward bypasses the DDP wrapper: DDP syncs gradients once per
-            # backward, and this pass's contribution reaches the same parameters' .grad.
-            src, _ = self._critic(image, latent[0] if latent else None, batch.audio, wrapped=False)
+            src, _ = self._critic(self.raw_discriminator, image, latent[0] if latent else None, batch.audio)
             return src
 
         inputs_real, inputs_fake = (batch.images,), (fake,)
@@ -175,26 +189,26 @@ class Solver:
     def _real_latent(self, clean: torch.Tensor, fake_latent: torch.Tensor) -> torch.Tensor:
         if not self.model.config.use_latent or self.config.real_latent is RealLatent.ZEROS:
             return torch.zeros_like(fake_latent)
-        _, latent = self._generate(clean, wrapped=False)
+        _, latent = self.raw_generator(clean)
         return latent
 
     def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Generator update against the frozen discriminator, with cycle and affect losses."""
         config = self.config
         noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
-        set_requires_grad(self.model.discriminator, False)
+        set_requires_grad(self.raw_discriminator, False)
         try:
             with self._autocast():
-                cleaned, latent = self._generate(noisy)
-                twice, _ = self._generate(cleaned, wrapped=False)
-                fake_src, fake_va = self._critic(cleaned, latent, batch.audio, wrapped=False)
+                cleaned, latent = self.synced_generator(noisy)
+                twice, _ = self.raw_generator(cleaned)
+                fake_src, fake_va = self._critic(self.raw_discriminator, cleaned, latent, batch.audio)
             adversarial = generator_adversarial_loss(fake_src.float())
             cycle = cycle_loss(batch.images.float(), twice.float())
             affect, terms = self._affect(fake_va, batch.targets)
             loss = adversarial + config.lambda_rec * cycle + config.lambda_afc * affect
             self._update("G", loss)
         finally:
-            set_requires_grad(self.model.discriminator, True)
+            set_requires_grad(self.raw_discriminator, True)
         return {
             "G/loss": loss.detach(),
             "G/adversarial": adversarial.detach(),

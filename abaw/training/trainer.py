@@ -1,15 +1,14 @@
 """``abaw train``: a training run, read top to bottom.
 
-1. Join the ``torchrun`` process group, if any, and pick the device.
-2. Open the dataset; skip the entries that cannot train (an error in one of
-   their files, or no usable frame), name them in ``skipped.json``; choose
-   the frames of the protocol's splits (face image and both labels present).
-3. Compute the class-balanced affect weights of exactly those frames.
-4. Load audio features (SZ variants), build the model, start it from
-   ``--init`` (matching layers) or resume it from ``last.pt``.
-5. For every epoch: shuffle (seeded by seed and epoch, sharded over ranks),
-   run the solver's D and G steps, average the losses over ranks, score
-   Validation (val protocol), write ``last.pt``, ``best.pt``, the metrics.
+:func:`train` prepares the run (:func:`~abaw.training.prepare.prepare_run`:
+the run folder, data, class weights, audio, model, solver and loader), then
+:func:`run_epochs` loops, every epoch:
+
+1. :func:`train_epoch`: shuffle (seeded by seed and epoch, sharded over
+   ranks), run the solver's D and G steps, average the losses over ranks;
+2. :func:`validate`: score Validation (val protocol) with
+   :func:`~abaw.runtime.evaluation.evaluate`;
+3. :func:`save_epoch`: write ``last.pt`` (and ``best.pt``), then the metrics.
 
 Everything a step draws at random is seeded from ``(seed, epoch, rank)``, so
 a run resumed from ``last.pt`` after a kill ends with the same weights as
@@ -25,52 +24,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-import yaml
-from torch.utils.data import DataLoader, DistributedSampler
-
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
-from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, batch_to_device, raise_first_fault, select_frames
-from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
-from abaw.fileio import atomic_write_json, atomic_write_text, move_dir_onto
-from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
-from abaw.outputs import (
-    OutputKind,
-    check_replaceable,
-    dataset_sources,
-    output_lock,
-    refuse_dataset_overlap,
-    remove_output_dir,
-    staging_dir,
-    write_marker,
-)
-from abaw.prediction.inference import predict_values, score_split, to_video_predictions
+from abaw.data.samples import batch_to_device, raise_first_fault
+from abaw.errors import CheckpointError
+from abaw.fileio import move_dir_onto
+from abaw.outputs import dataset_sources, output_lock, refuse_dataset_overlap
 from abaw.progress import ProgressFn, no_progress
-from abaw.training.checkpoint import (
-    load_checkpoint,
-    load_model_state,
-    load_weights,
-    require_resumable,
-    save_checkpoint,
-)
-from abaw.training.class_weights import class_balanced_weights
+from abaw.runtime.checkpoint import load_checkpoint, save_checkpoint
+from abaw.runtime.devices import distributed
+from abaw.runtime.evaluation import evaluate
+from abaw.runtime.rundir import RunDir
+from abaw.scoring.metrics import AffectScores
 from abaw.training.config import TrainConfig
-from abaw.training.distributed import Distributed, distributed
+from abaw.training.prepare import PreparedRun, prepare_run
 from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
-from abaw.training.solver import Solver, uses_bf16
+from abaw.training.solver import uses_bf16
 
-LAST, BEST = "last.pt", "best.pt"
-SKIPPED = "skipped.json"
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -104,87 +79,6 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "rows": self.rows,
         }
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _step_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
-
-
-def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressFn) -> DatasetIndex:
-    """Open the dataset named in ``config.dataset``; rank 0 builds the index cache first."""
-    if dist.is_main:
-        index = open_dataset_from(config.dataset, progress=progress)
-    dist.barrier()
-    if not dist.is_main:
-        index = open_dataset_from(config.dataset)
-    return index
-
-
-def resumed_dir(run_dir: Path) -> Path:
-    """Where ``resume`` continues the run of ``run_dir``: its unfinished replacement ``RUN.partial`` if any."""
-    staging = staging_dir(run_dir)
-    return staging if (staging / LAST).is_file() else run_dir
-
-
-def _prepare_run_dir(run_dir: Path, force: bool) -> Path:
-    """Create the folder a new run writes to: ``run_dir``, or ``RUN.partial`` when it replaces an earlier run.
-
-    Nothing of an earlier run is touched: it is replaced when the new run ends.
-    """
-    if check_replaceable(run_dir, OutputKind.TRAIN_RUN, force=True):
-        if not force:
-            message = "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
-            raise OutputExistsError(message, run_dir)
-        work_dir = staging_dir(run_dir)
-        if work_dir.exists():
-            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
-    else:
-        work_dir = run_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
-    write_marker(work_dir, OutputKind.TRAIN_RUN)
-    return work_dir
-
-
-def variant_config(variant: str) -> ModelConfig:
-    """The registered configuration of ``variant``.
-
-    Raises:
-        AbawError: naming the known variants when ``variant`` is not one.
-    """
-    try:
-        return model_config(variant)
-    except ValueError as error:
-        raise AbawError(str(error)) from None
-
-
-def build_model(config: TrainConfig, audio_dim: int) -> AffectModel:
-    """The variant of ``config`` with the run's model options applied."""
-    base = variant_config(config.variant)
-    overrides: dict[str, Any] = {"latent_injection": config.latent_injection, "va_head": config.va_head}
-    if base.audio_dim > 0:
-        overrides["audio_dim"] = audio_dim
-    if config.backbone is not None:
-        overrides["backbone"] = config.backbone
-    if config.backbone_weights is not None:
-        overrides["backbone_weights"] = config.backbone_weights
-    try:
-        return create_model(config.variant, **overrides)
-    except ValueError as error:
-        raise AbawError(f"model {config.variant}: {error}") from None
-
-
-def _audio_config(config: TrainConfig) -> AudioFeatureConfig:
-    try:
-        return AudioFeatureConfig.from_dict({"feature_set": config.audio_feature_set, "pooling": config.audio_pooling})
-    except ValueError as error:
-        raise DataError(f"audio features: {error}") from None
 
 
 def train(
@@ -223,243 +117,158 @@ def train(
         UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
         OutputBusyError: another process writes ``run_dir``.
     """
-    run_dir = refuse_dataset_overlap(run_dir, dataset_sources(config.dataset))
+    final = RunDir(refuse_dataset_overlap(run_dir, dataset_sources(config.dataset)))
     with distributed(config.device) as dist, contextlib.ExitStack() as lock:
         if dist.is_main:  # only rank 0 writes under torchrun
-            lock.enter_context(output_lock(run_dir))
+            lock.enter_context(output_lock(final.path))
         try:
-            return _train(config, run_dir, dist, resume, force, strict, reporter, progress, on_epoch_end)
+            reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
+            progress = progress if dist.is_main else no_progress
+            run = prepare_run(
+                config, final, dist, resume=resume, force=force, strict=strict, reporter=reporter, progress=progress
+            )
+            return run_epochs(run, reporter, progress, on_epoch_end)
         except BaseException:
             if dist.is_main and not resume:
-                _discard_unstarted(staging_dir(run_dir))
+                final.discard_unstarted_staging()
             raise
 
 
-def _discard_unstarted(work_dir: Path) -> None:
-    """Remove a replacing run that failed before its first checkpoint: there is nothing in it to resume."""
-    if work_dir.is_dir() and not (work_dir / LAST).exists():
-        with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
-            remove_output_dir(work_dir, OutputKind.TRAIN_RUN)
+@dataclass
+class EpochRow:
+    """One epoch's metrics: a line of ``metrics.jsonl`` once :meth:`to_dict` is applied.
 
-
-def select_training_entries(
-    index: DatasetIndex, config: TrainConfig, *, strict: bool = False
-) -> tuple[EntrySelection, EntrySelection | None]:
-    """The entries a run trains on and (val protocol) scores on, each with what it skips.
-
-    Raises:
-        DataError: when a split cannot be used at all, when no usable
-            validation entry is left, and with ``strict`` for any error.
+    Attributes:
+        epoch: The epoch (from 1).
+        iteration: Iterations completed after it.
+        losses: Each loss term averaged over the epoch's steps and the ranks.
+        validation: The validation scores (val protocol), written ``val/NAME``.
+        best: Whether this epoch became ``best.pt``.
+        seconds: Wall time of the epoch, validation included.
     """
-    training = index.usable_entries(config.protocol.train_splits, strict=strict)
-    evaluation = None
-    if config.protocol.evaluates:
-        evaluation = index.usable_entries([Split.VALIDATION], strict=strict)
-        if not evaluation.entries:
-            raise DataError(
-                f"{index.layout.root}: no usable validation frame (a label and a face image) is left; "
-                "run 'abaw data check' to see why"
-            )
-    return training, evaluation
+
+    epoch: int
+    iteration: int
+    losses: dict[str, float]
+    validation: dict[str, float] = field(default_factory=dict)
+    best: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as written: epoch, iteration, losses, ``val/...``, ``best`` (only when true), seconds."""
+        row: dict[str, Any] = {"epoch": self.epoch, "iteration": self.iteration, **self.losses}
+        row.update({f"val/{key}": value for key, value in self.validation.items()})
+        if self.best:
+            row["best"] = True
+        row["seconds"] = self.seconds
+        return row
 
 
-def write_skipped(run_dir: Path, skipped: list[SkippedEntry]) -> None:
-    """List the skipped entries and their reasons in ``run_dir/skipped.json`` (atomically)."""
-    payload = {"skipped": [entry.to_dict() for entry in skipped]}
-    atomic_write_json(run_dir / SKIPPED, payload, force=True)
+# --------------------------------------------------------------------------- the loop
 
 
-def _train(
-    config: TrainConfig,
-    run_dir: Path,
-    dist: Distributed,
-    resume: bool,
-    force: bool,
-    strict: bool,
-    reporter: Reporter | None,
-    progress: ProgressFn,
-    on_epoch_end: EpochCallback | None,
+def run_epochs(
+    run: PreparedRun, reporter: Reporter, progress: ProgressFn, on_epoch_end: EpochCallback | None = None
 ) -> TrainResult:
-    reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
-    progress = progress if dist.is_main else no_progress
-    base = variant_config(config.variant)
-    if config.tensorboard:
-        TensorBoardLog.summary_writer_class()
-    final_dir, run_dir = run_dir, resumed_dir(run_dir) if resume else run_dir
-    if resume and not (run_dir / LAST).is_file():
-        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
-    if run_dir != final_dir:
-        check_replaceable(final_dir, OutputKind.TRAIN_RUN, force=True)
-    checkpoint = load_checkpoint(run_dir / LAST) if resume else None
-    if checkpoint is not None:
-        require_resumable(checkpoint, run_dir / LAST)
-    if dist.is_main and not resume:
-        run_dir = _prepare_run_dir(run_dir, force)
-    dist.barrier()
-    if config.batch_size % dist.world_size:
-        raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
-    seed_everything(config.seed + dist.rank)
-
-    # Data: the frames of the protocol's splits, their class weights, their audio.
-    index = open_run_dataset(config, dist, progress)
-    training, evaluation = select_training_entries(index, config, strict=strict)
-    skipped = training.skipped + (evaluation.skipped if evaluation is not None else [])
-    samples = select_frames(index, training.entries, labelled=True)
-    if len(samples) < 2:
-        raise DataError(f"{index.layout.root}: fewer than 2 usable frames (face image and labels) to train on")
-    if checkpoint is None:
-        class_weights = torch.from_numpy(class_balanced_weights(samples.targets))
-    else:
-        class_weights = checkpoint["class_weights"]
-    needs_audio = base.audio_dim > 0
-    audio_config = _audio_config(config) if needs_audio else None
-    audio_rows, audio_state = None, None
-    evaluation_samples = select_frames(index, evaluation.entries, labelled=False) if evaluation is not None else None
-    if audio_config is not None:
-        names = sorted(set(samples.names) | set(evaluation_samples.names if evaluation_samples else []))
-        stored_audio = checkpoint["audio"] if checkpoint is not None else None
-        stats = None if stored_audio is None else (stored_audio["mean"].numpy(), stored_audio["std"].numpy())
-        audio = load_audio_features(index, audio_config, names=names, stats=stats)
-        audio_rows = audio.rows()
-        audio_state = {
-            "config": audio_config.to_dict(),
-            "mean": torch.from_numpy(audio.mean),
-            "std": torch.from_numpy(audio.std),
-        }
-    audio_dim = audio_config.dim if audio_config is not None else 0
-    dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
-
-    # Model: built from the variant, started from --init or resumed.
-    model = build_model(config, audio_dim).to(dist.device)
-    if checkpoint is None and config.init:
-        try:
-            report = load_matching_state(model, load_weights(config.init))
-        except ValueError as error:
-            raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
-        reporter.note(f"--init {config.init}: {report.summary()}")
-    if checkpoint is not None:
-        load_model_state(model, checkpoint, run_dir / LAST)
-    solver = Solver(model, config, class_weights, dist)
-    start_epoch, best = 0, {"epoch": None, "ccc_mean": None}
-    if checkpoint is not None:
-        solver.load_optimizer_states(checkpoint["optimizers"])
-        solver.iteration = int(checkpoint["iteration"])
-        start_epoch = int(checkpoint["epoch"])
-        best = dict(checkpoint.get("best") or best)
-
-    # What every checkpoint of the run holds besides the weights, optimisers and progress.
-    run_state = {
-        "config": config.to_dict(),
-        "model_config": model.config.to_dict(),
-        "class_weights": class_weights,
-        "audio": audio_state,
-    }
-    if dist.is_main:
-        write_skipped(run_dir, skipped)
-        for entry in skipped:
-            reporter.note(f"warning: skipped {entry.name} ({entry.split.value}): {entry.reason}")
-    if dist.is_main and checkpoint is None:
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
-        atomic_write_json(
-            run_dir / "class_weights.json",
-            {"valence": class_weights[0].tolist(), "arousal": class_weights[1].tolist(), "frames": len(samples)},
-            force=True,
-        )
-    per_rank_batch = config.batch_size // dist.world_size
-    sampler = DistributedSampler(
-        dataset,
-        num_replicas=dist.world_size,
-        rank=dist.rank,
-        shuffle=True,
-        seed=config.seed,
-        drop_last=len(dataset) >= config.batch_size,
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=per_rank_batch,
-        sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=dist.device.type == "cuda",
-        drop_last=len(dataset) // dist.world_size >= per_rank_batch,
-        persistent_workers=config.workers > 0,
-        worker_init_fn=_seed_worker,
-    )
-    steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
-    evaluation_dataset = (
-        FaceFrameDataset(index, evaluation_samples, audio_rows, audio_dim) if evaluation_samples is not None else None
-    )
-    metrics_log = MetricsLog(run_dir, resume_epoch=start_epoch) if dist.is_main else None
-    tensorboard = TensorBoardLog(run_dir) if config.tensorboard and dist.is_main else None
+    """The training loop: for each remaining epoch, train, evaluate, save; then move the run into place."""
+    dist, config = run.dist, run.config
+    metrics_log = MetricsLog(run.work.path, resume_epoch=run.start_epoch) if dist.is_main else None
+    tensorboard = TensorBoardLog(run.work.path) if config.tensorboard and dist.is_main else None
     rows = list(metrics_log.rows) if metrics_log else []
     try:
-        for epoch in range(start_epoch + 1, config.epochs + 1):
+        for epoch in range(run.start_epoch + 1, config.epochs + 1):
             started = time.perf_counter()
-            sampler.set_epoch(epoch)
-            solver.seed_noise(_step_seed(config.seed, epoch, dist.rank))
-            reporter.start_epoch(epoch, config.epochs, steps)
-            totals: dict[str, float] = {}
-            counts: dict[str, int] = {}
-            for step, batch in enumerate(loader):
-                if step >= steps:
-                    break
-                raise_first_fault(batch["fault"])
-                losses = solver.step(batch_to_device(batch, dist.device, solver.channels_last))
-                for key, value in losses.items():
-                    totals[key] = totals.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
-                reporter.step(losses)
-            means = dist.mean({key: totals[key] / counts[key] for key in totals})
-            row: dict[str, Any] = {"epoch": epoch, "iteration": solver.iteration, **means}
-            if evaluation_dataset is not None:
-                values = predict_values(
-                    model,
-                    evaluation_dataset,
-                    dist=dist,
-                    batch_size=config.eval_batch_size,
-                    workers=config.workers,
-                    bf16=uses_bf16(config.precision, dist.device),
-                    progress=progress,
-                    description=f"validation {epoch}",
-                )
-                predictions = to_video_predictions(evaluation_samples, values)
-                scores = score_split(predictions, index, Split.VALIDATION, names=evaluation_samples.names).scores
-                row.update({f"val/{key}": value for key, value in scores.to_dict().items()})
-                if best["ccc_mean"] is None or scores.ccc_mean > best["ccc_mean"]:
-                    best = {"epoch": epoch, "ccc_mean": float(scores.ccc_mean)}
-                    row["best"] = True
-            row["seconds"] = time.perf_counter() - started
+            losses = train_epoch(run, epoch, reporter)
+            row = EpochRow(epoch, run.solver.iteration, losses)
+            scores = validate(run, epoch, progress)
+            if scores is not None:
+                row.validation = scores.to_dict()
+                row.best = run.best.update(epoch, scores.ccc_mean)
+            row.seconds = time.perf_counter() - started
+            written = row.to_dict()
             if dist.is_main:
-                payload = {
-                    **run_state,
-                    "model": model.state_dict(),
-                    "optimizers": solver.optimizer_states(),
-                    "epoch": epoch,
-                    "iteration": solver.iteration,
-                    "best": best,
-                    "metrics": row,
-                }
-                save_checkpoint(run_dir / LAST, payload, also=[run_dir / BEST] if row.get("best") else [])
-                metrics_log.append(row)
+                save_epoch(run, row)
+                metrics_log.append(written)
                 if tensorboard is not None:
-                    tensorboard.log(row, epoch)
-            rows.append(row)
-            reporter.end_epoch(row)
+                    tensorboard.log(written, epoch)
+            rows.append(written)
+            reporter.end_epoch(written)
             dist.barrier()
             if on_epoch_end is not None:
-                on_epoch_end(epoch, row)
+                on_epoch_end(epoch, written)
     finally:
         reporter.close()
         if tensorboard is not None:
             tensorboard.close()
-    if dist.is_main and run_dir != final_dir:
-        move_dir_onto(run_dir, final_dir)
+    if dist.is_main and run.work != run.final:
+        move_dir_onto(run.work.path, run.final.path)
     dist.barrier()
-    best_path = final_dir / BEST if (final_dir / BEST).is_file() else None
-    return TrainResult(final_dir, config.epochs, final_dir / LAST, best_path, best["epoch"], rows)
+    final = run.final
+    best_path = final.best if final.best.is_file() else None
+    return TrainResult(final.path, config.epochs, final.last, best_path, run.best.epoch, rows)
 
 
-def _seed_worker(worker_id: int) -> None:
-    seed_everything(torch.initial_seed() % 2**32)
+def train_epoch(run: PreparedRun, epoch: int, reporter: Reporter) -> dict[str, float]:
+    """One epoch of solver steps; each loss term averaged over the steps it appears in, then over the ranks."""
+    config, dist, solver = run.config, run.dist, run.solver
+    run.loader.sampler.set_epoch(epoch)
+    solver.seed_noise(_step_seed(config.seed, epoch, dist.rank))
+    reporter.start_epoch(epoch, config.epochs, run.steps_per_epoch)
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for step, batch in enumerate(run.loader):
+        if step >= run.steps_per_epoch:
+            break
+        raise_first_fault(batch["fault"])
+        losses = solver.step(batch_to_device(batch, dist.device, solver.channels_last))
+        for key, value in losses.items():
+            totals[key] = totals.get(key, 0.0) + value
+            counts[key] = counts.get(key, 0) + 1
+        reporter.step(losses)
+    return dist.mean({key: totals[key] / counts[key] for key in totals})
+
+
+def validate(run: PreparedRun, epoch: int, progress: ProgressFn) -> AffectScores | None:
+    """The Validation scores after ``epoch`` (val protocol; every rank gets them), else ``None``."""
+    if run.data.validation_set is None:
+        return None
+    config, dist = run.config, run.dist
+    return evaluate(
+        run.model,
+        run.data.index,
+        Split.VALIDATION,
+        run.data.validation_set,
+        dist=dist,
+        batch_size=config.eval_batch_size,
+        workers=config.workers,
+        bf16=uses_bf16(config.precision, dist.device),
+        progress=progress,
+        description=f"validation {epoch}",
+    ).report.scores
+
+
+def save_epoch(run: PreparedRun, row: EpochRow) -> None:
+    """Write ``last.pt`` after the epoch of ``row``, and ``best.pt`` too when it is the best (one serialisation).
+
+    The checkpoint holds everything :func:`prepare_run` needs to resume (see :mod:`abaw.runtime.checkpoint`).
+    """
+    payload = {
+        "config": run.config.to_dict(),
+        "model_config": run.model.config.to_dict(),
+        "class_weights": run.data.class_weights,
+        "audio": run.data.audio_state,
+        "model": run.model.state_dict(),
+        "optimizers": run.solver.optimizer_states(),
+        "epoch": row.epoch,
+        "iteration": row.iteration,
+        "best": run.best.to_dict(),
+        "metrics": row.to_dict(),
+    }
+    save_checkpoint(run.work.last, payload, also=[run.work.best] if row.best else [])
+
+
+def _step_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
 
 
 def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
@@ -468,9 +277,7 @@ def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
     Raises:
         CheckpointError: when there is no readable ``last.pt``.
     """
-    path = resumed_dir(Path(run_dir)) / LAST
-    if not path.is_file():
-        raise CheckpointError(f"nothing to resume: no {LAST} here", path=run_dir)
+    path = RunDir(run_dir).resume_checkpoint()
     stored = TrainConfig.from_dict(load_checkpoint(path)["config"], source=str(path))
     return stored.replace(**changes)
 
@@ -483,7 +290,7 @@ def best_epoch_of(path: str | os.PathLike) -> int:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / BEST if (path / BEST).is_file() else path / LAST
+        path = RunDir(path).best_or_last() or RunDir(path).last
     best = load_checkpoint(path).get("best") or {}
     if not best.get("epoch"):
         raise CheckpointError("has no best validation epoch (was it a --protocol val run?)", path=path)

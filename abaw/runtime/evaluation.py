@@ -1,14 +1,19 @@
-"""Batched inference over face frames, and scoring a split the way the challenge does.
+"""Batched inference over face frames, and :func:`evaluate`: predict a labelled split and score it.
 
 Inference takes clean images (no noise), runs the generator and the
 discriminator's VA head, and clips to [-1, 1]. Under ``torchrun`` each rank
 predicts a strided share of the frames and every rank receives all values,
 so validation scores are computed over the whole split.
+
+The trainer validates with :func:`evaluate`; ``abaw predict`` predicts with
+:func:`predict_dataset` and scores what it wrote with :func:`score_split`,
+so both score exactly as ``abaw score`` scores the written files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,9 +23,9 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.devices import Distributed
 from abaw.scoring.predictions import PredictionSet, ScoreReport, SubmissionFormat, VideoPrediction, score_predictions
 from abaw.submission.writers import fill_missing_frames
-from abaw.training.distributed import Distributed
 
 
 def predict_values(
@@ -144,3 +149,84 @@ def score_split(
     complete = complete_predictions(predictions, counts)
     prediction_set = PredictionSet(SubmissionFormat.PER_VIDEO, split.value, complete)
     return score_predictions(prediction_set, labels, line_counts=counts)
+
+
+def predict_dataset(
+    model: torch.nn.Module,
+    dataset: FaceFrameDataset,
+    *,
+    dist: Distributed | None = None,
+    batch_size: int = 256,
+    workers: int = 0,
+    bf16: bool = False,
+    progress: ProgressFn = no_progress,
+    description: str = "predicting",
+) -> dict[str, VideoPrediction]:
+    """:func:`predict_values` of every frame of ``dataset``, grouped by entry (see :func:`to_video_predictions`)."""
+    values = predict_values(
+        model,
+        dataset,
+        dist=dist,
+        batch_size=batch_size,
+        workers=workers,
+        bf16=bf16,
+        progress=progress,
+        description=description,
+    )
+    return to_video_predictions(dataset.samples, values)
+
+
+@dataclass
+class Evaluation:
+    """A split predicted and scored.
+
+    Attributes:
+        predictions: Face-frame predictions by entry.
+        report: Their scores over the entries scored, as ``abaw score`` reports them.
+    """
+
+    predictions: dict[str, VideoPrediction]
+    report: ScoreReport
+
+
+def evaluate(
+    model: torch.nn.Module,
+    index: DatasetIndex,
+    split: Split,
+    dataset: FaceFrameDataset,
+    *,
+    names: Iterable[str] | None = None,
+    dist: Distributed | None = None,
+    batch_size: int = 256,
+    workers: int = 0,
+    bf16: bool = False,
+    progress: ProgressFn = no_progress,
+    description: str = "evaluating",
+) -> Evaluation:
+    """Predict the face frames of ``dataset`` (frames of the labelled ``split`` of ``index``) and score them.
+
+    Args:
+        model: An :class:`~abaw.model.AffectModel`.
+        index: The dataset.
+        split: A labelled split.
+        dataset: The split's face frames (with the audio the model takes), e.g.
+            built once by a trainer and evaluated after every epoch.
+        names: The entries to score; by default those of ``dataset``.
+        dist: Process placement; ranks share the work and all get the same scores.
+        batch_size, workers, bf16, progress, description: As for :func:`predict_values`.
+
+    Raises:
+        DataError: for a face image that cannot be read.
+    """
+    predictions = predict_dataset(
+        model,
+        dataset,
+        dist=dist,
+        batch_size=batch_size,
+        workers=workers,
+        bf16=bf16,
+        progress=progress,
+        description=description,
+    )
+    scored = dataset.samples.names if names is None else names
+    return Evaluation(predictions, score_split(predictions, index, split, names=scored))

@@ -1,0 +1,168 @@
+"""The run folder of ``abaw train``: every file name in it, and the rules for starting, resuming and reading one.
+
+A run folder holds::
+
+    RUN/
+      .abaw-output.json   the output marker (see abaw.outputs)
+      config.yaml         the resolved settings
+      class_weights.json  the affect-loss weights of the trained frames
+      skipped.json        the entries skipped and why
+      last.pt             the checkpoint of the last finished epoch (what --resume continues)
+      best.pt             the best validation epoch (val protocol only)
+      metrics.jsonl       one row per epoch, and the same rows as metrics.csv
+
+A run that replaces an earlier one with ``--force`` is built in
+``RUN.partial`` (the staging folder of :mod:`abaw.outputs`) and moved onto
+``RUN`` only when it ends; ``--resume`` continues that unfinished
+replacement when it has a ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from abaw.errors import AbawError, CheckpointError, OutputExistsError
+from abaw.outputs import OutputKind, check_replaceable, remove_output_dir, staging_dir, write_marker
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run folder (it need not exist yet) and the names of what it holds.
+
+    Attributes:
+        path: The folder.
+
+    Example:
+        >>> run = RunDir(Path("runs/aeg-cd"))
+        >>> str(run.last), str(run.staging.path)
+        ('runs/aeg-cd/last.pt', 'runs/aeg-cd.partial')
+    """
+
+    LAST: ClassVar[str] = "last.pt"
+    BEST: ClassVar[str] = "best.pt"
+    CONFIG: ClassVar[str] = "config.yaml"
+    CLASS_WEIGHTS: ClassVar[str] = "class_weights.json"
+    SKIPPED: ClassVar[str] = "skipped.json"
+    METRICS_JSONL: ClassVar[str] = "metrics.jsonl"
+    METRICS_CSV: ClassVar[str] = "metrics.csv"
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def last(self) -> Path:
+        """``last.pt``: the last finished epoch, with everything ``--resume`` needs."""
+        return self.path / self.LAST
+
+    @property
+    def best(self) -> Path:
+        """``best.pt``: the best validation epoch so far (val protocol)."""
+        return self.path / self.BEST
+
+    @property
+    def config(self) -> Path:
+        """``config.yaml``: the run's resolved settings."""
+        return self.path / self.CONFIG
+
+    @property
+    def class_weights(self) -> Path:
+        """``class_weights.json``: the affect-loss weights and the number of frames they came from."""
+        return self.path / self.CLASS_WEIGHTS
+
+    @property
+    def skipped(self) -> Path:
+        """``skipped.json``: the entries the run could not train or score on, with the reasons."""
+        return self.path / self.SKIPPED
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        """``metrics.jsonl``: one JSON row per epoch."""
+        return self.path / self.METRICS_JSONL
+
+    @property
+    def metrics_csv(self) -> Path:
+        """``metrics.csv``: the rows of ``metrics.jsonl`` as a table."""
+        return self.path / self.METRICS_CSV
+
+    @property
+    def staging(self) -> RunDir:
+        """``RUN.partial``: where a run replacing this one is built until it ends."""
+        return RunDir(staging_dir(self.path))
+
+    def best_or_last(self) -> Path | None:
+        """``best.pt`` when there is one, else ``last.pt`` when there is one, else ``None``."""
+        for checkpoint in (self.best, self.last):
+            if checkpoint.is_file():
+                return checkpoint
+        return None
+
+    def resumed(self) -> RunDir:
+        """The folder ``--resume`` continues: the unfinished replacement ``RUN.partial`` if it has a ``last.pt``."""
+        staging = self.staging
+        return staging if staging.last.is_file() else self
+
+    def resume_checkpoint(self) -> Path:
+        """The ``last.pt`` that ``--resume`` continues from (see :meth:`resumed`).
+
+        Raises:
+            CheckpointError: "nothing to resume", naming this folder, when there is none.
+        """
+        last = self.resumed().last
+        if not last.is_file():
+            raise CheckpointError(f"nothing to resume: no {self.LAST} here", path=self.path)
+        return last
+
+    def create(self, force: bool) -> RunDir:
+        """Create the folder a new run writes to: this one, or ``RUN.partial`` when it replaces an earlier run.
+
+        Nothing of an earlier run is touched: the caller moves the new run
+        onto it when it ends. A stale ``RUN.partial`` is removed first.
+
+        Raises:
+            OutputExistsError: this folder holds a run and ``force`` is false.
+            UnsafeOutputError: this folder (or ``RUN.partial``) is not abaw's run folder.
+        """
+        if check_replaceable(self.path, OutputKind.TRAIN_RUN, force=True):
+            if not force:
+                message = (
+                    "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
+                )
+                raise OutputExistsError(message, self.path)
+            work = self.staging
+            if work.path.exists():
+                remove_output_dir(work.path, OutputKind.TRAIN_RUN)
+        else:
+            work = self
+        work.path.mkdir(parents=True, exist_ok=True)
+        write_marker(work.path, OutputKind.TRAIN_RUN)
+        return work
+
+    def discard_unstarted_staging(self) -> None:
+        """Remove ``RUN.partial`` if it never reached its first checkpoint: there is nothing in it to resume."""
+        staging = self.staging
+        if staging.path.is_dir() and not staging.last.exists():
+            with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
+                remove_output_dir(staging.path, OutputKind.TRAIN_RUN)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint file itself, or in a run folder its ``best.pt``, else its ``last.pt``.
+
+    Raises:
+        CheckpointError: when nothing is there to load.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = RunDir(path).best_or_last()
+        if found is None:
+            raise CheckpointError(f"no {RunDir.BEST} or {RunDir.LAST} in this run folder", path=path)
+        return found
+    if not path.is_file():
+        raise CheckpointError("checkpoint not found", path=path)
+    return path
