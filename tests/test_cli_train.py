@@ -20,7 +20,7 @@ from abaw.runtime.checkpoint import load_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.prepare import variant_config
 from abaw.training.progressive import Stage, parse_stages, stage_config
-from abaw.training.reporting import Reporter
+from tests.reporters import StopAfter
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 
@@ -331,25 +331,6 @@ CHAIN = ["--stages", "disc-tiny,aeg-cd-tiny", "--steps-per-epoch", "2", "--batch
 CHAIN += ["--workers", "0"]
 
 
-class _StopAfter(Reporter):
-    """Interrupts the chain after the first epoch of its ``n``-th training run, as a Ctrl-C would."""
-
-    def __init__(self, n: int):
-        self.runs, self.n = 0, n
-        self.notes: list[str] = []
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        if epoch == 1:
-            self.runs += 1
-
-    def end_epoch(self, row) -> None:
-        if self.runs == self.n:
-            raise KeyboardInterrupt
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
 @pytest.mark.slow
 def test_stages_chain_is_interrupted_resumed_and_each_stage_starts_from_the_previous_best(
     generated, tmp_path, monkeypatch
@@ -357,7 +338,7 @@ def test_stages_chain_is_interrupted_resumed_and_each_stage_starts_from_the_prev
     runs, report = tmp_path / "runs", tmp_path / "stages.json"
     partial = tmp_path / "runs.partial"
     args = ["train", "--root", generated.root, "--out", runs, *CHAIN]
-    stopper = _StopAfter(2)
+    stopper = StopAfter(2)
     monkeypatch.setattr("abaw.cli.train.RichReporter", lambda *a, **k: stopper)
     code, _, err = run(*args, "--epochs", "1,2")
     assert code == 130 and "--resume" in err and "Traceback" not in err
@@ -428,3 +409,10 @@ def test_stage_settings_keep_the_chains_unless_the_stage_overrides_them():
     assert second.init == "/runs/disc/best.pt"
     assert [stage.epochs for stage in parse_stages("disc,aeg-cd,aeg-cd-sz", [3], 10)] == [3, 3, 3]
     assert [stage.epochs for stage in parse_stages("disc,aeg-cd", None, 7)] == [7, 7]
+
+
+def test_stages_refuse_to_run_under_torchrun(generated, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "runs", "--stages", "disc-tiny")
+    assert "--stages runs in one process" in one_line_error(code, err)
+    assert not (tmp_path / "runs").exists()

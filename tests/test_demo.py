@@ -20,7 +20,7 @@ from abaw.demo import DemoRecipe, DemoResult, prepare_dataset, run_demo, staging
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.submission.check import check_submission
 from abaw.training.progressive import Stage
-from abaw.training.reporting import Reporter
+from tests.reporters import StopAfter
 
 VARIANTS = ["disc-tiny", "aeg-cd-tiny", "aeg-cd-sz-tiny"]
 
@@ -116,27 +116,12 @@ def test_rerun_is_refused_before_any_work_then_replaced_with_force(finished: Dem
     assert json.loads((out / "results.json").read_text())["data_reused"] is True
 
 
-class _StopAfter(Reporter):
-    """Interrupts the run after the first epoch of its ``n``-th training run, as a Ctrl-C would."""
-
-    def __init__(self, n: int):
-        self.runs, self.n = 0, n
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        if epoch == 1:
-            self.runs += 1
-
-    def end_epoch(self, row) -> None:
-        if self.runs == self.n:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
     recipe = DemoRecipe.quick().with_epochs([1, 2, 1])
     data, out = tmp_path / "data", tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_demo(recipe, data, out, reporter=_StopAfter(2))
+        run_demo(recipe, data, out, reporter=StopAfter(2))
     partial = staging_dir(out)
     assert not out.exists() and (partial / "runs" / "aeg-cd-tiny" / "last.pt").is_file()
     with pytest.raises(OutputExistsError, match="--resume"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abaw.errors import DataError
+from abaw.errors import AbawError, DataError
 from abaw.fileio import move_dir_onto
 from abaw.outputs import (
     OutputKind,
@@ -348,8 +348,11 @@ def train_stages(
         Each stage's run, with its final paths.
 
     Raises:
-        AbawError: for bad settings, existing outputs or bad data (one line each).
+        AbawError: for bad settings, existing outputs or bad data (one line
+            each), and under ``torchrun`` (every rank would write the chain's folder).
     """
+    if (os.environ.get("WORLD_SIZE") or "1") != "1":
+        raise AbawError("--stages runs in one process; under torchrun, train each stage alone with --init")
     out_dir = refuse_dataset_overlap(out_dir, dataset_sources(base.dataset))
     with output_lock(out_dir):
         recipe = stages_recipe(stages, base)
