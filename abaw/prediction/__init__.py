@@ -1,1 +1,4 @@
-"""Prediction: batched inference from a checkpoint, per-video files for a split, and test submissions."""
+"""Prediction: a model restored from a checkpoint, per-video files for a split, and test submissions.
+
+The batched inference itself is :mod:`abaw.runtime.evaluation`, which the trainer's validation shares.
+"""

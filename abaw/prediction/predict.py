@@ -29,6 +29,7 @@ from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.runtime.devices import resolve_device
 from abaw.runtime.evaluation import predict_dataset
+from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.submission.check import SubmissionReport, check_submission
 from abaw.submission.writers import write_per_video, write_single_file, zip_submission
@@ -66,12 +67,12 @@ class TrainedModel:
 
 
 def load_trained_model(path: str | os.PathLike, device: str = "auto") -> TrainedModel:
-    """Restore a model from an ``abaw train`` checkpoint onto ``device``.
+    """Restore a model onto ``device`` from a checkpoint of ``abaw train`` or a run folder (best, else last).
 
     Raises:
-        CheckpointError: naming the file when it is unreadable or does not fit the model.
+        CheckpointError: naming the file when it is missing, unreadable or does not fit the model.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     checkpoint = load_checkpoint(path)
     target = resolve_device(device)
     model = model_from_checkpoint(checkpoint, path).to(target).eval()

@@ -4,7 +4,7 @@ A checkpoint is a plain dict of tensors and primitive values, so it loads
 with ``torch.load(..., weights_only=True)`` (no pickled code runs). Keys:
 
 * ``format``, ``version``: the checkpoint format and the package version that wrote it;
-* ``config``: the resolved :class:`~abaw.training.config.TrainConfig`;
+* ``config``: the resolved training settings (``TrainConfig.to_dict()``);
 * ``model_config``: the :class:`~abaw.model.ModelConfig` the model was built from;
 * ``model``: the model's state dict (generator and discriminator);
 * ``optimizers``: the ``D`` and ``G`` optimiser states (for resuming);

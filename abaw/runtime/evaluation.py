@@ -28,7 +28,7 @@ from abaw.scoring.predictions import PredictionSet, ScoreReport, SubmissionForma
 from abaw.submission.writers import fill_missing_frames
 
 
-def predict_values(
+def predict_dataset(
     model: torch.nn.Module,
     dataset: FaceFrameDataset,
     *,
@@ -38,8 +38,8 @@ def predict_values(
     bf16: bool = False,
     progress: ProgressFn = no_progress,
     description: str = "predicting",
-) -> np.ndarray:
-    """Valence and arousal of every sample of ``dataset``, clipped to [-1, 1].
+) -> dict[str, VideoPrediction]:
+    """Valence and arousal of every frame of ``dataset``, clipped to [-1, 1], by entry.
 
     Args:
         model: An :class:`~abaw.model.AffectModel` (its ``forward`` maps images and audio to VA).
@@ -52,7 +52,7 @@ def predict_values(
         description: The progress bar's label.
 
     Returns:
-        ``float32`` ``(len(dataset), 2)``.
+        One :class:`VideoPrediction` per entry of ``dataset`` with a frame (see :func:`to_video_predictions`).
 
     Raises:
         DataError: for a face image that cannot be read.
@@ -83,12 +83,12 @@ def predict_values(
                 done += len(output)
     finally:
         model.train(was_training)
-    if not dist.enabled:
-        return values
-    every = np.zeros((len(dataset), 2), dtype=np.float32)
-    for rank, part in enumerate(dist.gather(values)):
-        every[np.arange(len(dataset))[rank :: dist.world_size]] = part
-    return every
+    if dist.enabled:
+        every = np.zeros((len(dataset), 2), dtype=np.float32)
+        for rank, part in enumerate(dist.gather(values)):
+            every[np.arange(len(dataset))[rank :: dist.world_size]] = part
+        values = every
+    return to_video_predictions(dataset.samples, values)
 
 
 def to_video_predictions(samples: FrameSamples, values: np.ndarray) -> dict[str, VideoPrediction]:
@@ -151,31 +151,6 @@ def score_split(
     return score_predictions(prediction_set, labels, line_counts=counts)
 
 
-def predict_dataset(
-    model: torch.nn.Module,
-    dataset: FaceFrameDataset,
-    *,
-    dist: Distributed | None = None,
-    batch_size: int = 256,
-    workers: int = 0,
-    bf16: bool = False,
-    progress: ProgressFn = no_progress,
-    description: str = "predicting",
-) -> dict[str, VideoPrediction]:
-    """:func:`predict_values` of every frame of ``dataset``, grouped by entry (see :func:`to_video_predictions`)."""
-    values = predict_values(
-        model,
-        dataset,
-        dist=dist,
-        batch_size=batch_size,
-        workers=workers,
-        bf16=bf16,
-        progress=progress,
-        description=description,
-    )
-    return to_video_predictions(dataset.samples, values)
-
-
 @dataclass
 class Evaluation:
     """A split predicted and scored.
@@ -213,7 +188,7 @@ def evaluate(
             built once by a trainer and evaluated after every epoch.
         names: The entries to score; by default those of ``dataset``.
         dist: Process placement; ranks share the work and all get the same scores.
-        batch_size, workers, bf16, progress, description: As for :func:`predict_values`.
+        batch_size, workers, bf16, progress, description: As for :func:`predict_dataset`.
 
     Raises:
         DataError: for a face image that cannot be read.
