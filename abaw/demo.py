@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw import __version__
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features
-from abaw.data.generate import GeneratorConfig, generate_dataset
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
+from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.outputs import (
     OutputKind,
     output_lock,
@@ -45,8 +45,8 @@ from abaw.outputs import (
 )
 from abaw.progress import ProgressFn, no_progress
 from abaw.scoring.metrics import AffectScores
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
 from abaw.scoring.references import published_results
+from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.progressive import PAPER_CHAIN, Stage, train_chain, with_epochs
 
 if TYPE_CHECKING:

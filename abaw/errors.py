@@ -41,6 +41,14 @@ class DataError(AbawError):
     """The dataset (layout, annotations, videos, frames) cannot be used as given."""
 
 
+class ConfigError(AbawError, ValueError):
+    """A setting, option or configuration file is wrong: an unknown key, a value of the wrong type or out of range.
+
+    Also a ``ValueError``, the error of a bad value, so that validation written
+    with ``ValueError`` (dataclass checks) catches it like its own.
+    """
+
+
 class PredictionError(AbawError):
     """A prediction or submission file is missing or malformed."""
 

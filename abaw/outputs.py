@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw import __version__
-from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.errors import AbawError, DataError, OutputError, OutputExistsError
 from abaw.fileio import atomic_write_json, make_temp_dir, move_dir_onto
 
 if TYPE_CHECKING:
@@ -71,21 +71,6 @@ class OutputBusyError(AbawError):
 
 def _resolved(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
-
-
-def dataset_sources(settings: Mapping[str, Any]) -> list[Path]:
-    """The folders and files a dataset is read from, resolved, from its settings (``root``, ``frames``, ...).
-
-    Example:
-        >>> [str(path) for path in dataset_sources({"root": "/data/affwild2", "cache": "/tmp/c"})]
-        ['/data/affwild2']
-    """
-    sources = []
-    for name in ("root", "annotations", "videos", "test_list"):
-        if settings.get(name):
-            sources.append(_resolved(settings[name]))
-    sources.extend(_resolved(path) for path in settings.get("frames") or ())
-    return sources
 
 
 def layout_sources(layout: DatasetLayout) -> list[Path]:
@@ -340,6 +325,11 @@ def staged_output_dir(
                 write_marker(stage, kind)
             yield stage
             move_dir_onto(stage, target)
+        except OutputError as error:
+            # The staging folder is a hidden name the user never gave: a write that fails in it fails the output.
+            if error.path is None or not Path(error.path).is_relative_to(stage):
+                raise
+            raise OutputError(error.message, path=target) from None
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from abaw.data.generate import GeneratedDataset, GeneratorConfig, generate_dataset
+from abaw.synthetic import GeneratedDataset, GeneratorConfig, generate_dataset
 from tests.foreign import ForeignDataset, build_foreign_dataset
 
 

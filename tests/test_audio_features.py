@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -11,11 +12,11 @@ import av
 import numpy as np
 import pytest
 
-from abaw.data.audio import AUDIO_RATE, AudioTrack, read_audio
-from abaw.data.audio_features import (
-    STD_FLOOR,
+from abaw.cli.render_audio import error_line
+from abaw.data.audio import (
     AudioFeatureConfig,
     AudioFeatureReport,
+    AudioFeaturesNotReady,
     FeatureSet,
     Pooling,
     compute_llds,
@@ -26,12 +27,14 @@ from abaw.data.audio_features import (
     pool_llds,
     video_audio_features,
 )
-from abaw.data.generate import GeneratedDataset
+from abaw.data.audio.decode import AUDIO_RATE, AudioTrack, read_audio
+from abaw.data.audio.normalise import STD_FLOOR
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import DataError
+from abaw.synthetic import GeneratedDataset
 
-# Columns of eGeMAPSv02's LLDs, by what they need from their surroundings (see the module docstring).
+# Columns of eGeMAPSv02's LLDs, by what they need from their surroundings (see abaw.data.audio's docstring).
 SPECTRAL = list(range(0, 10))  # loudness .. mfcc4, spectral flux (5) included
 SPECTRAL_NO_FLUX = [0, 1, 2, 3, 4, 6, 7, 8, 9]
 PITCH = [10, *range(13, 25)]  # F0, HNR, H1-H2, H1-A3, formants; not jitter (11) or shimmer (12)
@@ -294,10 +297,14 @@ def test_extraction_report_stats_and_loading(index: DatasetIndex, extracted: Aud
 
 
 def test_missing_features_name_the_command(generated: GeneratedDataset, tmp_path: Path) -> None:
+    """The library names what is missing; the command line's error line adds the command that makes it."""
     index = open_dataset(generated.root, cache=tmp_path / "cache")
-    with pytest.raises(DataError) as raised:
+    with pytest.raises(AudioFeaturesNotReady) as raised:
         load_audio_features(index, AudioFeatureConfig("eGeMAPSv01b", "meanstd"), names=["video2_left"])
-    assert str(raised.value) == (
+    assert str(raised.value) == "no audio features for video video2 (eGeMAPSv01b-meanstd)"
+    copied = pickle.loads(pickle.dumps(raised.value))  # as from a worker process
+    assert (str(copied), copied.config, copied.layout) == (str(raised.value), raised.value.config, index.layout)
+    assert error_line(raised.value) == (
         "no audio features for video video2 (eGeMAPSv01b-meanstd); run 'abaw features audio "
         f"--root {generated.root} --cache {tmp_path / 'cache'} --feature-set eGeMAPSv01b --pooling meanstd'"
     )
@@ -313,8 +320,11 @@ def test_skips_up_to_date_videos_and_force_extracts_again(dataset_copy: Path) ->
     video = index.entries["102"].video
     stamp = video.stat().st_mtime_ns + 5_000_000_000
     os.utime(video, ns=(stamp, stamp))
-    with pytest.raises(DataError, match=r"audio features of video 102 \(eGeMAPSv02-first2\) are out of date; run"):
+    with pytest.raises(AudioFeaturesNotReady) as raised:
         load_audio_features(open_dataset(dataset_copy), names=["102"])
+    assert re.search(
+        r"audio features of video 102 \(eGeMAPSv02-first2\) are out of date; run", error_line(raised.value)
+    )
     changed = extract_audio_features(open_dataset(dataset_copy))
     assert (changed.extracted, changed.skipped) == (1, 7)
     forced = extract_audio_features(open_dataset(dataset_copy), force=True)

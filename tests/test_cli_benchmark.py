@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,15 @@ def test_list_names_every_benchmark() -> None:
         assert bench.name in stdout and f"python -m {bench.module}" in stdout
 
 
+def _options_reached(row: dict) -> None:
+    """The options a benchmark reports it ran with are its quick options, not its defaults."""
+    bench = find_benchmarks([row["name"]])[0]
+    module = importlib.import_module(bench.module)
+    quick = vars(module.parse_options(list(bench.quick_args)))
+    assert row["figures"]["options"] == quick
+    assert quick != vars(module.parse_options([]))
+
+
 def test_quick_run_prints_figures_and_writes_json(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     code, stdout, stderr = run("benchmark", "scoring", "audio", "--quick", "--json", str(report))
@@ -53,8 +64,43 @@ def test_quick_run_prints_figures_and_writes_json(tmp_path: Path) -> None:
     payload = json.loads(report.read_text())
     assert payload["quick"] is True
     assert [(row["name"], row["status"]) for row in payload["benchmarks"]] == [("scoring", 0), ("audio", 0)]
+    # The quick options reach each script: the scoring benchmark's title names its sizes ...
+    assert "20 videos, 20,000 label lines" in stdout
+    # ... and the audio benchmark measured a 4 s track, 10 of its 120 frame windows one by one.
+    scoring, audio = payload["benchmarks"]
+    assert "figures" not in scoring
+    _options_reached(audio)
+    assert (audio["figures"]["frames"], audio["figures"]["sampled"]) == (120, 10)
+    assert round(audio["figures"]["audio_seconds"]) == 4
+    assert "4 s of audio, 120 frames at 30 fps" in stdout and "(10 timed, x12.0)" in stdout
+
+
+@pytest.mark.slow
+def test_quick_options_reach_the_index_and_training_scripts(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    code, stdout, stderr = run("benchmark", "index", "training", "--quick", "--json", str(report))
+    assert code == 0, stderr
+    index, training = json.loads(report.read_text())["benchmarks"]
+    _options_reached(index)
+    assert (index["figures"]["videos"], index["figures"]["lines"]) == (20, 20_000)
+    assert "Dataset index, 20 videos, 20,000 label lines" in stdout
+    # The training benchmark prints its own table: one row per variant asked for, on 0 workers.
+    assert training["status"] == 0 and "0 workers" in stdout
+    rows = [line for line in stdout.splitlines() if line.startswith("variant ")]
+    assert [line.split(",")[0] for line in rows] == ["variant disc-tiny", "variant aeg-cd-sz-tiny"]
 
 
 def test_unknown_benchmark_is_one_line() -> None:
     code, _, stderr = run("benchmark", "speed")
     assert code == 2 and stderr.count("\n") == 1 and "unknown benchmark" in stderr
+
+
+# runpy warns when the module was imported before (by other tests): running it again is the point.
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+def test_a_benchmark_run_as_a_script_draws_its_figures(monkeypatch, capsys) -> None:
+    """``python -m abaw.benchmarks.audio``: the module runs as ``__main__``, with its own copy of its classes."""
+    monkeypatch.setattr(sys, "argv", ["audio", "--seconds", "1", "--sample", "2"])
+    with pytest.raises(SystemExit) as raised:
+        runpy.run_module("abaw.benchmarks.audio", run_name="__main__", alter_sys=True)
+    assert raised.value.code == 0
+    assert "1 s of audio, 30 frames at 30 fps" in capsys.readouterr().out

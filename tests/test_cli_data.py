@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.cli.context import AbawGroup
-from abaw.data.generate import GeneratedDataset
+from abaw.synthetic import GeneratedDataset
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -152,3 +152,11 @@ def test_an_os_error_that_slipped_through_is_one_line() -> None:
     assert (result.exit_code, result.stderr) == (2, "error: /data/locked: Permission denied\n")
     result = CliRunner().invoke(group, ["fail", "rename"])
     assert (result.exit_code, result.stderr) == (2, "error: a/run -> b/run: Invalid cross-device link\n")
+
+
+def test_dataset_options_without_root_are_one_config_line(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    code, out, err = run("train", "--resume", "--out", str(tmp_path / "run"), "--cache", str(cache))
+    assert code == 2 and out == ""
+    assert err == "error: no dataset root given (pass --root with --cache)\n"
+    assert not (tmp_path / "run").exists() and not cache.exists()

@@ -11,7 +11,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
+from abaw.synthetic import GeneratedDataset
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.index import Effect, open_dataset
+from abaw.data.entries import Effect
+from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from tests.foreign import ForeignDataset
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.trainer import train
 

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
+from abaw.formats.types import VideoPrediction
+from abaw.formats.writers import write_per_video, write_single_file, zip_submission
 from abaw.scoring.metrics import score_frames
-from abaw.scoring.predictions import VideoPrediction
-from abaw.submission import write_per_video, write_single_file, zip_submission
+from abaw.synthetic import GeneratedDataset
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -13,10 +13,10 @@ import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import Split
 from abaw.model import create_model
 from abaw.runtime.checkpoint import load_checkpoint
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.prepare import variant_config
 from abaw.training.progressive import Stage, parse_stages, stage_config
@@ -284,7 +284,7 @@ def test_a_full_disk_during_predict_test_is_one_line_naming_the_file(generated, 
     out = tmp_path / "submission"
     args = ["predict-test", "--checkpoint", trained / "last.pt", "--root", generated.root, "--out", out]
     code, _, err = run(*args, "--workers", "0")
-    assert one_line_error(code, err) == f"error: {out / 'predictions'}: cannot be written: No space left on device"
+    assert one_line_error(code, err) == f"error: {out}: cannot be written: No space left on device"
     assert not (out / "predictions").exists() and not (out / "submission.zip").exists()
 
 

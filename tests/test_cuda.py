@@ -22,14 +22,14 @@ from scipy import stats
 
 from abaw.benchmarks.training import VARIANTS
 from abaw.cli import cli
-from abaw.data.audio_features import AudioFeatureConfig
-from abaw.data.generate import GeneratedDataset
+from abaw.data.audio import AudioFeatureConfig
 from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device
 from abaw.model import model_config
 from abaw.prediction.predict import load_trained_model
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import Distributed
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.noise import Artifact, NoiseConfig, add_noise, apply_artifact
 from abaw.training.prepare import build_model

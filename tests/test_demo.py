@@ -13,12 +13,12 @@ from PIL import Image
 
 from abaw.cli import cli
 from abaw.cli.render_demo import demo_table
-from abaw.data.generate import GeneratorConfig
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.demo import DemoRecipe, DemoResult, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
-from abaw.submission.check import check_submission
+from abaw.formats.check import check_submission
+from abaw.synthetic import GeneratorConfig
 from abaw.training.progressive import Stage
 from tests.reporters import StopAfter
 
@@ -62,6 +62,7 @@ def test_writes_every_output_in_place(finished: DemoResult) -> None:
     assert set(finished.seconds) >= {"data", "audio", "predict", "plots", "total"}
 
 
+@pytest.mark.slow
 def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> None:
     stored = json.loads((finished.out_dir / "results.json").read_text(encoding="utf-8"))
     assert [stage["variant"] for stage in stored["stages"]] == VARIANTS
@@ -74,6 +75,7 @@ def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> Non
         assert scored["mse_valence"] == pytest.approx(stage["val"]["mse_valence"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> None:
     for result in finished.stages:
         rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -81,6 +83,7 @@ def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> Non
         assert best["val/ccc_mean"] == pytest.approx(result.scores.ccc_mean, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> None:
     table = demo_table(finished)
     labels = list(table.columns[0]._cells)
@@ -139,6 +142,7 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
         run_demo(recipe, data, out, resume=True)
 
 
+@pytest.mark.slow
 def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: DemoResult, tmp_path: Path) -> None:
     config = DemoRecipe.quick().data
     messages: list[str] = []

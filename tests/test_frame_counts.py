@@ -20,12 +20,12 @@ from abaw.data.frame_counts import (
     learn_frame_count_rule,
     read_frame_count_file,
 )
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import count_decoded_video_frames, open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.data.video import count_decoded_frames, probe_video
-from abaw.errors import DataError
-from abaw.scoring.predictions import SINGLE_FILE_HEADER
+from abaw.errors import ConfigError, DataError
+from abaw.formats.types import SINGLE_FILE_HEADER
+from abaw.synthetic import GeneratedDataset
 from tests.foreign import ForeignDataset
 from tests.helpers import annotation_dir, tiny_dataset, write_annotation
 
@@ -240,7 +240,7 @@ def test_rule_option_and_sample_file_override(tmp_path: Path) -> None:
     assert counts.sources["200"] == "rule crops (0/3 entries), as max(P + 2, crops) has no value"
     counts = open_dataset(root, frame_count_rule="CROPS").frame_counts(Split.TEST)
     assert dict(counts) == {"200": 6} and counts.sources["200"] == "rule crops (--frame-count-rule)"
-    with pytest.raises(DataError, match="unknown frame-count rule 'Q\\+1'"):
+    with pytest.raises(ConfigError, match=r"frame-count rule must be one of P, P\+1, .*, got 'Q\+1'"):
         open_dataset(root, frame_count_rule="Q+1")
 
     sample = tmp_path / "sample.txt"
@@ -370,7 +370,7 @@ def test_unknown_rule_name_is_one_line_exit_2(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path / "data")
     code, _, err = run("data", "check", "--root", str(root), "--frame-count-rule", "Q+1")
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert err.startswith("error: unknown frame-count rule 'Q+1'; choose one of P, P+1,")
+    assert err.startswith("error: frame-count rule must be one of P, P+1,") and err.strip().endswith("got 'Q+1'")
     code, out, err = run("data", "check", "--root", str(root), "--frame-count-rule", "max(p + 1, CROPS)")
     assert code == 0, err
     assert "frame-count rule for test entries: max(P + 1, crops) (--frame-count-rule" in out

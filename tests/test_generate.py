@@ -12,18 +12,13 @@ import pytest
 from PIL import Image
 
 from abaw.data.annotations import MISSING_LABEL, read_annotation, read_test_list
-from abaw.data.generate import (
-    CROP_SIZE,
-    NEW_FRAMES_FOLDER,
-    GeneratedDataset,
-    GeneratorConfig,
-    generate_dataset,
-)
 from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split, discover_layout
 from abaw.data.names import video_stem
 from abaw.data.video import probe_video
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.outputs import UnsafeOutputError
+from abaw.synthetic import GeneratedDataset, GeneratorConfig, generate_dataset
+from abaw.synthetic.config import CROP_SIZE, NEW_FRAMES_FOLDER
 
 # Where the generator draws the mouth and the eyes in a crop, whatever the identity jitter
 # (face centre at 0.52 +- 0.04 of the crop, face scale 0.80-0.92): (rows, columns).

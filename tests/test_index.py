@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abaw.data.index import Effect, Severity, open_dataset
+from abaw.data.entries import Effect, Severity
+from abaw.data.index import open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.data.report import summarise
 from abaw.errors import DataError

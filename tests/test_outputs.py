@@ -18,10 +18,11 @@ import yaml
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.layout import DEFAULT_CACHE_NAME, Split
 from abaw.errors import OutputExistsError
 from abaw.fileio import atomic_write_json
+from abaw.formats.types import VideoPrediction
+from abaw.formats.writers import write_per_video
 from abaw.outputs import (
     MARKER_NAME,
     OutputBusyError,
@@ -33,8 +34,7 @@ from abaw.outputs import (
     staging_dir,
 )
 from abaw.runtime.checkpoint import load_checkpoint
-from abaw.scoring.predictions import VideoPrediction
-from abaw.submission.writers import write_per_video
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.trainer import resume_config, train
 
@@ -296,7 +296,7 @@ def test_resume_and_config_from_another_directory(generated, tmp_path, monkeypat
     assert code == 0, err
     assert load_checkpoint(first / "run" / "last.pt")["epoch"] == 2
     config = TrainConfig.from_dict(yaml.safe_load((first / "run" / "config.yaml").read_text()))
-    assert Path(config.dataset["root"]) == generated.root
+    assert Path(config.dataset.root) == generated.root
 
 
 # --------------------------------------------------------------------------- the README workflow

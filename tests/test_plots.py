@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from abaw.cli.render_prediction import figures_table
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, OutputExistsError, PredictionError
+from abaw.formats.types import VideoPrediction
 from abaw.plots import (
     Reconstruction,
     affect_series,
@@ -28,7 +28,7 @@ from abaw.plots import (
 from abaw.prediction.predict import load_trained_model
 from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.metrics import ccc
-from abaw.scoring.predictions import VideoPrediction
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 from abaw.training.trainer import train

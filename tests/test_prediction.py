@@ -11,16 +11,16 @@ import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.generate import GeneratedDataset
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
+from abaw.formats.types import VideoPrediction
 from abaw.model import create_model
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries, write_split_predictions
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.runtime.evaluation import complete_predictions, evaluate
-from abaw.scoring.predictions import VideoPrediction
+from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
+from abaw.choices import parse_enum
+from abaw.data.frame_counts import FrameCountRule
 from abaw.data.layout import Split
-from abaw.errors import CheckpointError, DataError
+from abaw.data.source import DatasetSource
+from abaw.errors import CheckpointError, ConfigError
 from abaw.runtime.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_weights, save_checkpoint
 from abaw.runtime.devices import DeviceError, Distributed, resolve_device
 from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, read_config_file, resolve_config
@@ -43,14 +47,14 @@ def test_round_trip_is_plain_and_lossless():
     [
         ({"epoch": 1}, "unknown setting(s) epoch"),
         ({"epochs": 0}, "epochs must be at least 1"),
-        ({"protocol": "test"}, "'test' is not a valid Protocol"),
+        ({"protocol": "test"}, "protocol must be one of val, final, got 'test'"),
         ({"lr": 0}, "lr must be positive"),
         ({"betas": [0.5]}, "betas must be two numbers"),
         ({"workers": -1}, "workers must be 0 or more"),
     ],
 )
 def test_bad_settings_name_their_source(values, message):
-    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
         TrainConfig.from_dict(values, source="run.yaml")
     assert str(caught.value).startswith("run.yaml: ")
 
@@ -67,7 +71,7 @@ def test_flags_override_the_file_which_overrides_defaults(tmp_path):
 
 
 def test_unreadable_config_file(tmp_path):
-    with pytest.raises(DataError, match="No such file"):
+    with pytest.raises(ConfigError, match="No such file"):
         read_config_file(tmp_path / "missing.yaml")
 
 
@@ -131,3 +135,52 @@ def test_pickled_code_is_refused(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
     # torch's own text goes on to advise weights_only=False, which would run the file's code.
     assert "not a weights-only checkpoint" in str(caught.value) and "weights_only" not in str(caught.value)
+
+
+def test_dataset_source_round_trips_through_yaml_with_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = DatasetSource("data", frames=("crops/a", "crops/b"), frame_counts="counts.txt", frame_count_rule="P+1")
+    config = resolve_config(dataset=source)
+    assert config.dataset.root == tmp_path / "data" and config.dataset.frames[1] == tmp_path / "crops" / "b"
+    assert config.dataset.frame_counts == tmp_path / "counts.txt"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    stored = yaml.safe_load(path.read_text())["dataset"]
+    assert stored == {
+        "root": str(tmp_path / "data"),
+        "frames": [str(tmp_path / "crops" / "a"), str(tmp_path / "crops" / "b")],
+        "frame_counts": str(tmp_path / "counts.txt"),
+        "frame_count_rule": "P+1",
+    }
+    monkeypatch.chdir(tmp_path / "..")
+    assert resolve_config(path) == config and resolve_config(path).dataset == source
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ({"root": "/d", "frame": ["/d/a"]}, "run.yaml: dataset: unknown setting(s) frame; known: root, annotations"),
+        ({"cache": "/c"}, "run.yaml: no dataset root given (pass --root)"),
+        ({"root": "/d", "frames": "/d/a"}, "run.yaml: dataset: frames: expected a list of folders, got '/d/a'"),
+        ({"root": 3}, "run.yaml: dataset: root: expected a path, got 3"),
+        ("/d", "run.yaml: dataset: expected a mapping, got '/d'"),
+    ],
+)
+def test_bad_dataset_settings_are_config_errors(dataset, message):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_dict({"dataset": dataset}, source="run.yaml")
+    assert str(caught.value).startswith(message)
+
+
+def test_no_dataset_is_refused_when_needed():
+    with pytest.raises(ConfigError, match=r"no dataset root given \(pass --root\)"):
+        TrainConfig().require_dataset()
+
+
+def test_parse_enum_members_values_and_loose_text():
+    assert parse_enum(Protocol, Protocol.FINAL, "protocol") is Protocol.FINAL
+    assert parse_enum(FrameCountRule, "max(p + 1, CROPS)", "rule", loose=True) is FrameCountRule.MAX_P_PLUS_1_CROPS
+    with pytest.raises(ConfigError, match=r"^rule must be one of P, P\+1, .*, got 'p\+1'$"):
+        parse_enum(FrameCountRule, "p+1", "rule")
+    with pytest.raises(ValueError, match="protocol must be one of val, final, got 3"):
+        parse_enum(Protocol, 3, "protocol")

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features, features_folder
-from abaw.data.generate import GeneratorConfig, generate_dataset
+from abaw.data.audio import AudioFeatureConfig, AudioFeaturesNotReady, extract_audio_features, features_folder
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
@@ -23,6 +22,7 @@ from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
 from abaw.prediction.predict import load_trained_model, predict_entries
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.evaluation import score_split
+from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig
 from abaw.training.reporting import Reporter
@@ -153,7 +153,7 @@ def test_corrupt_face_image_stops_training_with_its_name(train_root, tmp_path):
 def test_sz_variant_needs_audio_features_then_trains_on_them(train_root, tmp_path):
     root = Path(shutil.copytree(train_root, tmp_path / "data"))
     config = tiny(root, variant="aeg-cd-sz-tiny", steps_per_epoch=2, batch_size=8)
-    with pytest.raises(DataError, match="abaw features audio"):
+    with pytest.raises(AudioFeaturesNotReady, match="no audio features for video"):
         train(config, tmp_path / "run")
     extract_audio_features(open_dataset(root), AudioFeatureConfig())
     result = train(config, tmp_path / "run", force=True)

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.data.index import Effect, open_dataset
+from abaw.data.entries import Effect
+from abaw.data.index import open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.errors import DataError
 from tests.foreign import ANNOTATIONS

@@ -1,8 +1,11 @@
-"""Benchmarks of the toolkit at the full size of the challenge: scripts that print figures.
+"""Benchmarks of the toolkit at the full size of the challenge.
 
-Each is a module with a ``main(argv)``; ``abaw benchmark`` runs them all in
-turn (or those named), ``python -m abaw.benchmarks.NAME`` runs one with its
-own options. Speed targets live here, never in timed unit tests.
+Each is a module with a ``main(argv)`` that returns its figures as a
+dataclass (``abaw.cli.render_benchmarks`` draws them; the scoring and
+training benchmarks still print their own and return an exit status).
+``abaw benchmark`` runs them all in turn (or those named),
+``python -m abaw.benchmarks.NAME`` runs one with its own options. Speed
+targets live here, never in timed unit tests.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,11 +24,14 @@ class BenchmarkRun:
         name: The benchmark.
         status: Its exit status (0: every check it makes passed).
         seconds: Wall time of the script.
+        figures: What it measured, for a script that returns its figures
+            rather than printing them.
     """
 
     name: str
     status: int
     seconds: float
+    figures: Any = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,19 @@ class Benchmark:
         return f"abaw.benchmarks.{self.name}"
 
     def run(self, quick: bool = False) -> BenchmarkRun:
-        """Run the script in this process (it prints its figures); its exit status (0 when it returns nothing)."""
+        """Run the script in this process, with :attr:`quick_args` when ``quick``.
+
+        Returns:
+            Its figures, or for a script that prints them itself its exit
+            status (0 when it returns nothing).
+        """
         main = importlib.import_module(self.module).main
         began = time.perf_counter()
-        status = main(list(self.quick_args) if quick else [])
-        return BenchmarkRun(self.name, int(status or 0), time.perf_counter() - began)
+        result = main(list(self.quick_args) if quick else [])
+        seconds = time.perf_counter() - began
+        if result is None or isinstance(result, int):
+            return BenchmarkRun(self.name, int(result or 0), seconds)
+        return BenchmarkRun(self.name, 0, seconds, figures=result)
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (

@@ -11,7 +11,8 @@ MP4, then times, for a video of ``--fps`` frames per second:
   windows spread over the track, extrapolated to every frame.
 
 The real-time factor (RTF) is compute seconds per second of audio: below 1
-is faster than real time. One thread.
+is faster than real time. One thread. :func:`main` returns the figures;
+``abaw benchmark`` (or running this module) draws them.
 
 Run: ``python -m abaw.benchmarks.audio [--seconds 60] [--fps 30] [--sample 200]``
 """
@@ -22,15 +23,14 @@ import argparse
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from abaw.data.audio import AUDIO_RATE, read_audio
-from abaw.data.audio_features import (
+from abaw.data.audio import (
     AudioFeatureConfig,
     compute_llds,
     frame_windows,
@@ -38,6 +38,7 @@ from abaw.data.audio_features import (
     pool_llds,
     video_audio_features,
 )
+from abaw.data.audio.decode import AUDIO_RATE, read_audio
 
 
 def synthetic_voice(seconds: float, rate: int = 44_100, seed: int = 0) -> np.ndarray:
@@ -82,17 +83,61 @@ def per_window_seconds(samples: np.ndarray, fps: float, frames: int, sample: int
     return (time.perf_counter() - began) / len(chosen)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@dataclass(frozen=True)
+class AudioBenchmark:
+    """The figures of one run (seconds of one thread).
+
+    Attributes:
+        options: The options the benchmark ran with.
+        config_key: The feature configuration, e.g. ``'eGeMAPSv02-first2'``.
+        audio_seconds: Length of the decoded track.
+        fps: Frame rate of the video the track belongs to.
+        frames: Frames of that video.
+        decode: Decoding and resampling the track.
+        one_pass: One openSMILE pass over the track.
+        slicing: Slicing and pooling every frame window.
+        per_call: One openSMILE call on one frame window, averaged.
+        sampled: Frame windows timed for ``per_call``.
+    """
+
+    options: dict[str, Any]
+    config_key: str
+    audio_seconds: float
+    fps: float
+    frames: int
+    decode: float
+    one_pass: float
+    slicing: float
+    per_call: float
+    sampled: int
+
+    @property
+    def per_window(self) -> float:
+        """One openSMILE call per frame, extrapolated to every frame."""
+        return self.per_call * self.frames
+
+    @property
+    def one_pass_total(self) -> float:
+        """One pass plus slicing: what ``abaw features audio`` costs after decoding."""
+        return self.one_pass + self.slicing
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's options."""
+    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.audio", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of the audio track.")
     parser.add_argument("--fps", type=float, default=30.0, help="Frame rate of the video the track belongs to.")
     parser.add_argument("--sample", type=int, default=200, help="Frame windows timed for the per-window way.")
     parser.add_argument("--feature-set", default="eGeMAPSv02")
     parser.add_argument("--pooling", default="first2")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> AudioBenchmark:
+    """Run the benchmark with the options ``argv``; its figures."""
+    args = parse_options(argv)
     config = AudioFeatureConfig(args.feature_set, args.pooling)
     frames = math.floor(args.seconds * args.fps)
-    console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         path = write_track(Path(tmp) / "track.mp4", synthetic_voice(args.seconds))
         began = time.perf_counter()
@@ -109,33 +154,21 @@ def main(argv: list[str] | None = None) -> None:
     slicing = time.perf_counter() - began
     assert features.shape == (frames, config.dim)
     assert np.array_equal(features, video_audio_features(track.samples, track.rate, args.fps, frames, config))
-    per_frame = per_window_seconds(track.samples, args.fps, frames, args.sample, config)
-    per_window = per_frame * frames
-    sampled = min(args.sample, frames)
-
-    audio = track.duration
-    table = Table(
-        title=f"Audio features {config.key}: {audio:.0f} s of audio, {frames:,} frames at {args.fps:g} fps (1 thread)"
-    )
-    table.add_column("step")
-    table.add_column("seconds", justify="right")
-    table.add_column("RTF", justify="right")
-    table.add_row("decode + resample to 16 kHz mono (PyAV)", f"{decode:.3f}", f"{decode / audio:.4f}")
-    table.add_row("openSMILE, one pass over the track", f"{one_pass:.3f}", f"{one_pass / audio:.4f}")
-    table.add_row("slice + pool every frame window", f"{slicing:.4f}", f"{slicing / audio:.5f}")
-    both = one_pass + slicing
-    table.add_row("[bold]one pass + slicing[/bold]", f"{both:.3f}", f"{both / audio:.4f}")
-    table.add_row(
-        f"[bold]one openSMILE call per frame[/bold] ({sampled} timed, x{frames / sampled:.1f})",
-        f"{per_window:.2f}",
-        f"{per_window / audio:.4f}",
-    )
-    console.print(table)
-    console.print(
-        f"one pass + slicing is {per_window / both:.1f}x faster than one call per frame "
-        f"({per_frame * 1000:.2f} ms per call); with decoding, {audio / (decode + both):.0f}x real time"
+    return AudioBenchmark(
+        options=vars(args),
+        config_key=config.key,
+        audio_seconds=track.duration,
+        fps=args.fps,
+        frames=frames,
+        decode=decode,
+        one_pass=one_pass,
+        slicing=slicing,
+        per_call=per_window_seconds(track.samples, args.fps, frames, args.sample, config),
+        sampled=min(args.sample, frames),
     )
 
 
 if __name__ == "__main__":
-    main()
+    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
+
+    raise SystemExit(run_script("audio"))

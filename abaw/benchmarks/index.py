@@ -3,6 +3,8 @@
 Builds a tree laid out like Aff-Wild2 in a temporary folder (annotation files
 and empty face images; no video files), then times the first index build,
 a cached load, and the probe of one generated video container.
+:func:`main` returns the figures; ``abaw benchmark`` (or running this module)
+draws them.
 
 Run: ``python -m abaw.benchmarks.index [--videos 600] [--lines 3000000]``
 """
@@ -13,17 +15,17 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from abaw.data.frames import frame_image_path
-from abaw.data.generate import GeneratorConfig, generate_dataset
 from abaw.data.index import open_dataset
 from abaw.data.layout import Edition
 from abaw.data.video import probe_video
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
 def build_tree(root: Path, videos: int, lines: int, seed: int = 0) -> int:
@@ -58,19 +60,45 @@ def probe_seconds(folder: Path) -> float:
     return (time.perf_counter() - start) / 20
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@dataclass(frozen=True)
+class IndexBenchmark:
+    """The figures of one run (seconds, one process).
+
+    Attributes:
+        options: The options the benchmark ran with.
+        videos: Videos in the tree.
+        lines: Label lines in the tree.
+        build_tree: Writing the tree.
+        first_build: The first index build (parse the labels, list the faces).
+        cached_load: Loading the index from its cache.
+        probe: Probing one video container.
+    """
+
+    options: dict[str, Any]
+    videos: int
+    lines: int
+    build_tree: float
+    first_build: float
+    cached_load: float
+    probe: float
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's options."""
+    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.index", description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=600)
     parser.add_argument("--lines", type=int, default=3_000_000)
-    args = parser.parse_args(argv)
-    console = Console()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> IndexBenchmark:
+    """Run the benchmark with the options ``argv``; its figures."""
+    args = parse_options(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         start = time.perf_counter()
         lines = build_tree(root, args.videos, args.lines)
-        console.print(
-            f"built a tree of {args.videos} videos, {lines:,} label lines in {time.perf_counter() - start:.1f} s"
-        )
+        built = time.perf_counter() - start
         start = time.perf_counter()
         index = open_dataset(root)
         first = time.perf_counter() - start
@@ -79,16 +107,10 @@ def main(argv: list[str] | None = None) -> None:
         again = time.perf_counter() - start
         assert cached.from_cache and not index.from_cache
         probe = probe_seconds(Path(tmp) / "generated")
-    table = Table(title=f"Dataset index, {args.videos} videos, {lines:,} label lines (1 process)")
-    table.add_column("step")
-    table.add_column("seconds", justify="right")
-    table.add_column("label lines/s", justify="right")
-    table.add_row("first build (parse + list faces)", f"{first:.2f}", f"{lines / first:,.0f}")
-    table.add_row("cached load (stat + read cache)", f"{again:.2f}", f"{lines / again:,.0f}")
-    table.add_row("probe one video container", f"{probe:.4f}", "")
-    table.add_row(f"estimated probes for {args.videos} videos", f"{probe * args.videos:.1f}", "")
-    console.print(table)
+    return IndexBenchmark(vars(args), args.videos, lines, built, first, again, probe)
 
 
 if __name__ == "__main__":
-    main()
+    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
+
+    raise SystemExit(run_script("index"))

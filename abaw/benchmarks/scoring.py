@@ -3,7 +3,8 @@
 Generates a synthetic validation split in a temporary folder (annotation
 files of about 5000 lines, with -5 rows, and matching per-video prediction
 files, some one line shorter as decoded videos often are), then times each
-stage and prints seconds and lines per second::
+stage (:func:`measure` returns the figures, :mod:`abaw.cli.render_scoring`
+draws seconds and lines per second)::
 
     python -m abaw.benchmarks.scoring [--videos 600] [--lines 3000000]
 """
@@ -14,17 +15,18 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from abaw.data.annotations import read_annotation
-from abaw.scoring.predictions import read_predictions, score_predictions
-from abaw.submission.check import check_submission
-from abaw.submission.writers import format_values, write_per_video, write_single_file, zip_submission
+from abaw.formats.check import check_submission
+from abaw.formats.readers import read_predictions
+from abaw.formats.writers import format_values, write_per_video, write_single_file, zip_submission
+from abaw.progress import ProgressFn, no_progress
+from abaw.scoring.report import ScoreReport, score_predictions
 
 T = TypeVar("T")
 
@@ -56,29 +58,56 @@ def generate_split(root: Path, videos: int, lines: int, seed: int = 0) -> tuple[
     return labels_dir, predictions_dir, frame_counts
 
 
-def _timed(rows: list[tuple[str, float, int]], stage: str, lines: int | Callable[[T], int], run: Callable[[], T]) -> T:
+@dataclass(frozen=True)
+class StageTime:
+    """How long one stage took, over how many lines."""
+
+    stage: str
+    seconds: float
+    lines: int
+
+
+@dataclass
+class ScoringBenchmark:
+    """The figures of one run.
+
+    Attributes:
+        videos: Videos in the synthetic split.
+        lines: Label lines over all videos.
+        stages: Each stage timed, in the order run.
+        report: The scores of the predictions (a check that scoring ran through).
+        failed_checks: One line per submission check that failed (none expected).
+    """
+
+    videos: int
+    lines: int
+    stages: list[StageTime]
+    report: ScoreReport
+    failed_checks: list[str]
+
+
+def _timed(rows: list[StageTime], stage: str, lines: int | Callable[[T], int], run: Callable[[], T]) -> T:
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
-    rows.append((stage, seconds, lines(result) if callable(lines) else lines))
+    rows.append(StageTime(stage, seconds, lines(result) if callable(lines) else lines))
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print a table; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.scoring", description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=600, help="videos in the split (default 600)")
-    parser.add_argument("--lines", type=int, default=3_000_000, help="label lines over all videos (default 3000000)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.videos < 1 or args.lines < 2 * args.videos:
-        parser.error("need at least one video and two lines per video")
-    console = Console()
-    rows: list[tuple[str, float, int]] = []
+def measure(videos: int, lines: int, seed: int = 0, progress: ProgressFn = no_progress) -> ScoringBenchmark:
+    """Generate the split in a temporary folder and time each stage on it.
+
+    Args:
+        videos: Videos in the split.
+        lines: Label lines over all videos.
+        seed: Seed of the synthetic data.
+        progress: Wraps the generation (one step), for a spinner.
+    """
+    rows: list[StageTime] = []
     with tempfile.TemporaryDirectory(prefix="abaw-bench-") as tmp:
         root = Path(tmp)
-        with console.status("generating the synthetic split"):
-            labels_dir, predictions_dir, frame_counts = generate_split(root, args.videos, args.lines, args.seed)
+        for _ in progress([None], "generating the synthetic split", 1):
+            labels_dir, predictions_dir, frame_counts = generate_split(root, videos, lines, seed)
         frame_total = sum(frame_counts.values())
         labels = _timed(
             rows,
@@ -128,21 +157,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: check_submission(sample_written, None, sample_file=single),
             ),
         ]
-    table = Table(title=f"abaw scoring benchmark: {args.videos} videos, {args.lines:,} label lines")
-    table.add_column("stage")
-    table.add_column("seconds", justify="right")
-    table.add_column("lines", justify="right")
-    table.add_column("lines/s", justify="right")
-    for stage, seconds, lines in rows:
-        table.add_row(stage, f"{seconds:.2f}", f"{lines:,}", f"{lines / seconds:,.0f}" if seconds else "-")
-    console.print(table)
-    console.print(f"CCC mean {report.scores.ccc_mean:.4f} over {report.scores.frames:,} annotated frames")
-    for note in report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    failed = [check for check in checks if not check.ok]
-    for check in failed:
-        console.print(f"check failed for {check.path}: {check.problems[:3]}", markup=False)
-    return 1 if failed else 0
+    failed = [f"check failed for {check.path}: {check.problems[:3]}" for check in checks if not check.ok]
+    return ScoringBenchmark(videos, lines, rows, report, failed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print a table; return the exit status (1 when a check failed)."""
+    # The command line draws; imported here, as running this module is the command line.
+    from rich.console import Console
+
+    from abaw.cli.render_scoring import print_scoring_benchmark, status_progress
+
+    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.scoring", description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=600, help="videos in the split (default 600)")
+    parser.add_argument("--lines", type=int, default=3_000_000, help="label lines over all videos (default 3000000)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.videos < 1 or args.lines < 2 * args.videos:
+        parser.error("need at least one video and two lines per video")
+    console = Console()
+    figures = measure(args.videos, args.lines, args.seed, progress=status_progress(console))
+    print_scoring_benchmark(console, figures)
+    return 1 if figures.failed_checks else 0
 
 
 if __name__ == "__main__":

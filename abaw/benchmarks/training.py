@@ -36,14 +36,14 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader
 
-from abaw.data.audio_features import AudioFeatureConfig, extract_audio_features, load_audio_features
-from abaw.data.generate import GeneratorConfig, generate_dataset
+from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
 from abaw.fileio import atomic_write_json
 from abaw.model import model_config
 from abaw.runtime.devices import Distributed, resolve_device
+from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Precision, TrainConfig
 from abaw.training.prepare import build_model

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 from rich.rule import Rule
-from rich.table import Table
 
 from abaw.benchmarks import BENCHMARKS, find_benchmarks
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, refuse_json_overwrite, write_json
+from abaw.cli.render_benchmarks import benchmark_list_table, benchmark_summary_table, print_figures
 from abaw.errors import AbawError
 
 
@@ -33,25 +34,26 @@ def benchmark_command(
     except ValueError as error:
         raise AbawError(str(error)) from None
     if list_only:
-        table = Table(title="Benchmarks")
-        for column in ("name", "measures", "run alone"):
-            table.add_column(column)
-        for bench in BENCHMARKS:
-            table.add_row(bench.name, bench.about, f"python -m {bench.module}")
-        cli.console.print(table)
+        cli.console.print(benchmark_list_table(BENCHMARKS))
         return
     refuse_json_overwrite(json_path, force)
-    summary = Table(title="Benchmarks run" + (" (--quick: small sizes)" if quick else ""))
-    for column in ("name", "seconds", "status"):
-        summary.add_column(column, justify="right" if column == "seconds" else "left")
-    results = []
+    runs = []
     for bench in chosen:
         cli.console.print(Rule(f"{bench.name}: {bench.about}"))
         run = bench.run(quick=quick)
-        results.append({"name": run.name, "seconds": round(run.seconds, 1), "status": run.status})
-        status = "ok" if run.status == 0 else f"[red]failed ({run.status})[/red]"
-        summary.add_row(run.name, f"{run.seconds:.1f}", status)
-    cli.console.print(summary)
+        if run.figures is not None:
+            print_figures(cli.console, run.figures)
+        runs.append(run)
+    cli.console.print(benchmark_summary_table(runs, quick))
+    results = [
+        {
+            "name": run.name,
+            "seconds": round(run.seconds, 1),
+            "status": run.status,
+            **({} if run.figures is None else {"figures": asdict(run.figures)}),
+        }
+        for run in runs
+    ]
     write_json(json_path, {"quick": quick, "benchmarks": results}, force)
-    if any(result["status"] for result in results):
+    if any(run.status for run in runs):
         raise SystemExit(EXIT_CHECK_FAILED)

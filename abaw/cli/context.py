@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 import click
 from rich.console import Console
 
+from abaw.cli.progress import rich_progress
+from abaw.cli.render_audio import error_line
 from abaw.errors import AbawError
-from abaw.progress import ProgressFn, no_progress, rich_progress
+from abaw.progress import ProgressFn, no_progress
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -76,7 +78,7 @@ class AbawGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AbawError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {error_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except OSError as error:
             # Reading and writing name their files through AbawError; this

@@ -8,11 +8,7 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset, write_json
-from abaw.data.generate import GeneratorConfig, generate_dataset
-from abaw.data.index import DatasetIndex
-from abaw.data.layout import Edition
-from abaw.data.report import (
-    check_dataset,
+from abaw.cli.render_data import (
     entries_table,
     frame_count_rule_table,
     histogram_table,
@@ -20,6 +16,10 @@ from abaw.data.report import (
     problems_table,
     summary_table,
 )
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Edition
+from abaw.data.report import check_dataset
+from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
 @click.group()

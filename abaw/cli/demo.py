@@ -9,7 +9,7 @@ import click
 from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
 from abaw.cli.train import epoch_counts
-from abaw.scoring.predictions import SubmissionFormat
+from abaw.formats.types import SubmissionFormat
 
 
 @click.command(name="demo")

@@ -9,7 +9,8 @@ import click
 
 from abaw.cli.context import CliContext, pass_cli_context
 from abaw.cli.options import json_option, refuse_json_overwrite, with_dataset, write_json
-from abaw.data.audio_features import AudioFeatureConfig, FeatureSet, Pooling, extract_audio_features
+from abaw.cli.render_audio import audio_report_table
+from abaw.data.audio import AudioFeatureConfig, FeatureSet, Pooling, extract_audio_features
 from abaw.data.index import DatasetIndex
 
 
@@ -64,5 +65,5 @@ def audio(
     report = extract_audio_features(dataset, config, jobs=jobs, force=force, progress=cli.progress)
     for line in report.warnings:
         cli.warn(line)
-    cli.console.print(report.table())
+    cli.console.print(audio_report_table(report))
     write_json(json_path, report.to_dict(), force)

@@ -11,9 +11,11 @@ from typing import Any
 import click
 
 from abaw.cli.context import CliContext
-from abaw.data.index import open_dataset_from
+from abaw.data.index import open_dataset
+from abaw.data.source import DatasetSource
+from abaw.errors import ConfigError
 from abaw.fileio import atomic_write_json, check_output_path
-from abaw.outputs import check_output_file, dataset_sources, refuse_dataset_overlap
+from abaw.outputs import check_output_file, refuse_dataset_overlap
 
 
 class OutputPath(click.Path):
@@ -92,10 +94,10 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def refuse_json_overwrite(path: Path | None, force: bool, dataset: dict[str, Any] | None = None) -> None:
+def refuse_json_overwrite(path: Path | None, force: bool, dataset: DatasetSource | None = None) -> None:
     """Fail before any work when ``--json FILE`` exists without ``--force``, is a folder, or is in ``dataset``."""
     if path is not None and str(path) != "-":
-        check_output_file(path, force, dataset_sources(dataset or {}))
+        check_output_file(path, force, dataset.read_paths() if dataset else [])
 
 
 def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
@@ -109,36 +111,37 @@ def write_json(path: Path | None, payload: dict[str, Any], force: bool) -> None:
     atomic_write_json(path, payload, force=force)
 
 
-def refuse_outputs_in_dataset(settings: dict[str, Any], values: dict[str, Any]) -> None:
+def refuse_outputs_in_dataset(source: DatasetSource | None, values: dict[str, Any]) -> None:
     """Refuse, before the dataset is opened, every output option of the command that points into it.
 
     Args:
-        settings: The dataset options given (``root``, ``frames``, ...).
+        source: The dataset options given, if any.
         values: The command's parameters by name.
     """
-    sources = dataset_sources(settings)
+    sources = source.read_paths() if source else []
     for param in click.get_current_context().command.params:
         value = values.get(param.name or "")
         if isinstance(param.type, OutputPath) and value is not None and str(value) != "-":
             refuse_dataset_overlap(value, sources, option=param.opts[0])
 
 
-def pop_dataset_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Remove the dataset options from ``kwargs``; return those given, as plain values (paths as strings)."""
-    settings: dict[str, Any] = {}
-    for name in DATASET_OPTION_NAMES:
-        value = kwargs.pop(name)
-        if name == "frames":
-            value = [str(path) for path in value] or None
-        elif value is not None:
-            value = str(value)
-        if value is not None:
-            settings[name] = value
-    return settings
+def pop_dataset_source(kwargs: dict[str, Any]) -> DatasetSource | None:
+    """Remove the dataset options from ``kwargs``; return them as a source, ``None`` when none was given.
+
+    Raises:
+        ConfigError: for dataset options without ``--root``.
+    """
+    given = {name: kwargs.pop(name) for name in DATASET_OPTION_NAMES}
+    given = {name: value for name, value in given.items() if value is not None and value != ()}
+    if not given:
+        return None
+    if "root" not in given:
+        raise ConfigError(f"no dataset root given (pass --root with --{next(iter(given)).replace('_', '-')})")
+    return DatasetSource(**given)
 
 
-def with_dataset_settings(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: the dataset options, ``--root`` optional, passed unopened as ``dataset_settings`` (a dict).
+def with_dataset_source(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the dataset options, ``--root`` optional, passed unopened as ``dataset_source`` (or ``None``).
 
     For commands that store where the data is (training runs) rather than open it at once.
     """
@@ -146,8 +149,8 @@ def with_dataset_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.partial(_dataset_options, root_required=False)
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs["dataset_settings"] = pop_dataset_settings(kwargs)
-        refuse_outputs_in_dataset(kwargs["dataset_settings"], kwargs)
+        kwargs["dataset_source"] = pop_dataset_source(kwargs)
+        refuse_outputs_in_dataset(kwargs["dataset_source"], kwargs)
         return command(*args, **kwargs)
 
     return wrapper
@@ -160,9 +163,10 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cli_context = click.get_current_context().find_object(CliContext) or CliContext()
-        settings = pop_dataset_settings(kwargs)
-        refuse_outputs_in_dataset(settings, kwargs)
-        kwargs["dataset"] = open_dataset_from(settings, progress=cli_context.progress)
+        source = pop_dataset_source(kwargs)
+        assert source is not None  # --root is required here
+        refuse_outputs_in_dataset(source, kwargs)
+        kwargs["dataset"] = open_dataset(source, progress=cli_context.progress)
         return command(*args, **kwargs)
 
     return wrapper
@@ -170,7 +174,7 @@ def with_dataset(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def submission_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--format per-video|single-file`` (the test submission's format) as ``submission_format``."""
-    from abaw.scoring.predictions import SubmissionFormat
+    from abaw.formats.types import SubmissionFormat
 
     return click.option(
         "--format",

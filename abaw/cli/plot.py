@@ -74,8 +74,8 @@ def plot_command(
     and, for models with a generator, reconstruction.png.
     """
     from abaw.cli.render_prediction import figures_table
+    from abaw.formats.readers import read_predictions
     from abaw.plots.run import plot_run
-    from abaw.scoring.predictions import read_predictions
 
     refuse_json_overwrite(json_path, force)
     predictions = None

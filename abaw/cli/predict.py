@@ -17,12 +17,12 @@ from abaw.cli.options import (
     with_dataset,
     write_json,
 )
+from abaw.cli.render_scoring import scores_table
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.fileio import check_output_path
+from abaw.formats.types import SubmissionFormat
 from abaw.outputs import OutputKind, check_output_dir, layout_sources
-from abaw.scoring.display import scores_table
-from abaw.scoring.predictions import SubmissionFormat
 from abaw.scoring.references import published_results
 
 

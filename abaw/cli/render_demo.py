@@ -6,9 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
+from abaw.cli.render_scoring import comparison_table
 from abaw.data.layout import Split
 from abaw.demo import RESULTS_NAME, DemoResult
-from abaw.scoring.display import comparison_table
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
 

@@ -9,11 +9,12 @@ import click
 
 from abaw.cli.context import CliContext, pass_cli_context
 from abaw.cli.options import existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
+from abaw.cli.render_scoring import per_video_table, scores_table
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.scoring.display import per_video_table, scores_table
-from abaw.scoring.predictions import read_predictions, score_predictions
+from abaw.formats.readers import read_predictions
 from abaw.scoring.references import published_results
+from abaw.scoring.report import score_predictions
 
 
 @click.command()

@@ -10,7 +10,7 @@ from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import existing_file, existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.submission.check import check_submission
+from abaw.formats.check import check_submission
 
 
 @click.group()

@@ -14,10 +14,11 @@ from abaw.cli.options import (
     json_option,
     output_path,
     refuse_json_overwrite,
-    with_dataset_settings,
+    with_dataset_source,
     write_json,
 )
 from abaw.cli.render_training import RichReporter, epochs_table, stages_table
+from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
 from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, resolve_config
 from abaw.training.progressive import Stage, parse_stages, train_stages
@@ -40,7 +41,7 @@ def epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 @click.command(name="train")
-@with_dataset_settings
+@with_dataset_source
 @click.option(
     "--out",
     "run_dir",
@@ -103,7 +104,7 @@ def epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) 
 @pass_cli_context
 def train_command(
     cli: CliContext,
-    dataset_settings: dict[str, Any],
+    dataset_source: DatasetSource | None,
     run_dir: Path,
     stages: str | None,
     config_file: Path | None,
@@ -134,7 +135,7 @@ def train_command(
             flags[name] = str(flags[name])
     reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
     if stages is not None:
-        base, chain = _chain_settings(stages, epochs, epochs_from, dataset_settings, config_file, flags)
+        base, chain = _chain_settings(stages, epochs, epochs_from, dataset_source, config_file, flags)
         refuse_json_overwrite(json_path, force, base.dataset)
         try:
             chained = train_stages(
@@ -164,28 +165,26 @@ def train_command(
         flags["epochs"] = best_epoch_of(epochs_from)
         cli.warn(f"training {flags['epochs']} epochs, the best epoch of {epochs_from}")
     if resume:
-        if dataset_settings:
-            flags["dataset"] = dataset_settings
-        config = resume_config(run_dir, **flags)
+        config = resume_config(run_dir, dataset=dataset_source, **flags)
     else:
-        config = resolve_config(config_file, dataset=_required_root(dataset_settings, "(unless --resume)"), **flags)
+        config = resolve_config(config_file, dataset=_required_source(dataset_source, "(unless --resume)"), **flags)
     refuse_json_overwrite(json_path, force, config.dataset)  # --resume: the stored dataset
     result = train(config, run_dir, resume=resume, force=force, strict=strict, reporter=reporter, progress=cli.progress)
     cli.console.print(epochs_table(result))
     write_json(json_path, result.to_dict(), force)
 
 
-def _required_root(dataset_settings: dict[str, Any], when: str) -> dict[str, Any]:
-    if not dataset_settings.get("root"):
+def _required_source(dataset_source: DatasetSource | None, when: str) -> DatasetSource:
+    if dataset_source is None:
         raise click.UsageError(f"--root is required {when}")
-    return dataset_settings
+    return dataset_source
 
 
 def _chain_settings(
     stages: str,
     epochs: list[int] | None,
     epochs_from: Path | None,
-    dataset_settings: dict[str, Any],
+    dataset_source: DatasetSource | None,
     config_file: Path | None,
     flags: dict[str, Any],
 ) -> tuple[TrainConfig, tuple[Stage, ...]]:
@@ -193,6 +192,6 @@ def _chain_settings(
     for option, value in (("--variant", flags.get("variant")), ("--epochs-from", epochs_from)):
         if value is not None:
             raise click.UsageError(f"{option} cannot be combined with --stages")
-    base = resolve_config(config_file, dataset=_required_root(dataset_settings, "with --stages"), **flags)
+    base = resolve_config(config_file, dataset=_required_source(dataset_source, "with --stages"), **flags)
     chain = parse_stages(stages, epochs, base.epochs)
     return base.replace(variant=chain[0].variant), chain

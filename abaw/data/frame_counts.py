@@ -38,9 +38,9 @@ from abaw.data.names import VIDEO_EXTENSIONS, video_stem
 from abaw.errors import DataError
 
 if TYPE_CHECKING:
-    from abaw.data.index import Entry
+    from abaw.data.entries import Entry
     from abaw.data.layout import Split
-    from abaw.scoring.predictions import SingleFileRows
+    from abaw.formats.readers import SingleFileRows
 
 COUNT_FILE_PATTERN = re.compile(r"total_number_of_frames", re.IGNORECASE)
 """Names of organiser count files found below the root (``VA_Challenge_video_and_total_number_of_frames.txt``)."""

@@ -18,8 +18,9 @@ from typing import Any
 
 from abaw.data.frame_counts import COUNT_FILE_PATTERN
 from abaw.data.names import VIDEO_EXTENSIONS
+from abaw.data.source import DatasetSource
 from abaw.errors import DataError
-from abaw.outputs import check_cache_location, dataset_sources
+from abaw.outputs import check_cache_location
 
 
 class Split(str, Enum):
@@ -162,8 +163,8 @@ def discover_layout(
     root = _existing_dir(root, "dataset root")
     cache_dir = Path(cache).resolve() if cache else root / DEFAULT_CACHE_NAME
     if cache:
-        given = {"root": root, "annotations": annotations, "frames": frames, "videos": videos, "test_list": test_list}
-        check_cache_location(cache_dir, dataset_sources(given), root / DEFAULT_CACHE_NAME)
+        given = DatasetSource(root, annotations=annotations, frames=tuple(frames), videos=videos, test_list=test_list)
+        check_cache_location(cache_dir, given.read_paths(), root / DEFAULT_CACHE_NAME)
     walk = _walk(root, cache_dir)
     notes = list(walk.notes)
 

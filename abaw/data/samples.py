@@ -23,8 +23,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from abaw.data.annotations import valid_rows
+from abaw.data.entries import Entry
 from abaw.data.frames import CROP_SIZE, frame_image_path
-from abaw.data.index import DatasetIndex, Entry
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import DataError
 
@@ -81,7 +82,7 @@ def select_frames(index: DatasetIndex, entries: Iterable[Entry], *, labelled: bo
             every face frame within the video, targets ``-5``.
 
     Example:
-        >>> from abaw.data.generate import GeneratorConfig, generate_dataset
+        >>> from abaw.synthetic import GeneratorConfig, generate_dataset
         >>> import tempfile
         >>> from abaw.data.index import open_dataset
         >>> root = generate_dataset(tempfile.mkdtemp() + "/d", GeneratorConfig(videos=6, frames=10)).root

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from abaw.choices import parse_enum
+
 # Below this the CD's six stride-2 convolutions leave no pixel for the heads.
 MIN_IMAGE_SIZE = 32
 
@@ -173,8 +175,4 @@ def field_names() -> list[str]:
 
 
 def _enum(kind: type[Enum], value: Any, name: str, variant: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise ValueError(f"model {variant!r}: {name} must be one of {choices}, got {value!r}") from None
+    return parse_enum(kind, value, f"model {variant!r}: {name}")

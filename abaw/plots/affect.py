@@ -24,9 +24,9 @@ from matplotlib.patches import Patch
 
 from abaw.data.annotations import valid_rows
 from abaw.fileio import atomic_output_file
+from abaw.formats.types import VideoPrediction
+from abaw.formats.writers import fill_missing_frames
 from abaw.scoring.metrics import ccc
-from abaw.scoring.predictions import VideoPrediction
-from abaw.submission.writers import fill_missing_frames
 
 __all__ = ["AffectSeries", "affect_series", "new_figure", "plot_affect_over_time", "save_figure"]
 

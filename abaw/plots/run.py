@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from abaw.data.index import DatasetIndex, Entry
+from abaw.data.entries import Entry
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, PredictionError
+from abaw.formats.types import VideoPrediction
 from abaw.messages import some
 from abaw.outputs import OutputKind, check_output_dir, layout_sources, staged_output_dir
 from abaw.plots.affect import AffectSeries, plot_affect_over_time
@@ -28,7 +30,6 @@ from abaw.plots.reconstruction import plot_reconstruction, sample_faces
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.rundir import resolve_checkpoint
-from abaw.scoring.predictions import VideoPrediction
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 

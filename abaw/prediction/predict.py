@@ -17,12 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
+from abaw.data.audio import AudioFeatureConfig, load_audio_features
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
+from abaw.formats.check import SubmissionReport, check_submission
+from abaw.formats.types import SubmissionFormat, VideoPrediction
+from abaw.formats.writers import write_per_video, write_single_file, zip_submission
 from abaw.model import AffectModel
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
 from abaw.progress import ProgressFn, no_progress
@@ -30,9 +33,6 @@ from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.runtime.devices import resolve_device
 from abaw.runtime.evaluation import predict_dataset
 from abaw.runtime.rundir import resolve_checkpoint
-from abaw.scoring.predictions import SubmissionFormat, VideoPrediction
-from abaw.submission.check import SubmissionReport, check_submission
-from abaw.submission.writers import write_per_video, write_single_file, zip_submission
 
 WarnFn = Callable[[str], None]
 

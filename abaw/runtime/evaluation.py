@@ -22,10 +22,11 @@ from torch.utils.data import DataLoader, Subset
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
+from abaw.formats.types import PredictionSet, SubmissionFormat, VideoPrediction
+from abaw.formats.writers import fill_missing_frames
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.devices import Distributed
-from abaw.scoring.predictions import PredictionSet, ScoreReport, SubmissionFormat, VideoPrediction, score_predictions
-from abaw.submission.writers import fill_missing_frames
+from abaw.scoring.report import ScoreReport, score_predictions
 
 
 def predict_dataset(

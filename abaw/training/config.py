@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from abaw.choices import parse_enum
 from abaw.data.layout import Split
-from abaw.errors import DataError
+from abaw.data.source import DatasetSource, absolute_path
+from abaw.errors import ConfigError
 from abaw.messages import shown_value
 
 
@@ -108,16 +110,19 @@ class TrainConfig:
     backbone_weights: str | None = None
     init: str | None = None
     tensorboard: bool = False
-    dataset: dict[str, Any] = field(default_factory=dict)
+    dataset: DatasetSource | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.dataset, dict):
+            self.dataset = DatasetSource.from_dict(self.dataset) if self.dataset else None
+        elif self.dataset is not None and not isinstance(self.dataset, DatasetSource):
+            raise ValueError(f"dataset: expected a mapping, got {shown_value(self.dataset)}")
         # Stored paths are absolute, so that --resume and --config work from any directory.
-        self.dataset = absolute_dataset_paths(self.dataset)
         self.init = _absolute(self.init)
         self.backbone_weights = _absolute(self.backbone_weights)
-        self.protocol = Protocol(self.protocol)
-        self.precision = Precision(self.precision)
-        self.real_latent = RealLatent(self.real_latent)
+        self.protocol = parse_enum(Protocol, self.protocol, "protocol")
+        self.precision = parse_enum(Precision, self.precision, "precision")
+        self.real_latent = parse_enum(RealLatent, self.real_latent, "real_latent")
         self.betas = tuple(float(beta) for beta in self.betas)  # type: ignore[assignment]
         self.noise_artifacts = tuple(str(artifact) for artifact in self.noise_artifacts)
         for name in ("epochs", "batch_size", "n_critic", "eval_batch_size"):
@@ -146,8 +151,8 @@ class TrainConfig:
                 value = value.value
             elif isinstance(value, tuple):
                 value = list(value)
-            elif isinstance(value, dict):
-                value = dict(value)
+            elif isinstance(value, DatasetSource):
+                value = value.to_dict()
             result[item.name] = value
         return result
 
@@ -156,7 +161,7 @@ class TrainConfig:
         """Build from plain values, naming ``source`` for unknown keys or bad values.
 
         Raises:
-            DataError: for an unknown key or a value the config rejects.
+            ConfigError: for an unknown key or a value the config rejects.
 
         Example:
             >>> TrainConfig.from_dict({"variant": "disc", "protocol": "final"}).protocol
@@ -166,14 +171,26 @@ class TrainConfig:
         unknown = sorted(set(values) - set(annotations))
         if unknown:
             known = ", ".join(sorted(annotations))
-            raise DataError(f"unknown setting(s) {', '.join(unknown)}; known: {known}", path=source)
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {known}", path=source)
         values = {name: _checked_value(name, annotations[name], value, source) for name, value in values.items()}
         try:
             return cls(**values)
+        except ConfigError as error:  # already names the setting
+            raise ConfigError(error.message, path=source) from None
         except (TypeError, ValueError) as error:
             name = next((name for name in values if not _accepted(cls, name, values[name])), None)
             message = str(error) if name is None or str(error).startswith(name) else f"{name}: {error}"
-            raise DataError(message, path=source) from None
+            raise ConfigError(message, path=source) from None
+
+    def require_dataset(self) -> DatasetSource:
+        """The dataset the run trains on.
+
+        Raises:
+            ConfigError: when the config names none.
+        """
+        if self.dataset is None:
+            raise ConfigError("no dataset root given (pass --root)")
+        return self.dataset
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied and validated (``None`` values are ignored)."""
@@ -182,33 +199,11 @@ class TrainConfig:
         return TrainConfig.from_dict(values)
 
 
-DATASET_PATH_KEYS = ("root", "annotations", "videos", "test_list", "cache")
-
-
 def _absolute(path: Any) -> Any:
-    """``path`` made absolute (``~`` expanded, symbolic links kept); ``None`` and non-strings unchanged."""
+    """``path`` made absolute (see :func:`absolute_path`); ``None`` and non-strings unchanged."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         return path
-    return os.path.abspath(os.path.expanduser(path))
-
-
-def absolute_dataset_paths(settings: dict[str, Any]) -> dict[str, Any]:
-    """The dataset settings with every path absolute, relative ones taken from the current directory.
-
-    Example:
-        >>> import os
-        >>> absolute_dataset_paths({"root": "data"})["root"] == os.path.join(os.getcwd(), "data")
-        True
-    """
-    if not isinstance(settings, dict):
-        return settings
-    result = dict(settings)
-    for key in DATASET_PATH_KEYS:
-        if key in result:
-            result[key] = _absolute(result[key])
-    if isinstance(result.get("frames"), (list, tuple)):
-        result["frames"] = [_absolute(path) for path in result["frames"]]
-    return result
+    return str(absolute_path(path))
 
 
 _PLAIN_TYPES: dict[str, tuple[type, ...]] = {
@@ -218,6 +213,7 @@ _PLAIN_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "tuple": (list, tuple),
     "dict": (dict,),
+    "DatasetSource": (dict, DatasetSource),
 }
 _TYPE_WORDS = {
     "int": "a whole number",
@@ -226,6 +222,7 @@ _TYPE_WORDS = {
     "bool": "true or false",
     "tuple": "a list",
     "dict": "a mapping",
+    "DatasetSource": "a mapping",
 }
 
 
@@ -233,7 +230,7 @@ def _checked_value(name: str, annotation: str, value: Any, source: str) -> Any:
     """``value`` if it has the setting's type (a number written as text is read for a float setting).
 
     Raises:
-        DataError: naming ``source`` and the setting, for a value of another type.
+        ConfigError: naming ``source`` and the setting, for a value of another type.
     """
     base, _, rest = annotation.partition(" | ")
     base = base.split("[")[0]
@@ -250,7 +247,7 @@ def _checked_value(name: str, annotation: str, value: Any, source: str) -> Any:
             return float(value)
         except ValueError:
             pass
-    raise DataError(f"{name}: expected {_TYPE_WORDS[base]}, got {shown_value(value)}", path=source)
+    raise ConfigError(f"{name}: expected {_TYPE_WORDS[base]}, got {shown_value(value)}", path=source)
 
 
 def _accepted(cls: type[TrainConfig], name: str, value: Any) -> bool:
@@ -266,21 +263,21 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML mapping of settings (validated when merged into a :class:`TrainConfig`).
 
     Raises:
-        DataError: naming the file (and line, for a YAML syntax error).
+        ConfigError: naming the file (and line, for a YAML syntax error).
     """
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise DataError(error.strerror or "cannot be read", path=path) from None
+        raise ConfigError(error.strerror or "cannot be read", path=path) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or "not valid YAML"
-        raise DataError(problem, path=path, line=mark.line + 1 if mark else None) from None
+        raise ConfigError(problem, path=path, line=mark.line + 1 if mark else None) from None
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise DataError("must be a mapping of setting: value", path=path)
+        raise ConfigError("must be a mapping of setting: value", path=path)
     return {str(key).replace("-", "_"): value for key, value in values.items()}
 
 

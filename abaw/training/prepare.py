@@ -27,8 +27,9 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from abaw.data.audio_features import AudioFeatureConfig, load_audio_features
-from abaw.data.index import DatasetIndex, EntrySelection, SkippedEntry, open_dataset_from
+from abaw.data.audio import AudioFeatureConfig, load_audio_features
+from abaw.data.entries import EntrySelection, SkippedEntry
+from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError
@@ -55,10 +56,10 @@ def seed_everything(seed: int) -> None:
 def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressFn) -> DatasetIndex:
     """Open the dataset named in ``config.dataset``; rank 0 builds the index cache first."""
     if dist.is_main:
-        index = open_dataset_from(config.dataset, progress=progress)
+        index = open_dataset(config.require_dataset(), progress=progress)
     dist.barrier()
     if not dist.is_main:
-        index = open_dataset_from(config.dataset)
+        index = open_dataset(config.require_dataset())
     return index
 
 

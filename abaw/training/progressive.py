@@ -22,7 +22,6 @@ from abaw.errors import AbawError, DataError
 from abaw.fileio import move_dir_onto
 from abaw.outputs import (
     OutputKind,
-    dataset_sources,
     output_lock,
     prepare_resumable_output,
     refuse_dataset_overlap,
@@ -353,7 +352,7 @@ def train_stages(
     """
     if (os.environ.get("WORLD_SIZE") or "1") != "1":
         raise AbawError("--stages runs in one process; under torchrun, train each stage alone with --init")
-    out_dir = refuse_dataset_overlap(out_dir, dataset_sources(base.dataset))
+    out_dir = refuse_dataset_overlap(out_dir, base.require_dataset().read_paths())
     with output_lock(out_dir):
         recipe = stages_recipe(stages, base)
         staging = prepare_resumable_output(

@@ -34,7 +34,7 @@ from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device, raise_first_fault
 from abaw.errors import CheckpointError
 from abaw.fileio import move_dir_onto
-from abaw.outputs import dataset_sources, output_lock, refuse_dataset_overlap
+from abaw.outputs import output_lock, refuse_dataset_overlap
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, save_checkpoint
 from abaw.runtime.devices import distributed
@@ -117,7 +117,7 @@ def train(
         UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
         OutputBusyError: another process writes ``run_dir``.
     """
-    final = RunDir(refuse_dataset_overlap(run_dir, dataset_sources(config.dataset)))
+    final = RunDir(refuse_dataset_overlap(run_dir, config.require_dataset().read_paths()))
     with distributed(config.device) as dist, contextlib.ExitStack() as lock:
         if dist.is_main:  # only rank 0 writes under torchrun
             lock.enter_context(output_lock(final.path))

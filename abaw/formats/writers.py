@@ -3,8 +3,8 @@
 Both writers fill every frame a video has, taking frames the model saw no
 face in from the nearest predicted frame (:func:`fill_missing_frames`), clip
 values to [-1, 1] and write them with a fixed number of decimals. The text is
-built by numpy in bulk (a byte matrix, not one ``format`` call per value), so
-a full test set of about 3 million lines takes a second or two.
+formatted a block of rows per ``%`` call, so a full test set of about 3
+million lines takes a few seconds.
 
 Nothing is overwritten without ``force``, and an output appears complete or
 not at all (:mod:`abaw.fileio`).
@@ -26,17 +26,19 @@ import os
 import stat
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from abaw.data.frames import FRAME_DIGITS, IMAGE_SUFFIX
 from abaw.errors import PredictionError
 from abaw.fileio import atomic_output_file, refuse_overwrite
+from abaw.formats.readers import read_sample_file
+from abaw.formats.types import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction
 from abaw.messages import some
 from abaw.outputs import OutputKind, check_output_dir, staged_output_dir
 from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.predictions import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction, read_sample_file
 
 __all__ = [
     "SubmissionWarning",
@@ -120,12 +122,10 @@ def _nearest(frames: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def format_values(values: np.ndarray, precision: int = 6) -> bytes:
-    """Lines ``v,a`` of fixed-point numbers, vectorised.
+    """Lines ``v,a`` of fixed-point numbers, a block of rows per formatting call.
 
-    Values are clipped to [-1, 1] and rounded to ``precision`` decimals; the
-    text is that of ``f"{v:.{precision}f}"`` except that a value rounding to
-    zero has no minus sign, and that a value within rounding error of a
-    decimal tie may round the other way in its last digit.
+    Values are clipped to [-1, 1]; the text is that of ``f"{v:.{precision}f}"``
+    except that a value rounding to zero has no minus sign.
 
     Example:
         >>> format_values(np.array([[0.5, -1.5], [-0.0000001, 0.1234567]]), precision=3)
@@ -135,11 +135,8 @@ def format_values(values: np.ndarray, precision: int = 6) -> bytes:
     _check_precision(precision)
     if values.ndim != 2:
         raise ValueError(f"values must be 2-D, got shape {values.shape}")
-    chunks = []
-    for start in range(0, len(values), _BLOCK_ROWS):
-        text, keep = _number_bytes(values[start : start + _BLOCK_ROWS], precision)
-        chunks.append(text[keep].tobytes())
-    return b"".join(chunks)
+    row_format = ",".join([f"%.{precision}f"] * values.shape[1]) + "\n"
+    return b"".join(_formatted_rows(row_format, [values], precision))
 
 
 def _check_precision(precision: int) -> None:
@@ -147,59 +144,40 @@ def _check_precision(precision: int) -> None:
         raise ValueError(f"precision must be between 1 and {MAX_PRECISION} decimals, got {precision}")
 
 
-def _number_bytes(values: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndarray]:
-    """The text of rows of numbers as a byte matrix and a mask of the bytes to keep.
+def _formatted_rows(row_format: str, columns: list[np.ndarray], precision: int) -> Iterator[bytes]:
+    """Yield the rows of ``columns`` through the printf-style ``row_format``, encoded, in blocks.
 
-    Each number takes a fixed slot ``-d.ddd`` plus a separator, so the whole
-    block is one array operation; the minus slot of non-negative numbers is
-    masked out when the matrix is flattened.
+    ``columns`` are arrays of the same length; the last one holds the values,
+    which are clipped to [-1, 1]. One ``%`` call formats a whole block:
+    4 times faster than ``numpy.savetxt`` and 7 times faster than
+    ``numpy.char.mod``, which format row by row or value by value. The
+    hand-written byte matrix it replaced was 2 to 3 times faster, about one
+    CPU second less for the 3 million lines of a full split (1.6 s against
+    0.5 s per-video, 2.4 s against 1.2 s single-file, AMD EPYC): nothing
+    beside the inference that made the predictions.
     """
+    *keys, values = columns
     values = np.clip(values, -1.0, 1.0)
-    rows, columns = values.shape
-    scale = 10**precision
-    fixed = np.rint(np.abs(values) * scale).astype(np.int64)
-    width = precision + 4  # sign, integer digit, point, decimals, separator
-    text = np.empty((rows, columns, width), dtype=np.uint8)
-    text[..., 0] = ord("-")
-    text[..., 1] = fixed // scale + ord("0")
-    text[..., 2] = ord(".")
-    powers = 10 ** np.arange(precision - 1, -1, -1, dtype=np.int64)
-    text[..., 3:-1] = (fixed % scale)[..., None] // powers % 10 + ord("0")
-    text[..., -1] = ord(",")
-    text[:, -1, -1] = ord("\n")
-    keep = np.ones(text.shape, dtype=bool)
-    keep[..., 0] = (values < 0) & (fixed > 0)
-    return text.reshape(rows, -1), keep.reshape(rows, -1)
+    # Python writes "-0.000000" for a small negative; a zero is written unsigned.
+    # A match is a whole number: locations end in ".jpg," and names hold no comma.
+    negative_zero = "-0." + "0" * precision
+    for start in range(0, len(values), _BLOCK_ROWS):
+        block = [column[start : start + _BLOCK_ROWS] for column in keys] + [values[start : start + _BLOCK_ROWS]]
+        if keys:  # mixed types: an object array keeps names, ints and floats as Python objects
+            arguments = np.concatenate([np.asarray(part, dtype=object).reshape(len(part), -1) for part in block], 1)
+        else:
+            arguments = block[0]
+        text = row_format * len(block[-1]) % tuple(arguments.ravel().tolist())
+        for end in (",", "\n"):
+            text = text.replace(negative_zero + end, negative_zero[1:] + end)
+        yield text.encode("utf-8")
 
 
-def _location_bytes(names: list[bytes], codes: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``<name>/<5-digit frame>.jpg,`` for each row, as a byte matrix and keep-mask."""
-    lengths = np.array([len(name) for name in names], dtype=np.int64)
-    longest = int(lengths.max())
-    table = np.zeros((len(names), longest), dtype=np.uint8)
-    for k, name in enumerate(names):
-        table[k, : len(name)] = np.frombuffer(name, dtype=np.uint8)
-    tail = b".jpg,"
-    text = np.empty((len(codes), longest + 6 + len(tail)), dtype=np.uint8)
-    text[:, :longest] = table[codes]
-    text[:, longest] = ord("/")
-    text[:, longest + 1 : longest + 6] = frames[:, None] // np.array([10_000, 1_000, 100, 10, 1]) % 10 + ord("0")
-    text[:, longest + 6 :] = np.frombuffer(tail, dtype=np.uint8)
-    keep = np.ones(text.shape, dtype=bool)
-    keep[:, :longest] = np.arange(longest) < lengths[codes][:, None]
-    return text, keep
-
-
-def _single_file_bytes(names: list[str], codes: np.ndarray, frames: np.ndarray, values: np.ndarray, precision: int):
-    """Yield the rows ``<name>/<frame>.jpg,v,a`` of a single file, in blocks."""
-    encoded = [name.encode("utf-8") for name in names]
-    for start in range(0, len(codes), _BLOCK_ROWS):
-        rows = slice(start, start + _BLOCK_ROWS)
-        location, location_keep = _location_bytes(encoded, codes[rows], frames[rows])
-        numbers, numbers_keep = _number_bytes(values[rows], precision)
-        text = np.concatenate([location, numbers], axis=1)
-        keep = np.concatenate([location_keep, numbers_keep], axis=1)
-        yield text[keep].tobytes()
+def _single_file_rows(names: list[str], codes: np.ndarray, frames: np.ndarray, values: np.ndarray, precision: int):
+    """Yield the rows ``<name>/<frame>.jpg,v,a`` of a single file (see :func:`~abaw.data.frames.image_location`)."""
+    number = f"%.{precision}f"
+    row_format = f"%s/%0{FRAME_DIGITS}d{IMAGE_SUFFIX},{number},{number}\n"
+    return _formatted_rows(row_format, [np.array(names, dtype=object)[codes], frames, values], precision)
 
 
 def _check_name(name: str) -> None:
@@ -382,7 +360,7 @@ def write_single_file(
     header = (",".join(SINGLE_FILE_HEADER) + "\n").encode()
     with atomic_output_file(path, force=force) as tmp, open(tmp, "wb") as out:
         out.write(header)
-        for chunk in _single_file_bytes(names, codes, frames, values, precision):
+        for chunk in _single_file_rows(names, codes, frames, values, precision):
             out.write(chunk)
     return path
 

@@ -1,7 +1,7 @@
 """Checking a submission before uploading it: every problem, not only the first.
 
 :func:`check_submission` reads a folder, a single file, or a zip of either
-with the same parser as scoring (:mod:`abaw.scoring.predictions`), but where
+with the same parser as reading and scoring (:mod:`abaw.formats.readers`), but where
 reading stops at the first problem, checking goes on and collects them all,
 each as one line naming the file (``archive.zip:member`` inside a zip) and
 the line.
@@ -38,23 +38,18 @@ import numpy as np
 from abaw.data.frame_counts import sample_frame_counts
 from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
-from abaw.progress import ProgressFn, no_progress
-from abaw.scoring.predictions import (
-    PER_VIDEO_HEADER,
-    SINGLE_FILE_HEADER,
-    ReadLimit,
+from abaw.formats.containers import ReadLimit, SubmissionFile, SubmissionFiles, open_submission
+from abaw.formats.readers import (
     SingleFileRows,
-    SubmissionFile,
-    SubmissionFiles,
-    SubmissionFormat,
     bad_location_error,
     detect_format,
     duplicate_row_error,
-    open_submission,
     parse_collecting,
     parse_single_file_rows,
     read_sample_file,
 )
+from abaw.formats.types import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, SubmissionFormat
+from abaw.progress import ProgressFn, no_progress
 
 __all__ = ["MAX_LISTED_PROBLEMS", "SubmissionReport", "check_submission"]
 

@@ -1,0 +1,163 @@
+"""What to generate (:class:`GeneratorConfig`) and what was generated (:class:`GeneratedDataset`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split
+from abaw.errors import DataError
+from abaw.outputs import DATASET_MANIFEST_NAME
+
+CROP_SIZE = 112
+"""Side of the aligned face crops, as in Aff-Wild2."""
+MANIFEST_NAME = DATASET_MANIFEST_NAME
+HIDDEN_FOLDER = ".generator"
+"""Dot folder for what the real data does not have (layout discovery skips dot folders)."""
+TEST_LABELS_FOLDER = f"{HIDDEN_FOLDER}/test_labels"
+NEW_FRAMES_FOLDER = f"{FRAME_FOLDER_PREFIX}_new_50_vids"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate.
+
+    Attributes:
+        seed: Random seed; the same seed gives the same labels and images.
+        videos: Annotation entries (persons) over train, validation and test
+            together, at least 6; about half train, a quarter each
+            validation and test.
+        frames: Decoded frames per video, varied by +-20% per video.
+        edition: Whose folder names to use.
+        no_face_rate: Share of frames without a face image, in short runs,
+            in about two entries of three.
+        unlabelled_rate: Share of label rows written as ``-5,-5``, in runs,
+            in every other entry.
+        pixel_noise: Standard deviation of the per-frame pixel noise (0-255 scale).
+        jpeg_quality: Quality of the face-crop JPEGs.
+
+    Example:
+        >>> GeneratorConfig(videos=3)
+        Traceback (most recent call last):
+        ...
+        abaw.errors.DataError: videos must be at least 6 (2 train, 2 validation, 2 test), got 3
+    """
+
+    seed: int = 0
+    videos: int = 12
+    frames: int = 150
+    edition: Edition = Edition.ABAW2022
+    no_face_rate: float = 0.03
+    unlabelled_rate: float = 0.03
+    pixel_noise: float = 4.0
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "edition", Edition(self.edition))
+        except ValueError:
+            choices = ", ".join(edition.value for edition in Edition)
+            raise DataError(f"edition must be one of {choices}, got {self.edition!r}") from None
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise DataError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.videos < 6:
+            raise DataError(f"videos must be at least 6 (2 train, 2 validation, 2 test), got {self.videos}")
+        if self.frames < 10:
+            raise DataError(f"frames must be at least 10, got {self.frames}")
+        for name in ("no_face_rate", "unlabelled_rate"):
+            if not 0.0 <= getattr(self, name) <= 0.2:
+                raise DataError(f"{name} must be between 0 and 0.2, got {getattr(self, name)}")
+        if self.pixel_noise < 0:
+            raise DataError(f"pixel_noise must not be negative, got {self.pixel_noise}")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise DataError(f"jpeg_quality must be between 1 and 95, got {self.jpeg_quality}")
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready copy."""
+        values = asdict(self)
+        values["edition"] = self.edition.value
+        return values
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedEntry:
+    """One generated annotation entry (one person of one video).
+
+    Attributes:
+        name: Entry name as in the annotation folder or test list (suffix kept).
+        split: Its split.
+        video: The video file (shared by the two persons of a two-person video).
+        frames_dir: Its face-crop folder.
+        frames: Frames the video decodes to (D, and its packet count P).
+        header_frames: Frames the video's header says (N): ``frames + 2``
+            for the AVI with zero-size packets, else ``frames``.
+        label_rows: Label lines: ``frames + 1``, as the organisers', or
+            ``frames + 2`` for one validation entry.
+        fps: Frame rate of the video.
+        valence: True valence per label row, ``label_rows`` values; defined
+            also where the written label is -5, and for test entries.
+        arousal: True arousal, like ``valence``.
+        annotation: The annotation file, ``None`` for test entries.
+        hidden_labels: For test entries, their labels in annotation format
+            under ``ROOT/.generator/test_labels/``; ``None`` otherwise.
+        missing_images: 1-based frame numbers with no face image.
+        extra_image: Whether the folder also holds image ``frames + 1``.
+        audio_rate: Sample rate of the video's audio track.
+        audio_channels: Channels of the video's audio track.
+    """
+
+    name: str
+    split: Split
+    video: Path
+    frames_dir: Path
+    frames: int
+    header_frames: int
+    label_rows: int
+    fps: float
+    valence: np.ndarray
+    arousal: np.ndarray
+    annotation: Path | None
+    hidden_labels: Path | None
+    missing_images: tuple[int, ...]
+    extra_image: bool
+    audio_rate: int
+    audio_channels: int
+
+    @property
+    def labels_file(self) -> Path:
+        """The annotation-format file with this entry's labels (hidden for test entries)."""
+        path = self.annotation or self.hidden_labels
+        assert path is not None
+        return path
+
+    @property
+    def image_numbers(self) -> list[int]:
+        """The 1-based frame numbers that have a face image."""
+        missing = set(self.missing_images)
+        last = self.frames + 1 if self.extra_image else self.frames
+        return [number for number in range(1, last + 1) if number not in missing]
+
+
+@dataclass(frozen=True)
+class GeneratedDataset:
+    """What :func:`generate_dataset` wrote.
+
+    Attributes:
+        root: The dataset root.
+        config: The configuration used.
+        entries: Every entry by name, train first, then validation, then test.
+        test_list: The test list file.
+        manifest: ``ROOT/generated.json``.
+    """
+
+    root: Path
+    config: GeneratorConfig
+    entries: dict[str, GeneratedEntry]
+    test_list: Path
+    manifest: Path
+
+    def names(self, split: Split) -> list[str]:
+        """Names of the entries of ``split``, in generation order."""
+        return [name for name, entry in self.entries.items() if entry.split is split]
