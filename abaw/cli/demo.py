@@ -9,6 +9,7 @@ import click
 from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
 from abaw.cli.train import epoch_counts
+from abaw.data.source import DatasetSource
 from abaw.formats.types import SubmissionFormat
 
 
@@ -58,7 +59,7 @@ def demo_command(
     from abaw.demo import DemoRecipe, default_folders, run_demo
 
     default_data, default_out = default_folders(quick)
-    refuse_json_overwrite(json_path, force, {"root": data if data is not None else default_data})
+    refuse_json_overwrite(json_path, force, DatasetSource(data if data is not None else default_data))
     recipe = (DemoRecipe.quick() if quick else DemoRecipe()).with_seed(seed)
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
