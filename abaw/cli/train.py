@@ -1,4 +1,4 @@
-"""``abaw train``: train a variant under the val or final protocol (alone, or under ``torchrun``)."""
+"""``abaw train``: train a variant under the val or final protocol (alone or under ``torchrun``), or a stage chain."""
 
 from __future__ import annotations
 
@@ -122,6 +122,10 @@ def train_command(
     Entries with an error in one of their files, or without a frame that has
     both labels and a face image, are skipped with a warning and listed in
     RUN_DIR/skipped.json; training refuses only when no usable frame is left.
+
+    With --stages, the variants train in order into OUT/VARIANT, each from the
+    previous stage's best.pt; the chain is built in OUT.partial and moved onto
+    OUT when every stage is trained, and --resume continues it.
     """
     # torch and timm load here, not at import, so the other commands start quickly.
     from abaw.training.trainer import best_epoch_of, resume_config, train
