@@ -416,3 +416,16 @@ def test_stages_refuse_to_run_under_torchrun(generated, tmp_path, monkeypatch):
     code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "runs", "--stages", "disc-tiny")
     assert "--stages runs in one process" in one_line_error(code, err)
     assert not (tmp_path / "runs").exists()
+
+
+def test_final_protocol_chain_starts_each_stage_from_the_previous_last(generated, tmp_path):
+    runs, report = tmp_path / "runs", tmp_path / "stages.json"
+    args = ["train", "--root", generated.root, "--out", runs, *CHAIN, "--protocol", "final", "--epochs", "1"]
+    code, _, err = run(*args, "--json", report)
+    assert code == 0, err
+    stages = json.loads(report.read_text())["stages"]
+    assert [stage["checkpoint"] for stage in stages] == [str(runs / name / "last.pt") for name in CHAIN[1].split(",")]
+    assert [stage["best_epoch"] for stage in stages] == [None, None]
+    second = load_checkpoint(runs / "aeg-cd-tiny" / "last.pt")["config"]
+    assert second["protocol"] == "final" and second["init"] == str(tmp_path / "runs.partial" / "disc-tiny" / "last.pt")
+    assert not list(runs.glob("*/best.pt"))
