@@ -33,7 +33,7 @@ setup(
         "PyYAML>=6.0",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7.4", "ruff>=0.5"], "tensorboard": ["tensorboard>=2.12"]},
+    extras_require={"test": ["pytest>=7.4", "ruff>=0.5", "tensorboard>=2.12"], "tensorboard": ["tensorboard>=2.12"]},
     entry_points={"console_scripts": ["abaw=abaw.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
