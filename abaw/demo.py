@@ -5,7 +5,7 @@
 2. Extract the per-frame audio features (skipped when up to date).
 3. Train the paper's progressive stages under the val protocol, each
    started from the previous stage's best checkpoint: Disc -> AEG-CD ->
-   AEG-CD-SZ.
+   AEG-CD-SZ (:func:`abaw.training.progressive.train_chain`).
 4. Predict Validation with each stage's best checkpoint and score it with
    the challenge metric; predict Test with the last stage and write the
    checked submission zip.
