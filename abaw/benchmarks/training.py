@@ -32,8 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch.utils.data import DataLoader
 
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
@@ -223,6 +221,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # The command line draws; imported here, as running this module is the command line.
+    from rich.console import Console
+
+    from abaw.cli.render_training_speed import training_speed_table
+
     args = parse_args(argv)
     console = Console()
     device = resolve_device(args.device)
@@ -242,15 +245,11 @@ def main(argv: list[str] | None = None) -> None:
             results.append(speed)
             cells = speed.cells(peaks)
             console.print(", ".join(f"{column} {cell}" for column, cell in zip(COLUMNS, cells, strict=False)))
-    table = Table(
-        title=f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers, "
+    title = (
+        f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers, "
         f"{len(samples)} train frames)"
     )
-    for column in COLUMNS if peaks else COLUMNS[:-2]:
-        table.add_column(column, justify="right")
-    for speed in results:
-        table.add_row(*speed.cells(peaks))
-    console.print(table)
+    console.print(training_speed_table(results, title, peaks))
     if args.json is not None:
         settings = {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "workers")}
         payload = {
