@@ -5,7 +5,7 @@
 2. Extract the per-frame audio features (skipped when up to date).
 3. Train the paper's progressive stages under the val protocol, each
    started from the previous stage's best checkpoint: Disc -> AEG-CD ->
-   AEG-CD-SZ.
+   AEG-CD-SZ (:func:`abaw.training.progressive.train_chain`).
 4. Predict Validation with each stage's best checkpoint and score it with
    the challenge metric; predict Test with the last stage and write the
    checked submission zip.
@@ -19,7 +19,6 @@ one, and ``resume`` continues the interrupted one where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -28,82 +27,36 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from abaw import __version__
-from abaw.cli.render_scoring import comparison_table
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
-from abaw.errors import AbawError, DataError, OutputExistsError
+from abaw.errors import DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
 from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.outputs import (
     OutputKind,
-    check_replaceable,
     output_lock,
+    prepare_resumable_output,
     read_marker,
     refuse_dataset_overlap,
-    remove_output_dir,
+    relocated,
     staging_dir,
-    write_marker,
 )
 from abaw.progress import ProgressFn, no_progress
-from abaw.runtime.rundir import RunDir
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
 from abaw.synthetic import GeneratorConfig, generate_dataset
+from abaw.training.progressive import PAPER_CHAIN, Stage, train_chain, with_epochs
 
 if TYPE_CHECKING:
     # torch loads only when a demo runs, so that importing this module (and the CLI) stays quick.
     from abaw.prediction.predict import TrainedModel
+    from abaw.training.config import TrainConfig
     from abaw.training.reporting import Reporter
 
 LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
-
-PAPER_NAMES = {"disc": "Disc", "aeg-cd": "AEG-CD", "aeg-cd-sz": "AEG-CD-SZ"}
-"""The paper's name of each progressive stage, as its Table II spells them."""
-
-
-@dataclass(frozen=True)
-class DemoStage:
-    """One stage of the progressive training.
-
-    Attributes:
-        variant: Registered model variant.
-        epochs: Epochs under the val protocol.
-        lr: Adam learning rate.
-        n_critic: Discriminator iterations per generator iteration.
-    """
-
-    variant: str
-    epochs: int
-    lr: float = 1e-4
-    n_critic: int = 5
-
-    @property
-    def published_name(self) -> str:
-        """The name of the stage's row in ``baselines/published_results.json`` (tiny variants share it).
-
-        Example:
-            >>> DemoStage("aeg-cd-tiny", 1).published_name
-            'ALN AEG-CD'
-        """
-        base = self.variant.removesuffix("-tiny")
-        return f"ALN {PAPER_NAMES.get(base, base)}"
-
-    @property
-    def paper_name(self) -> str:
-        """The paper's name of the stage, e.g. ``AEG-CD-SZ`` (``AEG-CD-SZ-tiny`` for a tiny variant).
-
-        Example:
-            >>> DemoStage("aeg-cd-sz-tiny", 1).paper_name
-            'AEG-CD-SZ-tiny'
-        """
-        base = self.variant.removesuffix("-tiny")
-        name = PAPER_NAMES.get(base, self.variant)
-        return f"{name}-tiny" if base != self.variant else name
 
 
 @dataclass(frozen=True)
@@ -125,10 +78,10 @@ class DemoRecipe:
         audio: The audio features of the SZ stage.
     """
 
-    stages: tuple[DemoStage, ...] = (
-        DemoStage("disc", epochs=8),
-        DemoStage("aeg-cd", epochs=3),
-        DemoStage("aeg-cd-sz", epochs=3),
+    stages: tuple[Stage, ...] = (
+        Stage("disc", epochs=8, lr=1e-4, n_critic=5),
+        Stage("aeg-cd", epochs=3, lr=1e-4, n_critic=5),
+        Stage("aeg-cd-sz", epochs=3, lr=1e-4, n_critic=5),
     )
     batch_size: int = 32
     seed: int = 0
@@ -145,7 +98,7 @@ class DemoRecipe:
             ['disc-tiny', 'aeg-cd-tiny', 'aeg-cd-sz-tiny']
         """
         return cls(
-            stages=tuple(DemoStage(f"{variant}-tiny", epochs=1, lr=1e-3, n_critic=1) for variant in PAPER_NAMES),
+            stages=tuple(Stage(f"{variant}-tiny", epochs=1, lr=1e-3, n_critic=1) for variant in PAPER_CHAIN),
             batch_size=8,
             steps_per_epoch=2,
             data=GeneratorConfig(videos=6, frames=24),
@@ -171,16 +124,12 @@ class DemoRecipe:
             >>> [stage.epochs for stage in DemoRecipe().with_epochs([2, 1, 1]).stages]
             [2, 1, 1]
         """
-        if len(epochs) != len(self.stages) or any(count < 1 for count in epochs):
-            raise DataError(f"give {len(self.stages)} epoch counts of at least 1 (one per stage), got {epochs}")
-        return replace(
-            self, stages=tuple(replace(stage, epochs=count) for stage, count in zip(self.stages, epochs, strict=True))
-        )
+        return replace(self, stages=with_epochs(self.stages, epochs))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return {
-            "stages": [stage.__dict__.copy() for stage in self.stages],
+            "stages": [stage.to_dict() for stage in self.stages],
             "batch_size": self.batch_size,
             "seed": self.seed,
             "steps_per_epoch": self.steps_per_epoch,
@@ -203,7 +152,7 @@ class StageResult:
         train_seconds: Training time (0 for a stage a resumed demo found finished).
     """
 
-    stage: DemoStage
+    stage: Stage
     run_dir: Path
     checkpoint: Path
     best_epoch: int
@@ -215,7 +164,7 @@ class StageResult:
         """A JSON-ready dictionary."""
         return {
             "name": self.stage.paper_name,
-            **self.stage.__dict__,
+            **self.stage.to_dict(),
             "run_dir": str(self.run_dir),
             "checkpoint": str(self.checkpoint),
             "best_epoch": self.best_epoch,
@@ -254,41 +203,6 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     device: str = ""
-
-    def table(self) -> Table:
-        """The paper's Table II shape: MSE, PCC and CCC per stage, each beside its published row."""
-        published = {row.name: row for row in published_results(Split.VALIDATION.value)}
-        rows: list[tuple[str, AffectScores | None, Any]] = []
-        for result in self.stages:
-            rows.append((f"{result.stage.paper_name} (this run)", result.scores, None))
-            reference = published.pop(result.stage.published_name, None)
-            if reference is not None:
-                rows.append((f"{reference.name} (published)", None, reference))
-        rows.extend((f"{row.name} (published)", None, row) for row in published.values())
-        return comparison_table(
-            "Validation, shaped like the paper's Table II: this run on the demo data, published rows on Aff-Wild2",
-            rows,
-            caption="The demo data is synthetic and far easier than Aff-Wild2: its scores show that the pipeline "
-            "learns, they are not comparable to the published ones (which give CCC only).",
-        )
-
-    def outputs_table(self) -> Table:
-        """Where everything went and how long each step took."""
-        table = Table(title=f"abaw demo: {self.out_dir}", show_header=False, title_justify="left")
-        table.add_column("")
-        table.add_column("")
-        reused = " (reused)" if self.data_reused else ""
-        table.add_row("dataset", f"{self.data_dir}{reused}")
-        for result in self.stages:
-            table.add_row(f"{result.stage.paper_name} run", f"{result.run_dir} (best epoch {result.best_epoch})")
-            table.add_row(f"{result.stage.paper_name} validation", str(result.predictions))
-        check = "[green]check passed[/green]" if self.submission_ok else "[red]check failed[/red]"
-        table.add_row("test submission", f"{self.submission} ({check})")
-        table.add_row("figures", f"{len(self.plots)} PNG files in {self.out_dir / 'plots'}")
-        table.add_row("results", str(self.out_dir / RESULTS_NAME))
-        table.add_row("device", self.device)
-        table.add_row("time", self.time_summary())
-        return table
 
     def time_summary(self) -> str:
         """Wall time per step on one line, training split by stage.
@@ -341,34 +255,6 @@ def default_folders(quick: bool) -> tuple[Path, Path]:
     return Path(f"demo-data{suffix}"), Path(f"submissions/demo{suffix}")
 
 
-RECIPE_NAME = "recipe.json"
-
-
-def _prepare_output(out_dir: Path, staging: Path, recipe: DemoRecipe, force: bool, resume: bool) -> None:
-    """Refuse, before any work, to touch an earlier demo without ``force``; resume only the same recipe."""
-    recipe_path = staging / RECIPE_NAME
-    # A resumed demo replaces OUT when done, as the interrupted one would have; never a folder abaw did not write.
-    check_replaceable(out_dir, OutputKind.DEMO, force or resume)
-    if resume:
-        if not recipe_path.is_file():
-            raise AbawError(f"nothing to resume: no interrupted demo in {staging}")
-        try:
-            stored = json.loads(recipe_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise DataError(f"unreadable ({error}); start over with --force", path=recipe_path) from None
-        if stored != recipe.to_dict():
-            raise DataError("the interrupted demo used other settings; resume with the same options", path=recipe_path)
-        return
-    if staging.exists():
-        if not force:
-            message = "holds an interrupted demo; pass --resume to continue it or --force to start over"
-            raise OutputExistsError(message, staging)
-        remove_output_dir(staging, OutputKind.DEMO)
-    staging.mkdir(parents=True)
-    write_marker(staging, OutputKind.DEMO)
-    atomic_write_json(recipe_path, recipe.to_dict())
-
-
 def prepare_dataset(
     data_dir: Path, config: GeneratorConfig, force: bool, progress: ProgressFn, log: LogFn
 ) -> tuple[Path, bool]:
@@ -394,58 +280,22 @@ def prepare_dataset(
     return generated.root, False
 
 
-def _finished_epochs(run_dir: Path) -> int:
-    """Epochs in ``run_dir/last.pt``, 0 when there is none."""
-    from abaw.runtime.checkpoint import load_checkpoint
-
-    last = RunDir(run_dir).resumed().last
-    return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
-
-
-def _train_stage(
-    stage: DemoStage,
-    recipe: DemoRecipe,
-    root: Path,
-    run_dir: Path,
-    init: Path | None,
-    device: str,
-    workers: int,
-    reporter: Reporter | None,
-    progress: ProgressFn,
-    log: LogFn,
-) -> float:
-    """Train (or finish) one stage in ``run_dir``; returns the seconds spent."""
+def _base_config(recipe: DemoRecipe, root: Path, device: str, workers: int) -> TrainConfig:
+    """The settings the demo's stages share: the val protocol on the demo dataset, the recipe's batch and seed."""
     from abaw.training.config import Protocol, TrainConfig
-    from abaw.training.trainer import resume_config, train
 
-    done = _finished_epochs(run_dir)
-    if done >= stage.epochs:
-        log(f"{stage.paper_name}: {done} epochs already trained in {run_dir}")
-        return 0.0
-    started = time.perf_counter()
-    if done:
-        log(f"{stage.paper_name}: resuming after epoch {done}")
-        config = resume_config(run_dir, device=device, workers=workers)
-        train(config, run_dir, resume=True, reporter=reporter, progress=progress)
-    else:
-        config = TrainConfig(
-            variant=stage.variant,
-            protocol=Protocol.VAL,
-            epochs=stage.epochs,
-            batch_size=recipe.batch_size,
-            lr=stage.lr,
-            n_critic=stage.n_critic,
-            seed=recipe.seed,
-            device=device,
-            workers=workers,
-            steps_per_epoch=recipe.steps_per_epoch,
-            audio_feature_set=recipe.audio.feature_set.value,
-            audio_pooling=recipe.audio.pooling.value,
-            init=None if init is None else str(init),
-            dataset={"root": str(root)},
-        )
-        train(config, run_dir, force=True, reporter=reporter, progress=progress)
-    return time.perf_counter() - started
+    return TrainConfig(
+        variant=recipe.stages[0].variant,
+        protocol=Protocol.VAL,
+        batch_size=recipe.batch_size,
+        seed=recipe.seed,
+        device=device,
+        workers=workers,
+        steps_per_epoch=recipe.steps_per_epoch,
+        audio_feature_set=recipe.audio.feature_set.value,
+        audio_pooling=recipe.audio.pooling.value,
+        dataset={"root": str(root)},
+    )
 
 
 def _validate_stage(
@@ -509,7 +359,7 @@ def run_demo(
     # Replacing the demo folder must never delete its dataset, nor the dataset hold the demo.
     refuse_dataset_overlap(out_dir, [data_dir])
     with output_lock(out_dir):
-        _prepare_output(out_dir, staging, recipe, force, resume)
+        prepare_resumable_output(out_dir, OutputKind.DEMO, recipe.to_dict(), force=force, resume=resume, what="demo")
         return _run_stages(
             recipe,
             data_dir,
@@ -564,19 +414,27 @@ def _run_stages(
         log(f"audio features: {audio.folder}")
         timed("audio", started)
 
-    init: Path | None = None
-    for number, stage in enumerate(recipe.stages, start=1):
-        run_dir = staging / "runs" / stage.variant
-        log(f"stage {number}/{len(recipe.stages)}: {stage.paper_name} ({stage.variant}), {stage.epochs} epochs")
-        train_seconds = _train_stage(stage, recipe, root, run_dir, init, device, workers, reporter, progress, log)
-        seconds[f"train {stage.paper_name}"] = train_seconds
-        init = run_dir / "best.pt"
+    runs = train_chain(
+        recipe.stages,
+        staging / "runs",
+        _base_config(recipe, root, device, workers),
+        reporter=reporter,
+        progress=progress,
+        log=log,
+    )
+    for run in runs:
+        seconds[f"train {run.stage.paper_name}"] = run.train_seconds
+    for run in runs:
         started = time.perf_counter()
-        predictions_dir = staging / "val" / stage.variant
-        trained = load_trained_model(init, device)
+        predictions_dir = staging / "val" / run.stage.variant
+        trained = load_trained_model(run.checkpoint, device)
         scores, predictions = _validate_stage(predictions_dir, trained, index, workers, progress)
         timed("predict", started)
-        result.stages.append(StageResult(stage, run_dir, init, trained.epoch, scores, predictions_dir, train_seconds))
+        result.stages.append(
+            StageResult(
+                run.stage, run.run_dir, run.checkpoint, trained.epoch, scores, predictions_dir, run.train_seconds
+            )
+        )
 
     started = time.perf_counter()
     index.require_usable([Split.TEST])
@@ -610,10 +468,7 @@ def _relocated(result: DemoResult, staging: Path, out_dir: Path) -> DemoResult:
     """``result`` with every path under ``staging`` pointing where it will be once moved onto ``out_dir``."""
 
     def moved(path: Path) -> Path:
-        try:
-            return out_dir / path.relative_to(staging)
-        except ValueError:
-            return path
+        return relocated(path, staging, out_dir)
 
     stages = [
         replace(

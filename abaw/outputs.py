@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,7 @@ class OutputKind(str, Enum):
     SUBMISSION = "submission"
     FIGURES = "figures"
     DEMO = "demo"
+    TRAIN_STAGES = "train-stages"
     DATASET = "generated-dataset"
 
 
@@ -332,3 +333,69 @@ def staged_output_dir(
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
+
+
+RECIPE_NAME = "recipe.json"
+
+
+def prepare_resumable_output(
+    target: Path, kind: OutputKind, recipe: Mapping[str, Any], *, force: bool, resume: bool, what: str
+) -> Path:
+    """Ready ``target``'s staging folder for a resumable output, before any work; returns it.
+
+    A fresh output starts an empty staging folder holding the marker of
+    ``kind`` and ``recipe.json``; ``resume`` continues the interrupted one,
+    accepted only when its recipe equals ``recipe``. The caller holds
+    :func:`output_lock` and moves the staging folder onto ``target`` when done.
+
+    Args:
+        target: The output folder.
+        kind: What it holds.
+        recipe: Everything that decides its content (JSON-ready).
+        force: Replace an earlier output (once the new one is complete) or interrupted one.
+        resume: Continue the interrupted output.
+        what: The output's name in messages, e.g. ``demo``.
+
+    Raises:
+        AbawError: ``resume`` and nothing to resume.
+        DataError: the interrupted output used another recipe, or its recipe is unreadable.
+        OutputExistsError: an earlier or interrupted output without ``force``.
+        UnsafeOutputError: ``target`` is not abaw's output of ``kind``.
+    """
+    staging = staging_dir(target)
+    recipe_path = staging / RECIPE_NAME
+    # A resumed output replaces TARGET when done, as the interrupted one would have; never a folder abaw did not write.
+    check_replaceable(target, kind, force or resume)
+    if resume:
+        if not recipe_path.is_file():
+            raise AbawError(f"nothing to resume: no interrupted {what} in {staging}")
+        try:
+            stored = json.loads(recipe_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"unreadable ({error}); start over with --force", path=recipe_path) from None
+        if stored != recipe:
+            message = f"the interrupted {what} used other settings; resume with the same options"
+            raise DataError(message, path=recipe_path)
+        return staging
+    if staging.exists():
+        if not force:
+            message = f"holds an interrupted {what}; pass --resume to continue it or --force to start over"
+            raise OutputExistsError(message, staging)
+        remove_output_dir(staging, kind)
+    staging.mkdir(parents=True)
+    write_marker(staging, kind)
+    atomic_write_json(recipe_path, dict(recipe))
+    return staging
+
+
+def relocated(path: Path, staging: Path, target: Path) -> Path:
+    """Where ``path`` will be once ``staging`` is moved onto ``target`` (``path`` itself if outside ``staging``).
+
+    Example:
+        >>> str(relocated(Path("out.partial/runs/a"), Path("out.partial"), Path("out")))
+        'out/runs/a'
+    """
+    try:
+        return target / path.relative_to(staging)
+    except ValueError:
+        return path

@@ -17,7 +17,10 @@ from abaw.data.layout import Split
 from abaw.model import create_model
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.synthetic import GeneratedDataset
+from abaw.training.config import TrainConfig
 from abaw.training.prepare import variant_config
+from abaw.training.progressive import Stage, parse_stages, stage_config
+from tests.reporters import StopAfter
 
 QUICK = ["--variant", "disc-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--workers", "0", "--epochs", "1"]
 
@@ -319,3 +322,110 @@ def test_a_hostile_checkpoint_is_not_advised_to_be_loaded_unsafely(generated, tm
     line = one_line_error(code, err)
     assert line.startswith(f"error: {hostile}: not a readable checkpoint (not a weights-only checkpoint: ")
     assert "getcwd" in line and "weights_only" not in line
+
+
+# --------------------------------------------------------------------------
+# Progressive training: abaw train --stages
+
+CHAIN = ["--stages", "disc-tiny,aeg-cd-tiny", "--steps-per-epoch", "2", "--batch-size", "8", "--n-critic", "1"]
+CHAIN += ["--workers", "0"]
+
+
+@pytest.mark.slow
+def test_stages_chain_is_interrupted_resumed_and_each_stage_starts_from_the_previous_best(
+    generated, tmp_path, monkeypatch
+):
+    runs, report = tmp_path / "runs", tmp_path / "stages.json"
+    partial = tmp_path / "runs.partial"
+    args = ["train", "--root", generated.root, "--out", runs, *CHAIN]
+    stopper = StopAfter(2)
+    monkeypatch.setattr("abaw.cli.train.RichReporter", lambda *a, **k: stopper)
+    code, _, err = run(*args, "--epochs", "1,2")
+    assert code == 130 and "--resume" in err and "Traceback" not in err
+    # The second stage started from the first stage's best checkpoint.
+    assert any(note.startswith(f"--init {partial / 'disc-tiny' / 'best.pt'}: loaded") for note in stopper.notes)
+    assert not runs.exists() and load_checkpoint(partial / "aeg-cd-tiny" / "last.pt")["epoch"] == 1
+    monkeypatch.undo()
+
+    code, _, err = run(*args, "--epochs", "1,2")
+    assert "--resume to continue it" in one_line_error(code, err)
+    code, _, err = run(*args, "--epochs", "1,3", "--resume")
+    assert "the interrupted chain of stages used other settings" in one_line_error(code, err)
+
+    code, stdout, err = run(*args, "--epochs", "1,2", "--resume", "--json", report)
+    assert code == 0, err
+    assert "AEG-CD-tiny" in stdout and not partial.exists()
+    stages = json.loads(report.read_text())["stages"]
+    assert [stage["variant"] for stage in stages] == ["disc-tiny", "aeg-cd-tiny"]
+    assert stages[0]["train_seconds"] == 0.0 and stages[1]["train_seconds"] > 0
+    assert [stage["checkpoint"] for stage in stages] == [str(runs / name / "best.pt") for name in CHAIN[1].split(",")]
+    rows = [json.loads(line) for line in (runs / "aeg-cd-tiny" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    second = load_checkpoint(runs / "aeg-cd-tiny" / "last.pt")
+    assert second["epoch"] == 2 and second["config"]["init"] == str(partial / "disc-tiny" / "best.pt")
+    assert second["config"]["variant"] == "aeg-cd-tiny" and second["config"]["n_critic"] == 1
+    best = load_checkpoint(runs / "disc-tiny" / "best.pt")["best"]
+    assert stages[0]["best_epoch"] == best["epoch"] and stages[0]["best_ccc_mean"] == pytest.approx(best["ccc_mean"])
+
+    code, _, err = run(*args, "--epochs", "1,2", "--resume")
+    assert "nothing to resume: no interrupted chain of stages" in one_line_error(code, err)
+    code, _, err = run(*args, "--epochs", "1,2")
+    assert "--force" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stages", "disc-tiny,nope"], "--stages: unknown model 'nope'; known models: aeg-cd"),
+        (["--stages", "disc-tiny,,aeg-cd-tiny"], "--stages: expected comma-separated variants"),
+        (["--stages", "disc-tiny,disc-tiny"], "--stages: disc-tiny given twice"),
+        (["--stages", "disc-tiny,aeg-cd-tiny", "--epochs", "1,1,1"], "give 2 epoch counts of at least 1"),
+        (["--stages", "disc-tiny,aeg-cd-tiny", "--epochs", "1,0"], "give 2 epoch counts of at least 1"),
+        (["--stages", "disc-tiny", "--epochs", "1,x"], "comma-separated integers such as 8,3,3"),
+        (["--stages", "disc-tiny", "--variant", "disc"], "--variant cannot be combined with --stages"),
+        (["--variant", "disc-tiny", "--epochs", "1,2"], "--epochs takes one count (several only with --stages)"),
+        (["--variant", "disc-tiny", "--epochs", "0"], "must be at least 1, got 0"),
+        (["--stages", "disc-tiny", "--resume"], "nothing to resume: no interrupted chain of stages"),
+    ],
+)
+def test_bad_stages_are_one_line_and_write_nothing(generated, tmp_path, args, message):
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "runs", *args)
+    assert message in err and code == 2 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "runs.partial").exists()
+
+
+def test_stages_need_a_root(tmp_path):
+    code, _, err = run("train", "--stages", "disc-tiny", "--out", tmp_path / "runs")
+    assert code == 2 and "--root is required with --stages" in err
+
+
+def test_stage_settings_keep_the_chains_unless_the_stage_overrides_them():
+    base = TrainConfig(variant="disc", lr=1e-3, n_critic=2, init="/models/start.pt")
+    first = stage_config(base, Stage("disc", 4), None)
+    assert (first.variant, first.epochs, first.lr, first.n_critic) == ("disc", 4, 1e-3, 2)
+    assert first.init == "/models/start.pt"
+    second = stage_config(base, Stage("aeg-cd", 2, lr=1e-4, n_critic=5), Path("/runs/disc/best.pt"))
+    assert (second.variant, second.epochs, second.lr, second.n_critic) == ("aeg-cd", 2, 1e-4, 5)
+    assert second.init == "/runs/disc/best.pt"
+    assert [stage.epochs for stage in parse_stages("disc,aeg-cd,aeg-cd-sz", [3], 10)] == [3, 3, 3]
+    assert [stage.epochs for stage in parse_stages("disc,aeg-cd", None, 7)] == [7, 7]
+
+
+def test_stages_refuse_to_run_under_torchrun(generated, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = run("train", "--root", generated.root, "--out", tmp_path / "runs", "--stages", "disc-tiny")
+    assert "--stages runs in one process" in one_line_error(code, err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_final_protocol_chain_starts_each_stage_from_the_previous_last(generated, tmp_path):
+    runs, report = tmp_path / "runs", tmp_path / "stages.json"
+    args = ["train", "--root", generated.root, "--out", runs, *CHAIN, "--protocol", "final", "--epochs", "1"]
+    code, _, err = run(*args, "--json", report)
+    assert code == 0, err
+    stages = json.loads(report.read_text())["stages"]
+    assert [stage["checkpoint"] for stage in stages] == [str(runs / name / "last.pt") for name in CHAIN[1].split(",")]
+    assert [stage["best_epoch"] for stage in stages] == [None, None]
+    second = load_checkpoint(runs / "aeg-cd-tiny" / "last.pt")["config"]
+    assert second["protocol"] == "final" and second["init"] == str(tmp_path / "runs.partial" / "disc-tiny" / "last.pt")
+    assert not list(runs.glob("*/best.pt"))

@@ -12,13 +12,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from abaw.cli import cli
+from abaw.cli.render_demo import demo_table
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, DemoResult, DemoStage, prepare_dataset, run_demo, staging_dir
+from abaw.demo import DemoRecipe, DemoResult, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.formats.check import check_submission
 from abaw.synthetic import GeneratorConfig
-from abaw.training.reporting import Reporter
+from abaw.training.progressive import Stage
+from tests.reporters import StopAfter
 
 VARIANTS = ["disc-tiny", "aeg-cd-tiny", "aeg-cd-sz-tiny"]
 
@@ -83,7 +85,7 @@ def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> Non
 
 @pytest.mark.slow
 def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> None:
-    table = finished.table()
+    table = demo_table(finished)
     labels = list(table.columns[0]._cells)
     assert labels[0].endswith("Disc-tiny (this run)[/bold]")
     assert "ALN Disc (published)" in labels[1]
@@ -117,27 +119,12 @@ def test_rerun_is_refused_before_any_work_then_replaced_with_force(finished: Dem
     assert json.loads((out / "results.json").read_text())["data_reused"] is True
 
 
-class _StopAfter(Reporter):
-    """Interrupts the run after the first epoch of its ``n``-th training run, as a Ctrl-C would."""
-
-    def __init__(self, n: int):
-        self.runs, self.n = 0, n
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        if epoch == 1:
-            self.runs += 1
-
-    def end_epoch(self, row) -> None:
-        if self.runs == self.n:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
     recipe = DemoRecipe.quick().with_epochs([1, 2, 1])
     data, out = tmp_path / "data", tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_demo(recipe, data, out, reporter=_StopAfter(2))
+        run_demo(recipe, data, out, reporter=StopAfter(2))
     partial = staging_dir(out)
     assert not out.exists() and (partial / "runs" / "aeg-cd-tiny" / "last.pt").is_file()
     with pytest.raises(OutputExistsError, match="--resume"):
@@ -177,7 +164,7 @@ def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: 
 def test_recipe_epochs_and_names() -> None:
     assert [stage.epochs for stage in DemoRecipe().stages] == [8, 3, 3]
     assert [stage.paper_name for stage in DemoRecipe().stages] == ["Disc", "AEG-CD", "AEG-CD-SZ"]
-    assert DemoStage("timm-regressor", 1).paper_name == "timm-regressor"
+    assert Stage("timm-regressor", 1).paper_name == "timm-regressor"
     with pytest.raises(DataError, match="3 epoch counts"):
         DemoRecipe().with_epochs([1, 1])
     with pytest.raises(DataError):

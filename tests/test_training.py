@@ -235,7 +235,7 @@ def test_tensorboard_gets_every_epoch(train_root, tmp_path):
 def test_live_losses_average_each_term_over_the_steps_it_appears_in():
     from rich.console import Console
 
-    from abaw.training.reporting import RichReporter
+    from abaw.cli.render_training import RichReporter
 
     reporter = RichReporter(Console(file=io.StringIO()), show_progress=False)
     reporter.start_epoch(1, 1, 4)

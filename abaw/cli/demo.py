@@ -8,16 +8,9 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, output_path, refuse_json_overwrite, submission_format_option, write_json
+from abaw.cli.train import epoch_counts
+from abaw.data.source import DatasetSource
 from abaw.formats.types import SubmissionFormat
-
-
-def _epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return [int(item) for item in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 8,3,3, got {value!r}") from None
 
 
 @click.command(name="demo")
@@ -31,7 +24,7 @@ def _epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None)
 )
 @click.option(
     "--epochs",
-    callback=_epoch_counts,
+    callback=epoch_counts,
     help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages, comma-separated [default: 8,3,3].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset and the training runs.")
@@ -61,11 +54,12 @@ def demo_command(
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
+    from abaw.cli.render_demo import demo_outputs_table, demo_table
+    from abaw.cli.render_training import RichReporter
     from abaw.demo import DemoRecipe, default_folders, run_demo
-    from abaw.training.reporting import RichReporter
 
     default_data, default_out = default_folders(quick)
-    refuse_json_overwrite(json_path, force, {"root": data if data is not None else default_data})
+    refuse_json_overwrite(json_path, force, DatasetSource(data if data is not None else default_data))
     recipe = (DemoRecipe.quick() if quick else DemoRecipe()).with_seed(seed)
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
@@ -88,8 +82,8 @@ def demo_command(
         raise SystemExit(EXIT_INTERRUPTED) from None
     for note in result.notes:
         cli.warn(note)
-    cli.console.print(result.table())
-    cli.console.print(result.outputs_table())
+    cli.console.print(demo_table(result))
+    cli.console.print(demo_outputs_table(result))
     write_json(json_path, result.to_dict(), force)
     if not result.submission_ok:
         raise SystemExit(EXIT_CHECK_FAILED)

@@ -1,4 +1,4 @@
-"""``abaw train``: train a variant under the val or final protocol (alone, or under ``torchrun``)."""
+"""``abaw train``: train a variant under the val or final protocol (alone or under ``torchrun``), or a stage chain."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from abaw.cli.context import CliContext, pass_cli_context
+from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import (
     existing_file,
     existing_path,
@@ -17,10 +17,11 @@ from abaw.cli.options import (
     with_dataset_source,
     write_json,
 )
+from abaw.cli.render_training import RichReporter, epochs_table, stages_table
 from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
-from abaw.training.config import Precision, Protocol, RealLatent, resolve_config
-from abaw.training.reporting import RichReporter, epochs_table
+from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, resolve_config
+from abaw.training.progressive import Stage, parse_stages, train_stages
 
 VARIANT_HELP = "Model variant: disc, aeg-cd, aeg-cd-sz, timm-regressor (and -tiny versions) [default: aeg-cd-sz]."
 
@@ -29,10 +30,31 @@ def _choice(enum_type) -> click.Choice:
     return click.Choice([member.value for member in enum_type])
 
 
+def epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """``--epochs 8,3,3``: one epoch count per stage, or one count."""
+    if value is None:
+        return None
+    try:
+        return [int(item) for item in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 8,3,3, got {value!r}") from None
+
+
 @click.command(name="train")
 @with_dataset_source
-@click.option("--out", "run_dir", required=True, type=output_path, help="Run folder (checkpoints, metrics, config).")
+@click.option(
+    "--out",
+    "run_dir",
+    required=True,
+    type=output_path,
+    help="Run folder (checkpoints, metrics, config); with --stages, the folder of the stages' run folders.",
+)
 @click.option("--variant", help=VARIANT_HELP)
+@click.option(
+    "--stages",
+    help="Progressive training: comma-separated variants such as disc,aeg-cd,aeg-cd-sz, trained in order into "
+    "OUT/VARIANT, each from the previous stage's best checkpoint.",
+)
 @click.option(
     "--protocol",
     type=_choice(Protocol),
@@ -41,8 +63,17 @@ def _choice(enum_type) -> click.Choice:
 )
 @click.option("--config", "config_file", type=existing_file, help="YAML file of settings; flags override it.")
 @click.option("--init", type=existing_file, help="Start from this checkpoint's matching layers (progressive training).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out (or its unfinished replacement) from last.pt.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train [default: 10].")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out (or its unfinished replacement) from last.pt; with --stages, the interrupted "
+    "chain (same options), skipping its finished stages.",
+)
+@click.option(
+    "--epochs",
+    callback=epoch_counts,
+    help="Epochs to train [default: 10]; with --stages, one count per stage (e.g. 8,3,3) or one for all.",
+)
 @click.option("--epochs-from", type=existing_path, help="Final protocol: train as many epochs as this val run's best.")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Cap on iterations per epoch (quick runs).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration over all processes [default: 64].")
@@ -75,8 +106,10 @@ def train_command(
     cli: CliContext,
     dataset_source: DatasetSource | None,
     run_dir: Path,
+    stages: str | None,
     config_file: Path | None,
     resume: bool,
+    epochs: list[int] | None,
     epochs_from: Path | None,
     json_path: Path | None,
     force: bool,
@@ -89,6 +122,10 @@ def train_command(
     Entries with an error in one of their files, or without a frame that has
     both labels and a face image, are skipped with a warning and listed in
     RUN_DIR/skipped.json; training refuses only when no usable frame is left.
+
+    With --stages, the variants train in order into OUT/VARIANT, each from the
+    previous stage's best.pt; the chain is built in OUT.partial and moved onto
+    OUT when every stage is trained, and --resume continues it.
     """
     # torch and timm load here, not at import, so the other commands start quickly.
     from abaw.training.trainer import best_epoch_of, resume_config, train
@@ -97,20 +134,68 @@ def train_command(
     refuse_json_overwrite(json_path, force)
     if noise_artifacts is not None:
         flags["noise_artifacts"] = [item.strip() for item in noise_artifacts.split(",") if item.strip()]
-    if epochs_from is not None:
-        flags["epochs"] = best_epoch_of(epochs_from)
-        cli.warn(f"training {flags['epochs']} epochs, the best epoch of {epochs_from}")
     for name in ("init", "backbone_weights"):
         if flags.get(name) is not None:
             flags[name] = str(flags[name])
+    reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
+    if stages is not None:
+        base, chain = _chain_settings(stages, epochs, epochs_from, dataset_source, config_file, flags)
+        refuse_json_overwrite(json_path, force, base.dataset)
+        try:
+            chained = train_stages(
+                chain,
+                run_dir,
+                base,
+                force=force,
+                resume=resume,
+                strict=strict,
+                reporter=reporter,
+                progress=cli.progress,
+                log=lambda message: cli.errors.print(f"[bold]train[/bold]: {message}", highlight=False),
+            )
+        except KeyboardInterrupt:
+            click.echo("interrupted; the same command with --resume continues the chain where it stopped", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        cli.console.print(stages_table(chained))
+        write_json(json_path, chained.to_dict(), force)
+        return
+    if epochs is not None:
+        if len(epochs) != 1:
+            raise click.UsageError("--epochs takes one count (several only with --stages)")
+        if epochs[0] < 1:
+            raise click.BadParameter(f"must be at least 1, got {epochs[0]}", param_hint="'--epochs'")
+        flags["epochs"] = epochs[0]
+    if epochs_from is not None:
+        flags["epochs"] = best_epoch_of(epochs_from)
+        cli.warn(f"training {flags['epochs']} epochs, the best epoch of {epochs_from}")
     if resume:
         config = resume_config(run_dir, dataset=dataset_source, **flags)
     else:
-        if dataset_source is None:
-            raise click.UsageError("--root is required (unless --resume)")
-        config = resolve_config(config_file, dataset=dataset_source, **flags)
+        config = resolve_config(config_file, dataset=_required_source(dataset_source, "(unless --resume)"), **flags)
     refuse_json_overwrite(json_path, force, config.dataset)  # --resume: the stored dataset
-    reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
     result = train(config, run_dir, resume=resume, force=force, strict=strict, reporter=reporter, progress=cli.progress)
     cli.console.print(epochs_table(result))
     write_json(json_path, result.to_dict(), force)
+
+
+def _required_source(dataset_source: DatasetSource | None, when: str) -> DatasetSource:
+    if dataset_source is None:
+        raise click.UsageError(f"--root is required {when}")
+    return dataset_source
+
+
+def _chain_settings(
+    stages: str,
+    epochs: list[int] | None,
+    epochs_from: Path | None,
+    dataset_source: DatasetSource | None,
+    config_file: Path | None,
+    flags: dict[str, Any],
+) -> tuple[TrainConfig, tuple[Stage, ...]]:
+    """The settings the stages share, and the stages, of ``--stages`` (a resumed chain passes the same options)."""
+    for option, value in (("--variant", flags.get("variant")), ("--epochs-from", epochs_from)):
+        if value is not None:
+            raise click.UsageError(f"{option} cannot be combined with --stages")
+    base = resolve_config(config_file, dataset=_required_source(dataset_source, "with --stages"), **flags)
+    chain = parse_stages(stages, epochs, base.epochs)
+    return base.replace(variant=chain[0].variant), chain
