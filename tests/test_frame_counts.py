@@ -24,6 +24,7 @@ from abaw.data.index import count_decoded_video_frames, open_dataset
 from abaw.data.layout import Edition, Split
 from abaw.data.video import count_decoded_frames, probe_video
 from abaw.errors import ConfigError, DataError
+from abaw.formats.readers import read_sample_counts
 from abaw.formats.types import SINGLE_FILE_HEADER
 from abaw.synthetic import GeneratedDataset
 from tests.foreign import ForeignDataset
@@ -247,7 +248,7 @@ def test_rule_option_and_sample_file_override(tmp_path: Path) -> None:
     rows = "".join(f"200/{frame:05d}.jpg,0,0\n" for frame in range(1, 12))
     sample.write_text(",".join(SINGLE_FILE_HEADER) + "\n" + rows)
     (root / "counts_total_number_of_frames.txt").write_text("200 9\n")
-    counts = open_dataset(root).frame_counts(Split.TEST, sample_file=sample)
+    counts = open_dataset(root).frame_counts(Split.TEST, sample=read_sample_counts(sample))
     assert dict(counts) == {"200": 11} and counts.sources["200"] == "sample file sample.txt"
 
 

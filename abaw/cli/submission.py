@@ -11,6 +11,7 @@ from abaw.cli.options import existing_file, existing_path, json_option, refuse_j
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.formats.check import check_submission
+from abaw.formats.readers import read_sample_counts
 
 
 @click.group()
@@ -38,7 +39,7 @@ def check(
     """
     refuse_json_overwrite(json_path, force)
     dataset.require_split(Split.TEST)
-    counts = dataset.frame_counts(Split.TEST, sample_file=sample_file)
+    counts = dataset.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     dataset.require_writable(Split.TEST, counts)
     cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
     report = check_submission(pred, counts, sample_file=sample_file)

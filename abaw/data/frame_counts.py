@@ -31,8 +31,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from abaw.data.annotations import _read_text
 from abaw.data.names import VIDEO_EXTENSIONS, video_stem
 from abaw.errors import DataError
@@ -40,7 +38,6 @@ from abaw.errors import DataError
 if TYPE_CHECKING:
     from abaw.data.entries import Entry
     from abaw.data.layout import Split
-    from abaw.formats.readers import SingleFileRows
 
 COUNT_FILE_PATTERN = re.compile(r"total_number_of_frames", re.IGNORECASE)
 """Names of organiser count files found below the root (``VA_Challenge_video_and_total_number_of_frames.txt``)."""
@@ -363,13 +360,27 @@ class FrameCounts(Mapping[str, int]):
         }
 
 
+@dataclass(frozen=True)
+class SampleCounts:
+    """The rows of each video in the organisers' sample single file: the strongest source of frame counts.
+
+    Read by :func:`abaw.formats.readers.read_sample_counts`; the data layer only uses the counts.
+
+    Attributes:
+        path: The sample file, named as the source.
+        counts: Rows per video name.
+    """
+
+    path: Path
+    counts: Mapping[str, int]
+
+
 def resolve_frame_counts(
     split: Split,
     entries: Sequence[Entry],
     learned: LearnedRule,
     *,
-    sample_counts: Mapping[str, int] | None = None,
-    sample_file: str | os.PathLike | None = None,
+    sample: SampleCounts | None = None,
     count_file: FrameCountFile | None = None,
     rule: FrameCountRule | None = None,
     where: str | os.PathLike | None = None,
@@ -380,8 +391,7 @@ def resolve_frame_counts(
         split: The split of ``entries``.
         entries: Its entries.
         learned: The rule learned from the labelled entries.
-        sample_counts: Rows per video of the organisers' sample file, if given.
-        sample_file: That file, to name it as the source.
+        sample: The rows per video of the organisers' sample file, if given.
         count_file: An organiser count file, if found or given.
         rule: A rule to use instead of the learned one (``--frame-count-rule``).
         where: What to name in the message of an entry without a count
@@ -396,9 +406,9 @@ def resolve_frame_counts(
         if entry.annotation is not None and entry.label_rows:
             counts[entry.name], sources[entry.name] = entry.label_rows, LABEL_LINES
             continue
-        if sample_counts is not None and entry.name in sample_counts:
-            counts[entry.name] = sample_counts[entry.name]
-            sources[entry.name] = f"sample file {Path(sample_file).name if sample_file else ''}".rstrip()
+        if sample is not None and entry.name in sample.counts:
+            counts[entry.name] = sample.counts[entry.name]
+            sources[entry.name] = f"sample file {sample.path.name}"
             continue
         listed = count_file.count_for(entry.name, entry.video) if count_file is not None else None
         if listed is not None:
@@ -425,9 +435,3 @@ def _rule_source(candidate: FrameCountRule, chosen: FrameCountRule, learned: Lea
     if candidate is chosen:
         return f"rule {chosen.label} (--frame-count-rule)" if forced else f"rule {learned.describe(chosen)}"
     return f"rule {learned.describe(candidate)}, as {chosen.label} has no value"
-
-
-def sample_frame_counts(sample: SingleFileRows) -> dict[str, int]:
-    """Rows of each video in the organisers' sample file: its frame count."""
-    counts = np.bincount(sample.codes[sample.codes >= 0], minlength=len(sample.names))
-    return {name: int(count) for name, count in zip(sample.names, counts, strict=True)}

@@ -31,10 +31,10 @@ from abaw.data.frame_counts import (
     FrameCountRule,
     FrameCounts,
     LearnedRule,
+    SampleCounts,
     learn_frame_count_rule,
     read_frame_count_file,
     resolve_frame_counts,
-    sample_frame_counts,
 )
 from abaw.data.index_build import IO_THREADS, build_contents, collect_sources
 from abaw.data.index_cache import INDEX_FORMAT, read_cache, write_cache
@@ -106,7 +106,7 @@ class DatasetIndex:
         """Labels of every entry of a labelled split, by name."""
         return {entry.name: self.labels(entry.name) for entry in self.split(split)}
 
-    def frame_counts(self, split: Split, *, sample_file: str | os.PathLike | None = None) -> FrameCounts:
+    def frame_counts(self, split: Split, *, sample: SampleCounts | None = None) -> FrameCounts:
         """How many lines each entry of ``split`` must have in a prediction file, and where each count comes from.
 
         The one place every writer, checker and scorer takes counts from: label
@@ -114,28 +114,24 @@ class DatasetIndex:
         given), the count file, ``--frame-count-rule``, or the rule learned
         from the labelled entries (see :mod:`abaw.data.frame_counts`).
 
-        Raises:
-            PredictionError: for a bad ``sample_file``.
+        Args:
+            split: The split.
+            sample: The organisers' sample file's rows per video
+                (:func:`abaw.formats.readers.read_sample_counts`), the strongest source.
         """
-        if sample_file is None and split in self._resolved:
+        if sample is None and split in self._resolved:
             return self._resolved[split]
-        sample_counts = None
-        if sample_file is not None:
-            from abaw.formats.readers import read_sample_file
-
-            sample_counts = sample_frame_counts(read_sample_file(sample_file))
         assert self.learned_rule is not None
         resolved = resolve_frame_counts(
             split,
             self.split(split),
             self.learned_rule,
-            sample_counts=sample_counts,
-            sample_file=sample_file,
+            sample=sample,
             count_file=self.count_file,
             rule=self.frame_count_rule,
             where=self.layout.test_list if split is Split.TEST else None,
         )
-        if sample_file is None:
+        if sample is None:
             self._resolved[split] = resolved
         return resolved
 

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-from abaw.data.frame_counts import sample_frame_counts
 from abaw.data.frames import image_location
 from abaw.errors import AbawError, PredictionError
 from abaw.formats.containers import ReadLimit, SubmissionFile, SubmissionFiles, open_submission
@@ -47,6 +46,7 @@ from abaw.formats.readers import (
     parse_collecting,
     parse_single_file_rows,
     read_sample_file,
+    sample_frame_counts,
 )
 from abaw.formats.types import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, SubmissionFormat
 from abaw.progress import ProgressFn, no_progress

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from abaw.data.frame_counts import SampleCounts
 from abaw.errors import PredictionError
 from abaw.formats.containers import SubmissionFile, SubmissionFiles, open_submission
 from abaw.formats.types import (
@@ -295,6 +296,21 @@ def read_sample_file(path: str | os.PathLike) -> SingleFileRows:
     if not len(table):
         raise PredictionError("no rows after the header", path=source, line=1)
     return rows
+
+
+def sample_frame_counts(sample: SingleFileRows) -> dict[str, int]:
+    """Rows of each video in the organisers' sample file: its frame count."""
+    counts = np.bincount(sample.codes[sample.codes >= 0], minlength=len(sample.names))
+    return {name: int(count) for name, count in zip(sample.names, counts, strict=True)}
+
+
+def read_sample_counts(path: str | os.PathLike) -> SampleCounts:
+    """The frame count of each video in the organisers' sample file, for :meth:`DatasetIndex.frame_counts`.
+
+    Raises:
+        PredictionError: see :func:`read_sample_file`.
+    """
+    return SampleCounts(Path(path), sample_frame_counts(read_sample_file(path)))
 
 
 def parse_collecting(

@@ -24,6 +24,7 @@ from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
 from abaw.formats.check import SubmissionReport, check_submission
+from abaw.formats.readers import read_sample_counts
 from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.formats.writers import write_per_video, write_single_file, zip_submission
 from abaw.model import AffectModel
@@ -213,7 +214,7 @@ def predict_test(
     target = check_output_dir(out_dir, OutputKind.SUBMISSION, force, protect)
     index.require_split(Split.TEST)
     # With a sample file its rows give the counts (the strongest source).
-    counts = index.frame_counts(Split.TEST, sample_file=sample_file)
+    counts = index.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     index.require_writable(Split.TEST, counts, need_faces=True)
     predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
     kept_previous = False
