@@ -8,38 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.errors import ConfigError
-from abaw.model import create_model
 from abaw.prediction.ensemble import average_predictions, load_ensemble
 from abaw.prediction.predict import predict_entries
-from abaw.runtime.checkpoint import save_checkpoint
 from abaw.synthetic import GeneratedDataset
-from abaw.training.config import TrainConfig
+from tests.helpers import untrained_checkpoint
 
 
 def run(*args: object) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["-q", *map(str, args)], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-def untrained_checkpoint(path: Path, seed: int) -> Path:
-    """A disc-tiny with random weights, saved as abaw train saves it."""
-    torch.manual_seed(seed)
-    model = create_model("disc-tiny").eval()
-    payload = {
-        "config": TrainConfig(variant="disc-tiny").to_dict(),
-        "model_config": model.config.to_dict(),
-        "model": model.state_dict(),
-        "audio": None,
-        "epoch": 1,
-    }
-    return save_checkpoint(path, payload)
 
 
 @pytest.fixture(scope="module")

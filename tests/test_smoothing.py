@@ -7,13 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.errors import ConfigError, OutputExistsError
 from abaw.formats.types import VideoPrediction
-from abaw.model import create_model
 from abaw.prediction.smoothing import (
     DimensionSmoothing,
     SmoothingFilter,
@@ -24,10 +22,9 @@ from abaw.prediction.smoothing import (
     search_smoothing,
     smooth_series,
 )
-from abaw.runtime.checkpoint import save_checkpoint
 from abaw.scoring.metrics import ccc
 from abaw.synthetic import GeneratedDataset
-from abaw.training.config import TrainConfig
+from tests.helpers import untrained_checkpoint
 
 
 def run(*args: object) -> tuple[int, str, str]:
@@ -122,17 +119,7 @@ def test_the_smoothing_file_round_trips_and_is_not_overwritten(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """An untrained disc-tiny saved as abaw train saves it: varied predictions, no training time."""
-    torch.manual_seed(0)
-    model = create_model("disc-tiny").eval()
-    payload = {
-        "config": TrainConfig(variant="disc-tiny").to_dict(),
-        "model_config": model.config.to_dict(),
-        "model": model.state_dict(),
-        "audio": None,
-        "epoch": 1,
-    }
-    return save_checkpoint(tmp_path_factory.mktemp("smoothing") / "disc.pt", payload)
+    return untrained_checkpoint(tmp_path_factory.mktemp("smoothing") / "disc.pt")
 
 
 def test_search_writes_a_file_that_predict_applies_with_the_score_it_reported(

@@ -10,6 +10,7 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import (
+    comma_separated,
     existing_file,
     existing_path,
     json_option,
@@ -29,16 +30,6 @@ from abaw.scoring.references import published_results
 
 if TYPE_CHECKING:
     from abaw.prediction.smoothing import SmoothingPlan
-
-
-def _weights(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
-    """``--weights 1,2.5``: one number per checkpoint (the count is checked with the checkpoints)."""
-    if value is None:
-        return None
-    try:
-        return [float(part) for part in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected numbers separated by commas, got {value!r}") from None
 
 
 def _smoothing(ctx: click.Context, param: click.Parameter, value: Path | None) -> SmoothingPlan | None:
@@ -61,7 +52,7 @@ def _inference_options(command):
         ),
         click.option(
             "--weights",
-            callback=_weights,
+            callback=comma_separated(float, "numbers", "1,0.5"),
             metavar="W1,W2,...",
             help="Weight of each --checkpoint in the ensemble's average [default: equal].",
         ),

@@ -7,23 +7,20 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import existing_path, json_option, output_path, refuse_json_overwrite, with_dataset, write_json
+from abaw.cli.options import (
+    comma_separated,
+    existing_path,
+    json_option,
+    labelled_split_option,
+    output_path,
+    refuse_json_overwrite,
+    with_dataset,
+    write_json,
+)
+from abaw.cli.score import read_scored_predictions
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.outputs import check_output_file, layout_sources
-
-
-def _windows(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    """``--windows 1,3,5``: odd frame counts."""
-    if value is None:
-        return None
-    try:
-        windows = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected odd whole numbers separated by commas, got {value!r}") from None
-    if any(window < 1 or window % 2 == 0 for window in windows):
-        raise click.BadParameter(f"every window must be an odd number of frames >= 1, got {value!r}")
-    return windows
 
 
 @click.group()
@@ -34,17 +31,11 @@ def smooth() -> None:
 @smooth.command(name="search")
 @click.argument("pred", type=existing_path)
 @with_dataset
-@click.option(
-    "--split",
-    type=click.Choice([Split.VALIDATION.value, Split.TRAIN.value]),
-    default=Split.VALIDATION.value,
-    show_default=True,
-    help="Labelled split PRED predicts (validation, or out-of-fold predictions of train).",
-)
+@labelled_split_option("Labelled split PRED predicts (validation, or out-of-fold predictions of train).")
 @click.option("--out", required=True, type=output_path, help="Smoothing file to write (JSON).")
 @click.option(
     "--windows",
-    callback=_windows,
+    callback=comma_separated(int, "integers", "1,5,9"),
     metavar="W1,W2,...",
     help="Odd window lengths in frames to try [default: 1,3,5,7,9,13,17,25,33,49,65,97,129].",
 )
@@ -56,7 +47,7 @@ def search_command(
     dataset: DatasetIndex,
     split: str,
     out: Path,
-    windows: tuple[int, ...] | None,
+    windows: list[int] | None,
     json_path: Path | None,
     force: bool,
 ) -> None:
@@ -68,22 +59,20 @@ def search_command(
     the file with abaw predict or abaw predict-test --smoothing FILE.
     """
     from abaw.cli.render_smoothing import smoothing_table
-    from abaw.formats.readers import read_predictions
-    from abaw.prediction.smoothing import DEFAULT_WINDOWS, save_smoothing, search_smoothing
+    from abaw.prediction.smoothing import DEFAULT_WINDOWS, check_window, save_smoothing, search_smoothing
 
+    for window in windows or ():
+        check_window(window)
     check_output_file(out, force, layout_sources(dataset.layout), option="--out")
     refuse_json_overwrite(json_path, force)
     chosen = Split(split)
-    scored = dataset.scorable_entries(chosen)
-    for skipped in scored.skipped:
-        cli.warn(f"not scored: {skipped.reason}")
-    predictions = read_predictions(pred, progress=cli.progress)
+    names, predictions, counts = read_scored_predictions(cli, pred, dataset, chosen)
     for note in predictions.notes:
         cli.warn(note)
     result = search_smoothing(
         predictions.videos,
-        {name: dataset.labels(name) for name in scored.names},
-        dataset.frame_counts(chosen),
+        {name: dataset.labels(name) for name in names},
+        counts,
         windows=windows or DEFAULT_WINDOWS,
         split=chosen.value,
         source=str(pred),

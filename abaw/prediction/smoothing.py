@@ -64,7 +64,7 @@ def smooth_series(values: np.ndarray, kind: SmoothingFilter, window: int) -> np.
         >>> smooth_series(np.array([0.0, 0.0, 1.0, 0.0, 0.0]), SmoothingFilter.MEDIAN, 3).tolist()
         [0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    _check_window(window)
+    check_window(window)
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return values.copy()
@@ -88,7 +88,8 @@ def _exponential(values: np.ndarray, weight: float) -> np.ndarray:
     return signal.lfilter(numerator, denominator, values, axis=0, zi=start)[0]
 
 
-def _check_window(window: int) -> None:
+def check_window(window: int) -> None:
+    """Refuse a window that is not an odd whole number of frames >= 1 (:class:`ConfigError`)."""
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
         raise ConfigError(f"a smoothing window must be an odd number of frames >= 1, got {window!r}")
 
@@ -204,7 +205,7 @@ def _dimension_from(entry: object, name: str, path: Path) -> DimensionSmoothing:
         raise ConfigError(f"'{name}': unknown filter {entry.get('filter')!r} (known: {known})", path=path) from None
     window = entry.get("window")
     try:
-        _check_window(window)  # type: ignore[arg-type]
+        check_window(window)  # type: ignore[arg-type]
     except ConfigError as error:
         raise ConfigError(f"'{name}': {error.message}", path=path) from None
     scores = [entry.get(key, math.nan) for key in ("ccc_before", "ccc_after")]
@@ -298,7 +299,7 @@ def search_smoothing(
         PredictionError: for a labelled video without predictions, or with predictions past its frame count.
     """
     for window in windows:
-        _check_window(window)
+        check_window(window)
     counts = {name: frame_counts.get(name, len(labels[name])) for name in labels}
     complete = complete_predictions({name: predictions[name] for name in labels if name in predictions}, counts)
     for name in labels:
@@ -352,6 +353,7 @@ __all__ = [
     "SmoothingPlan",
     "SmoothingSearch",
     "apply_smoothing",
+    "check_window",
     "load_smoothing",
     "save_smoothing",
     "search_smoothing",
