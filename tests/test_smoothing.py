@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from abaw.cli import cli
-from abaw.errors import ConfigError, OutputExistsError
+from abaw.errors import ConfigError, OutputExistsError, PredictionError
 from abaw.formats.types import VideoPrediction
 from abaw.prediction.smoothing import (
     DimensionSmoothing,
@@ -90,6 +90,14 @@ def test_search_on_clean_predictions_keeps_them_unsmoothed() -> None:
     counts = {name: len(rows) for name, rows in labels.items()}
     plan = search_smoothing(predictions, labels, counts, windows=(1, 9, 49)).plan
     assert [choice.window for choice in plan.dimensions] == [1, 1]
+
+
+def test_search_refuses_predictions_that_miss_a_labelled_video() -> None:
+    predictions, labels = noisy_trajectories(videos=3)
+    del predictions["v1"]
+    counts = {name: len(rows) for name, rows in labels.items()}
+    with pytest.raises(PredictionError, match="no predictions for 1 of the 3 labelled videos: v1"):
+        search_smoothing(predictions, labels, counts, windows=(1, 3), source="preds")
 
 
 def test_apply_fills_faceless_frames_first_and_leaves_videos_without_predictions_out() -> None:

@@ -21,12 +21,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage, signal
 
+from abaw.data.annotations import valid_rows
 from abaw.errors import ConfigError
 from abaw.fileio import atomic_write_json
 from abaw.formats.types import PredictionSet, SubmissionFormat, VideoPrediction
@@ -301,33 +303,29 @@ def search_smoothing(
     for window in windows:
         check_window(window)
     counts = {name: frame_counts.get(name, len(labels[name])) for name in labels}
-    complete = complete_predictions({name: predictions[name] for name in labels if name in predictions}, counts)
-    for name in labels:
-        if name not in predictions:
-            del complete[name]  # left for the alignment to report
+    # A labelled video without predictions is left out here for the alignment to report.
+    present = [name for name in labels if name in predictions]
+    complete = complete_predictions(predictions, {name: counts[name] for name in present})
     aligned = align_predictions(PredictionSet(SubmissionFormat.PER_VIDEO, source, complete), labels, counts)
-    names = list(aligned.slices)
-    kinds = [(kind, window) for kind in SmoothingFilter for window in sorted(set(windows) | {1})]
-    candidates = []
-    for kind, window in progress(kinds, "trying filters", total=len(kinds)):
-        if window == 1 and kind is not SmoothingFilter.MEDIAN:
-            continue  # the identity, scored once
-        parts = [
-            smooth_series(complete[name].values, kind, window)[: aligned.slices[name].stop - aligned.slices[name].start]
-            for name in names
-        ]
+    lengths = {name: rows.stop - rows.start for name, rows in aligned.slices.items()}
+
+    def scored(kind: SmoothingFilter, window: int) -> SmoothingCandidate:
+        parts = [smooth_series(complete[name].values, kind, window)[:length] for name, length in lengths.items()]
         scores = score_frames(np.concatenate(parts), aligned.labels)
-        candidates.append(SmoothingCandidate(kind, window, scores.ccc_valence, scores.ccc_arousal))
-    unsmoothed = candidates[0]
+        return SmoothingCandidate(kind, window, scores.ccc_valence, scores.ccc_arousal)
+
+    # Window 1 is the identity for every filter: the unsmoothed predictions, scored once and first,
+    # so that they win a tie (and a shorter window wins over a longer one).
+    unsmoothed = scored(SmoothingFilter.MEDIAN, 1)
+    tried = [(kind, window) for kind in SmoothingFilter for window in sorted(set(windows) - {1})]
+    candidates = [unsmoothed, *(scored(*choice) for choice in progress(tried, "trying filters", total=len(tried)))]
     best = []
-    for column, before in enumerate((unsmoothed.ccc_valence, unsmoothed.ccc_arousal)):
-        key = "ccc_valence" if column == 0 else "ccc_arousal"
-        # The first best wins a tie: the identity, then the shortest window.
-        chosen = max(candidates, key=lambda candidate, key=key: getattr(candidate, key))
-        best.append(DimensionSmoothing(chosen.filter, chosen.window, before, getattr(chosen, key)))
+    for key in ("ccc_valence", "ccc_arousal"):
+        chosen = max(candidates, key=attrgetter(key))
+        best.append(DimensionSmoothing(chosen.filter, chosen.window, getattr(unsmoothed, key), getattr(chosen, key)))
     plan = SmoothingPlan(best[0], best[1], split=split, predictions=source)
-    frames = int(score_frames(aligned.predictions, aligned.labels).frames)
-    return SmoothingSearch(plan, candidates, len(names), frames, list(aligned.notes))
+    frames = int(valid_rows(aligned.labels).sum())
+    return SmoothingSearch(plan, candidates, len(lengths), frames, list(aligned.notes))
 
 
 def apply_smoothing(
