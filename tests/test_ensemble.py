@@ -56,6 +56,7 @@ def test_an_ensemble_of_two_identical_checkpoints_equals_one(generated, checkpoi
     assert two["checkpoints"] == [str(first), str(run_dir / "best.pt")] and two["weights"] == [1.0, 1.0]
 
 
+@pytest.mark.slow  # three passes over the split: 3-5 s on 2 busy cores
 def test_weights_average_the_members(generated, checkpoints):
     index = open_dataset(generated.root)
     ensemble = load_ensemble(checkpoints, "cpu", weights=[3.0, 1.0])
