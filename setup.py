@@ -26,6 +26,7 @@ setup(
         "pandas>=2.0",
         "opensmile>=2.5",
         "scikit-learn>=1.3",
+        "scipy>=1.10",
         "click>=8.1",
         "rich>=13.0",
         "Pillow>=10.0",

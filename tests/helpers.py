@@ -61,3 +61,23 @@ def write_zip_bomb(path: Path, members: dict[str, int]) -> Path:
                 for start in range(len(header), size, len(chunk)):
                     member.write(chunk[: size - start])
     return path
+
+
+def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A disc-tiny with random weights saved as ``abaw train`` saves it: varied predictions, no training time."""
+    import torch
+
+    from abaw.model import create_model
+    from abaw.runtime.checkpoint import save_checkpoint
+    from abaw.training.config import TrainConfig
+
+    torch.manual_seed(seed)
+    model = create_model("disc-tiny").eval()
+    payload = {
+        "config": TrainConfig(variant="disc-tiny").to_dict(),
+        "model_config": model.config.to_dict(),
+        "model": model.state_dict(),
+        "audio": None,
+        "epoch": 1,
+    }
+    return save_checkpoint(path, payload)

@@ -17,6 +17,7 @@ from abaw.cli.features import features
 from abaw.cli.plot import plot_command
 from abaw.cli.predict import predict_command, predict_test_command
 from abaw.cli.score import score
+from abaw.cli.smooth import smooth
 from abaw.cli.submission import submission
 from abaw.cli.train import train_command
 
@@ -39,6 +40,7 @@ for command in (
     predict_test_command,
     plot_command,
     score,
+    smooth,
     submission,
     benchmark_command,
 ):

@@ -6,16 +6,19 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from abaw.cli.context import CliContext
 from abaw.data.index import open_dataset
+from abaw.data.layout import Split
 from abaw.data.source import DatasetSource
 from abaw.errors import ConfigError
 from abaw.fileio import atomic_write_json, check_output_path
 from abaw.outputs import check_output_file, refuse_dataset_overlap
+
+T = TypeVar("T")
 
 
 class OutputPath(click.Path):
@@ -184,3 +187,40 @@ def submission_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Format of the test submission: per-video files (2020-2022) or one file (2023 on).",
     )(command)
+
+
+def labelled_split_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add ``--split val|train`` (a split with labels, validation by default) as ``split``."""
+    return click.option(
+        "--split",
+        type=click.Choice([Split.VALIDATION.value, Split.TRAIN.value]),
+        default=Split.VALIDATION.value,
+        show_default=True,
+        help=help,
+    )
+
+
+def comma_separated(
+    convert: Callable[[str], T], what: str, example: str
+) -> Callable[[click.Context, click.Parameter, str | None], list[T] | None]:
+    """A click callback reading ``A,B,C`` into a list, each item through ``convert``.
+
+    Args:
+        convert: Reads one item; raises ``ValueError`` for a bad one.
+        what: Names the items in the error, e.g. ``integers``.
+        example: A valid value, shown in the error.
+
+    Example:
+        >>> comma_separated(float, "numbers", "1,2.5")(None, None, "1,0.5")
+        [1.0, 0.5]
+    """
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[T] | None:
+        if value is None:
+            return None
+        try:
+            return [convert(item) for item in value.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated {what} such as {example}, got {value!r}") from None
+
+    return parse

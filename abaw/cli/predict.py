@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import (
+    comma_separated,
     existing_file,
+    existing_path,
     json_option,
     output_path,
     refuse_json_overwrite,
@@ -25,10 +28,41 @@ from abaw.formats.types import SubmissionFormat
 from abaw.outputs import OutputKind, check_output_dir, layout_sources
 from abaw.scoring.references import published_results
 
+if TYPE_CHECKING:
+    from abaw.prediction.smoothing import SmoothingPlan
+
+
+def _smoothing(ctx: click.Context, param: click.Parameter, value: Path | None) -> SmoothingPlan | None:
+    """Read ``--smoothing FILE`` before any work, so a bad file fails at once."""
+    from abaw.prediction.smoothing import load_smoothing
+
+    return None if value is None else load_smoothing(value)
+
 
 def _inference_options(command):
     options = [
-        click.option("--checkpoint", required=True, type=existing_file, help="A best.pt or last.pt of abaw train."),
+        click.option(
+            "--checkpoint",
+            "checkpoints",
+            required=True,
+            multiple=True,
+            type=existing_path,
+            help="A best.pt or last.pt of abaw train, or its run folder (best.pt, else last.pt). "
+            "Repeat it for an ensemble: the checkpoints' predictions are averaged.",
+        ),
+        click.option(
+            "--weights",
+            callback=comma_separated(float, "numbers", "1,0.5"),
+            metavar="W1,W2,...",
+            help="Weight of each --checkpoint in the ensemble's average [default: equal].",
+        ),
+        click.option(
+            "--smoothing",
+            type=existing_file,
+            callback=_smoothing,
+            metavar="FILE",
+            help="Smooth each video along time as this file of abaw smooth search says.",
+        ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
         click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1)),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Loader processes."),
@@ -52,7 +86,9 @@ def _inference_options(command):
 @pass_cli_context
 def predict_command(
     cli: CliContext,
-    checkpoint: Path,
+    checkpoints: tuple[Path, ...],
+    weights: list[float] | None,
+    smoothing: SmoothingPlan | None,
     device: str,
     batch_size: int,
     workers: int,
@@ -63,7 +99,9 @@ def predict_command(
     force: bool,
 ) -> None:
     """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
-    from abaw.prediction.predict import load_trained_model, predict_entries, write_split_predictions
+    from abaw.prediction.ensemble import load_ensemble
+    from abaw.prediction.predict import write_split_predictions
+    from abaw.prediction.smoothing import apply_smoothing
     from abaw.runtime.evaluation import score_split
 
     chosen = Split(split)
@@ -72,13 +110,19 @@ def predict_command(
     refuse_json_overwrite(json_path, force)
     dataset.require_split(chosen)
     scored = dataset.scorable_entries(chosen) if chosen.is_labelled else None
-    trained = load_trained_model(checkpoint, device)
-    predictions = predict_entries(
-        trained, dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress
-    )
+    ensemble = load_ensemble(checkpoints, device, weights)
+    predictions = ensemble.predict(dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress)
+    if smoothing is not None:
+        predictions = apply_smoothing(predictions, dataset.frame_counts(chosen), smoothing)
     write_split_predictions(out, predictions, dataset, chosen, force=force, warn=cli.warn, progress=cli.progress)
     cli.console.print(f"frame counts from {dataset.frame_counts(chosen).summary()}", markup=False, highlight=False)
-    payload: dict[str, object] = {"checkpoint": str(checkpoint), "split": chosen.value, "out": str(out)}
+    payload: dict[str, object] = {
+        "checkpoints": ensemble.checkpoints,
+        "weights": ensemble.weights,
+        "smoothing": None if smoothing is None else smoothing.to_dict(),
+        "split": chosen.value,
+        "out": str(out),
+    }
     if scored is not None:
         for skipped in scored.skipped:
             cli.warn(f"not scored: {skipped.reason}")
@@ -86,9 +130,7 @@ def predict_command(
         for note in report.notes:
             cli.warn(note)
         published = published_results(chosen.value)
-        cli.console.print(
-            scores_table(f"{trained.variant} ({checkpoint.name})", chosen.value, report.scores, published)
-        )
+        cli.console.print(scores_table(ensemble.label, chosen.value, report.scores, published))
         payload.update(report.to_dict())
         payload["published"] = [asdict(row) for row in published]
     cli.console.print(f"wrote {len(dataset.split(chosen))} prediction files to {out}")
@@ -105,7 +147,9 @@ def predict_command(
 @pass_cli_context
 def predict_test_command(
     cli: CliContext,
-    checkpoint: Path,
+    checkpoints: tuple[Path, ...],
+    weights: list[float] | None,
+    smoothing: SmoothingPlan | None,
     device: str,
     batch_size: int,
     workers: int,
@@ -121,13 +165,14 @@ def predict_test_command(
     Exits 1 when the check finds a problem.
     """
     from abaw.cli.render_prediction import submission_table
-    from abaw.prediction.predict import load_trained_model, predict_test
+    from abaw.prediction.ensemble import load_ensemble
+    from abaw.prediction.predict import predict_test
 
     check_output_path(out, folder=True)
     refuse_json_overwrite(json_path, force)
-    trained = load_trained_model(checkpoint, device)
+    ensemble = load_ensemble(checkpoints, device, weights)
     result = predict_test(
-        trained,
+        ensemble,
         dataset,
         out,
         submission_format=SubmissionFormat(submission_format),
@@ -135,10 +180,11 @@ def predict_test_command(
         force=force,
         batch_size=batch_size,
         workers=workers,
+        smoothing=smoothing,
         warn=cli.warn,
         progress=cli.progress,
     )
-    cli.console.print(submission_table(result, f"test submission of {trained.variant} ({checkpoint})"))
+    cli.console.print(submission_table(result, f"test submission of {ensemble.label}"))
     write_json(json_path, result.to_dict(), force)
     if not result.report.ok:
         for line in result.report.problems:

@@ -8,25 +8,44 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import CliContext, pass_cli_context
-from abaw.cli.options import existing_path, json_option, refuse_json_overwrite, with_dataset, write_json
+from abaw.cli.options import (
+    existing_path,
+    json_option,
+    labelled_split_option,
+    refuse_json_overwrite,
+    with_dataset,
+    write_json,
+)
 from abaw.cli.render_scoring import per_video_table, scores_table
+from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.formats.readers import read_predictions
+from abaw.formats.types import PredictionSet
 from abaw.scoring.references import published_results
 from abaw.scoring.report import score_predictions
+
+
+def read_scored_predictions(
+    cli: CliContext, pred: Path, dataset: DatasetIndex, split: Split
+) -> tuple[list[str], PredictionSet, FrameCounts]:
+    """The entries of ``split`` that can be scored (a warning for each other), PRED read, the split's frame counts.
+
+    Prints where the counts came from.
+    """
+    scored = dataset.scorable_entries(split)
+    for skipped in scored.skipped:
+        cli.warn(f"not scored: {skipped.reason}")
+    predictions = read_predictions(pred, progress=cli.progress)
+    counts = dataset.frame_counts(split)
+    cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
+    return list(scored.names), predictions, counts
 
 
 @click.command()
 @click.argument("pred", type=existing_path)
 @with_dataset
-@click.option(
-    "--split",
-    type=click.Choice([Split.VALIDATION.value, Split.TRAIN.value]),
-    default=Split.VALIDATION.value,
-    show_default=True,
-    help="Labelled split to score against.",
-)
+@labelled_split_option("Labelled split to score against.")
 @click.option("--per-video", is_flag=True, help="Also print each video's scores.")
 @json_option
 @pass_cli_context
@@ -42,16 +61,11 @@ def score(
     """Score PRED (per-video folder, single file, or zip of either) against a labelled split."""
     refuse_json_overwrite(json_path, force)
     chosen = Split(split)
-    scored = dataset.scorable_entries(chosen)
-    for skipped in scored.skipped:
-        cli.warn(f"not scored: {skipped.reason}")
-    predictions = read_predictions(pred, progress=cli.progress)
-    counts = dataset.frame_counts(chosen)
-    cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
+    names, predictions, counts = read_scored_predictions(cli, pred, dataset, chosen)
     report = score_predictions(
         predictions,
-        {name: dataset.labels(name) for name in scored.names},
-        {name: counts[name] for name in scored.names if name in counts},
+        {name: dataset.labels(name) for name in names},
+        {name: counts[name] for name in names if name in counts},
         per_video=per_video,
     )
     for note in report.notes:

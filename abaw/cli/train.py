@@ -9,6 +9,7 @@ import click
 
 from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import (
+    comma_separated,
     existing_file,
     existing_path,
     json_option,
@@ -30,14 +31,8 @@ def _choice(enum_type) -> click.Choice:
     return click.Choice([member.value for member in enum_type])
 
 
-def epoch_counts(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    """``--epochs 8,3,3``: one epoch count per stage, or one count."""
-    if value is None:
-        return None
-    try:
-        return [int(item) for item in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 8,3,3, got {value!r}") from None
+# ``--epochs 8,3,3``: one epoch count per stage, or one count.
+epoch_counts = comma_separated(int, "integers", "8,3,3")
 
 
 @click.command(name="train")

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,11 +29,15 @@ from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.formats.writers import write_per_video, write_single_file, zip_submission
 from abaw.model import AffectModel
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
+from abaw.prediction.smoothing import SmoothingPlan, apply_smoothing
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.runtime.devices import resolve_device
 from abaw.runtime.evaluation import predict_dataset
 from abaw.runtime.rundir import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from abaw.prediction.ensemble import Ensemble
 
 WarnFn = Callable[[str], None]
 
@@ -183,7 +187,7 @@ class TestSubmission:
 
 
 def predict_test(
-    trained: TrainedModel,
+    trained: TrainedModel | Ensemble,
     index: DatasetIndex,
     out_dir: str | os.PathLike,
     *,
@@ -192,6 +196,7 @@ def predict_test(
     force: bool = False,
     batch_size: int = 256,
     workers: int = 2,
+    smoothing: SmoothingPlan | None = None,
     warn: WarnFn | None = None,
     progress: ProgressFn = no_progress,
 ) -> TestSubmission:
@@ -201,6 +206,9 @@ def predict_test(
     (single file) and ``submission.zip``, built together in a staging folder
     beside it. The new folder replaces ``out_dir`` only once its zip passed
     the check, or when there is no previous submission to keep.
+
+    ``trained`` may be an ensemble (its members' predictions are averaged);
+    ``smoothing`` smooths every video along time before it is written.
 
     Raises:
         OutputExistsError: when ``out_dir`` holds a submission and ``force`` is false
@@ -216,7 +224,12 @@ def predict_test(
     # With a sample file its rows give the counts (the strongest source).
     counts = index.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     index.require_writable(Split.TEST, counts, need_faces=True)
-    predictions = predict_entries(trained, index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
+    from abaw.prediction.ensemble import Ensemble  # it builds on this module
+
+    ensemble = Ensemble.of(trained)
+    predictions = ensemble.predict(index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
+    if smoothing is not None:
+        predictions = apply_smoothing(predictions, counts, smoothing)
     kept_previous = False
     try:
         with staged_output_dir(target, OutputKind.SUBMISSION, force=force, protect=protect) as stage:

@@ -1,0 +1,142 @@
+"""Ensembles: several checkpoints predict the same frames, and their values are averaged.
+
+Every member predicts every face frame of a split with its own inputs (its
+own audio features and their normalisation), so per-frame models of any
+variant mix; the weighted mean of their values is the ensemble's prediction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.errors import ConfigError, PredictionError
+from abaw.formats.types import VideoPrediction
+from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
+from abaw.progress import ProgressFn, no_progress
+
+
+@dataclass
+class Ensemble:
+    """Models whose per-frame predictions are averaged.
+
+    Attributes:
+        members: The models, in the order given.
+        weights: One non-negative weight per member (not normalised; they need not sum to 1).
+    """
+
+    members: list[TrainedModel]
+    weights: list[float]
+
+    def __post_init__(self) -> None:
+        check_weights(self.weights, len(self.members))
+
+    @classmethod
+    def of(cls, trained: TrainedModel | Ensemble) -> Ensemble:
+        """``trained`` itself when it is an ensemble, else a one-member ensemble of it."""
+        return trained if isinstance(trained, Ensemble) else cls([trained], [1.0])
+
+    @property
+    def label(self) -> str:
+        """Names the model in tables: the variant and checkpoint, or the members' variants."""
+        if len(self.members) == 1:
+            only = self.members[0]
+            return f"{only.variant} ({only.checkpoint.name})"
+        return f"ensemble of {len(self.members)} ({', '.join(member.variant for member in self.members)})"
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """The members' checkpoint files."""
+        return [str(member.checkpoint) for member in self.members]
+
+    def predict(
+        self,
+        index: DatasetIndex,
+        split: Split,
+        *,
+        batch_size: int = 256,
+        workers: int = 2,
+        progress: ProgressFn = no_progress,
+    ) -> dict[str, VideoPrediction]:
+        """Every face frame of ``split`` predicted by each member, averaged with the weights.
+
+        Raises:
+            PredictionError: when members predicted different frames of a video (they read the same index).
+        """
+        parts = [
+            predict_entries(member, index, split, batch_size=batch_size, workers=workers, progress=progress)
+            for member in self.members
+        ]
+        return average_predictions(parts, self.weights)
+
+
+def check_weights(weights: Sequence[float], count: int) -> None:
+    """Refuse weights that are not one finite, non-negative number per member with a positive sum.
+
+    Raises:
+        ConfigError: saying what is wrong.
+    """
+    if len(weights) != count:
+        raise ConfigError(
+            f"--weights gives {len(weights)} weight(s) for {count} checkpoint(s); give one per checkpoint"
+        )
+    if count == 0:
+        raise ConfigError("an ensemble needs at least one checkpoint")
+    values = np.asarray(weights, dtype=np.float64)
+    if not np.isfinite(values).all() or (values < 0).any() or values.sum() <= 0:
+        raise ConfigError(f"--weights must be non-negative numbers with a positive sum, got {list(weights)}")
+
+
+def load_ensemble(
+    paths: Sequence[str | os.PathLike], device: str = "auto", weights: Sequence[float] | None = None
+) -> Ensemble:
+    """Restore every checkpoint (a file, or a run folder: its best, else last) as one ensemble.
+
+    Args:
+        paths: Checkpoint files or run folders.
+        device: auto, cpu or cuda.
+        weights: One per checkpoint; equal weights by default.
+
+    Raises:
+        ConfigError: for weights that do not match the checkpoints (before any is loaded).
+        CheckpointError: naming a checkpoint that is missing, unreadable or does not fit its model.
+    """
+    weights = [1.0] * len(paths) if weights is None else [float(weight) for weight in weights]
+    check_weights(weights, len(paths))
+    return Ensemble([load_trained_model(path, device) for path in paths], weights)
+
+
+def average_predictions(
+    parts: Sequence[dict[str, VideoPrediction]], weights: Sequence[float]
+) -> dict[str, VideoPrediction]:
+    """The weighted mean, frame by frame, of predictions of the same frames.
+
+    Example:
+        >>> a = {"v": VideoPrediction([1, 2], [[0.0, 0.2], [0.4, 0.4]])}
+        >>> b = {"v": VideoPrediction([1, 2], [[0.4, 0.2], [0.0, 0.0]])}
+        >>> average_predictions([a, b], [1.0, 1.0])["v"].values.tolist()
+        [[0.2, 0.2], [0.2, 0.2]]
+    """
+    check_weights(weights, len(parts))
+    if len(parts) == 1:
+        return dict(parts[0])
+    first = parts[0]
+    averaged = {}
+    for name, video in first.items():
+        stack = []
+        for part in parts:
+            other = part.get(name)
+            if other is None or not np.array_equal(other.frames, video.frames):
+                raise PredictionError(f"the ensemble's members predicted different frames of video '{name}'")
+            stack.append(other.values)
+        values = np.average(np.stack(stack), axis=0, weights=np.asarray(weights, dtype=np.float64))
+        averaged[name] = VideoPrediction(video.frames, values, source=video.source)
+    return averaged
+
+
+__all__ = ["Ensemble", "average_predictions", "check_weights", "load_ensemble"]
