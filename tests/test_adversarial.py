@@ -7,7 +7,9 @@ import json
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from abaw.cli import cli
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import Batch, FaceFrameDataset, batch_to_device, split_frames
@@ -86,6 +88,7 @@ def test_real_and_fake_affect_averages_the_two_terms():
     assert losses["D/loss"] == pytest.approx(adversarial + 2.0 * (real + fake) / 2 + 10.0 * losses["D/gp"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_drift_adds_eps_times_the_mean_squared_real_score():
     paper, _ = _critic_step(_solver(), _batch())
     drifted, expected = _critic_step(_solver(drift=0.25), _batch())
@@ -192,8 +195,9 @@ def _reconstruction_error(generator: torch.nn.Module, root, noise) -> float:
 @pytest.mark.slow
 def test_warmup_lowers_the_reconstruction_error_on_training_faces(faces_root, tmp_path):
     steps = 12
-    warm = train(_tiny_run(faces_root, steps_per_epoch=steps, warmup_steps=steps), tmp_path / "warm")
-    paper = train(_tiny_run(faces_root, steps_per_epoch=steps), tmp_path / "paper")
+    quick = {"steps_per_epoch": steps, "protocol": "final"}  # no validation pass: only the generator is measured
+    warm = train(_tiny_run(faces_root, warmup_steps=steps, **quick), tmp_path / "warm")
+    paper = train(_tiny_run(faces_root, **quick), tmp_path / "paper")
     assert "G/warmup/l1" in warm.rows[0] and "G/warmup/l1" not in paper.rows[0]
     noise = _solver().noise
     errors = {}
@@ -229,3 +233,40 @@ def test_resumed_in_the_middle_of_the_warmup_ends_with_the_same_weights(faces_ro
         json.loads(row)["G/warmup/l1"] for row in rows["whole"][:2]
     ]
     assert "G/warmup/l1" not in json.loads(rows["cut"][2]) and "G/adversarial" in json.loads(rows["cut"][2])
+
+
+@pytest.mark.slow
+def test_chain_from_disc_warms_the_generator_with_the_flags_from_yaml_and_the_command_line(generated, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("d-affect: real+fake\ndrift: 1e-3\nwarmup-steps: 3\nlr-d: 4e-4\n")
+    runs = tmp_path / "runs"
+    args = ["-q", "train", "--root", str(generated.root), "--out", str(runs), "--config", str(config)]
+    args += ["--stages", "disc-tiny,aeg-cd-tiny", "--epochs", "1,1", "--steps-per-epoch", "3"]
+    args += ["--batch-size", "8", "--workers", "0", "--lr-g", "2e-4"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    stage = load_checkpoint(runs / "aeg-cd-tiny" / "last.pt")
+    settings = stage["config"]
+    assert settings["init"].endswith("disc-tiny/best.pt")
+    assert (settings["d_affect"], settings["drift"], settings["warmup_steps"]) == ("real+fake", 1e-3, 3)
+    assert (settings["lr_d"], settings["lr_g"]) == (4e-4, 2e-4)
+    assert stage["optimizers"]["D"]["param_groups"][0]["lr"] == 4e-4
+    assert stage["optimizers"]["G"]["param_groups"][0]["lr"] == 2e-4
+    assert "G/warmup/l1" in stage["metrics"] and "D/loss" not in stage["metrics"]
+    # All three steps were warm-up: the critic is still exactly the Disc stage's best, the generator has trained.
+    disc = load_checkpoint(runs / "disc-tiny" / "best.pt")["model"]
+    shared = [key for key in disc if key in stage["model"] and disc[key].shape == stage["model"][key].shape]
+    assert len(shared) > 10
+    for key in shared:
+        assert torch.equal(disc[key], stage["model"][key]), key
+    torch.manual_seed(0)
+    fresh = create_model("aeg-cd-tiny").state_dict()
+    generator = [key for key in fresh if key.startswith("generator.") and fresh[key].is_floating_point()]
+    assert any(not torch.equal(fresh[key], stage["model"][key]) for key in generator)
+
+
+def test_bad_flag_value_is_one_line(generated, tmp_path):
+    args = ["train", "--root", str(generated.root), "--out", str(tmp_path / "run"), "--d-affect", "fake"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "real+fake" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
