@@ -24,6 +24,7 @@ from abaw.training.losses import affect_loss, cycle_loss
 from abaw.training.noise import add_noise
 from abaw.training.solver import Solver
 from abaw.training.trainer import resume_config, train
+from tests.reporters import StopAfter
 
 BATCH = 6
 
@@ -215,13 +216,8 @@ def test_warmup_lowers_the_reconstruction_error_on_training_faces(faces_root, tm
 def test_resumed_in_the_middle_of_the_warmup_ends_with_the_same_weights(faces_root, tmp_path):
     config = _tiny_run(faces_root, epochs=3, steps_per_epoch=2, warmup_steps=3, n_critic=2, d_affect="real+fake")
     train(config, tmp_path / "whole")
-
-    def kill_after_first_epoch(epoch, row):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "cut", on_epoch_end=kill_after_first_epoch)
+        train(config, tmp_path / "cut", reporter=StopAfter(1))
     cut = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert cut["iteration"] == 2 and cut["config"]["warmup_steps"] == 3  # stopped inside the warm-up
     train(resume_config(tmp_path / "cut"), tmp_path / "cut", resume=True)
