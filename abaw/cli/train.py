@@ -21,7 +21,14 @@ from abaw.cli.options import (
 from abaw.cli.render_training import RichReporter, epochs_table, stages_table
 from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
-from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, resolve_config
+from abaw.training.config import (
+    DiscriminatorAffect,
+    Precision,
+    Protocol,
+    RealLatent,
+    TrainConfig,
+    resolve_config,
+)
 from abaw.training.progressive import Stage, parse_stages, train_stages
 
 VARIANT_HELP = "Model variant: disc, aeg-cd, aeg-cd-sz, timm-regressor (and -tiny versions) [default: aeg-cd-sz]."
@@ -72,7 +79,30 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
 @click.option("--epochs-from", type=existing_path, help="Final protocol: train as many epochs as this val run's best.")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Cap on iterations per epoch (quick runs).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration over all processes [default: 64].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate [default: 1e-4].")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate of both networks [default: 1e-4]."
+)
+@click.option(
+    "--lr-d", type=click.FloatRange(min=0, min_open=True), help="The discriminator's learning rate [default: --lr]."
+)
+@click.option(
+    "--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate [default: --lr]."
+)
+@click.option(
+    "--d-affect",
+    type=_choice(DiscriminatorAffect),
+    help="Images the D step's affect loss uses: real (eq. 9) or real+fake (the paper's text) [default: real].",
+)
+@click.option(
+    "--drift",
+    type=click.FloatRange(min=0),
+    help="Drift penalty EPS * mean(D(real)^2) in the D step (ProGAN uses 0.001) [default: 0].",
+)
+@click.option(
+    "--warmup-steps",
+    type=click.IntRange(min=0),
+    help="Iterations the generator first trains alone as a denoising auto-encoder (adversarial variants) [default: 0].",
+)
 @click.option("--n-critic", type=click.IntRange(min=1), help="D iterations per G iteration [default: 5].")
 @click.option("--device", help="auto, cpu or cuda [default: auto].")
 @click.option("--precision", type=_choice(Precision), help="auto: bf16 on CUDA, fp32 on CPU [default: auto].")

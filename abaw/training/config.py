@@ -72,6 +72,19 @@ class RealLatent(str, Enum):
     ZEROS = "zeros"
 
 
+class DiscriminatorAffect(str, Enum):
+    """Which images the D step's affect loss regresses valence and arousal on.
+
+    ``real`` (default, eq. 9 of the paper and the authors' code): the clean
+    real images only. ``real+fake`` (the paper's text, eqs. 3 and 4): the
+    real images and the generator's outputs, the two terms averaged, so the
+    VA head also learns the cleaned faces it reads at inference.
+    """
+
+    REAL = "real"
+    REAL_AND_FAKE = "real+fake"
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a training run.
@@ -87,6 +100,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-4
+    lr_d: float | None = None
+    lr_g: float | None = None
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 5
     lambda_afc: float = 1.0
@@ -100,6 +115,9 @@ class TrainConfig:
     eval_batch_size: int = 256
     steps_per_epoch: int | None = None
     real_latent: RealLatent = RealLatent.GENERATOR
+    d_affect: DiscriminatorAffect = DiscriminatorAffect.REAL
+    drift: float = 0.0
+    warmup_steps: int = 0
     noise_clean_probability: float = 0.5
     noise_artifacts: tuple[str, ...] = ("downsample", "blur", "gaussian-noise", "brightness")
     audio_feature_set: str = "eGeMAPSv02"
@@ -123,6 +141,7 @@ class TrainConfig:
         self.protocol = parse_enum(Protocol, self.protocol, "protocol")
         self.precision = parse_enum(Precision, self.precision, "precision")
         self.real_latent = parse_enum(RealLatent, self.real_latent, "real_latent")
+        self.d_affect = parse_enum(DiscriminatorAffect, self.d_affect, "d_affect")
         self.betas = tuple(float(beta) for beta in self.betas)  # type: ignore[assignment]
         self.noise_artifacts = tuple(str(artifact) for artifact in self.noise_artifacts)
         for name in ("epochs", "batch_size", "n_critic", "eval_batch_size"):
@@ -132,10 +151,26 @@ class TrainConfig:
             raise ValueError(f"workers must be 0 or more, got {self.workers}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be at least 1, got {self.steps_per_epoch}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "lr_d", "lr_g"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if self.drift < 0:
+            raise ValueError(f"drift must be 0 or more, got {self.drift}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers, got {self.betas}")
+
+    @property
+    def discriminator_lr(self) -> float:
+        """The critic's learning rate: ``lr_d``, else ``lr``."""
+        return self.lr if self.lr_d is None else self.lr_d
+
+    @property
+    def generator_lr(self) -> float:
+        """The generator's learning rate: ``lr_g``, else ``lr``."""
+        return self.lr if self.lr_g is None else self.lr_g
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (for YAML, JSON and ``torch.load(weights_only=True)``).

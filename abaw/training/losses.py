@@ -262,3 +262,13 @@ def cycle_loss(clean: Tensor, twice_cleaned: Tensor) -> Tensor:
     if clean.shape != twice_cleaned.shape:
         raise ValueError(f"shapes differ: {tuple(clean.shape)} and {tuple(twice_cleaned.shape)}")
     return (_up(clean) - _up(twice_cleaned)).abs().mean()
+
+
+def drift_penalty(real_scores: Tensor) -> Tensor:
+    """ProGAN's drift penalty ``mean(D_src(x_r)^2)``: keeps the critic's scores of real images near zero.
+
+    Example:
+        >>> drift_penalty(torch.tensor([1.0, -3.0])).item()
+        5.0
+    """
+    return _up(real_scores).square().mean()

@@ -9,12 +9,32 @@ Adversarial variants (AEG-CD, AEG-CD-SZ), WGAN-GP as in StarGAN:
 
       L_D = -mean(D_src(x_r)) + mean(D_src(G(x_n))) + l_afc * L_afc(D_va(x_r), y) + l_gp * GP
 
+  Two flags change it, both off by default (the paper's recipe):
+  ``d_affect=real+fake`` replaces the affect term by the mean of
+  ``L_afc(D_va(x_r), y)`` and ``L_afc(D_va(G(x_n)), y)`` (the paper's text,
+  eqs. 3-4: the VA head also learns the cleaned faces it reads at
+  inference), and ``drift=eps`` adds ProGAN's ``eps * mean(D_src(x_r)^2)``
+  (logged unweighted as ``D/drift``) so the real/fake scores cannot run away.
+  ``lr_d`` and ``lr_g`` give the two networks their own Adam rates (two
+  time scales).
+
 * **G step**, once every ``n_critic`` iterations (counted in iterations,
   not epochs as the authors' code did). The discriminator is frozen; the
   generator must fool it, survive being applied twice (cycle loss) and let
   it read the affect from the cleaned image::
 
       L_G = -mean(D_src(G(x_n))) + l_rec * mean|x_r - G(G(x_n))| + l_afc * L_afc(D_va(G(x_n)), y)
+
+* **Warm-up**, the first ``warmup_steps`` iterations of an adversarial run
+  (0 by default, the paper's schedule). The generator trains alone as a
+  denoising auto-encoder and the discriminator (from ``--init``, e.g. Disc)
+  is left as it is, so the GAN starts from a generator that already passes
+  a face through instead of one the critic beats at once::
+
+      L_warmup = mean|x_r - G(x_n)| + mean|x_r - G(G(x_n))|
+
+  The steps are counted in the solver's iterations, which checkpoints store,
+  so a run resumed in the middle of its warm-up continues it exactly.
 
 The Disc variant and the timm regressor baseline have no generator: their
 step is the affect loss on clean images alone, logged under ``D/``.
@@ -52,8 +72,15 @@ from abaw.data.samples import Batch
 from abaw.model import AffectModel
 from abaw.runtime.devices import Distributed
 from abaw.training.class_weights import sample_weights
-from abaw.training.config import Precision, RealLatent, TrainConfig
-from abaw.training.losses import affect_loss, critic_loss, cycle_loss, generator_adversarial_loss, gradient_penalty
+from abaw.training.config import DiscriminatorAffect, Precision, RealLatent, TrainConfig
+from abaw.training.losses import (
+    affect_loss,
+    critic_loss,
+    cycle_loss,
+    drift_penalty,
+    generator_adversarial_loss,
+    gradient_penalty,
+)
 from abaw.training.noise import NoiseConfig, add_noise
 
 
@@ -98,10 +125,12 @@ class Solver:
         self.raw_generator: nn.Module | None = model.generator
         self.synced_discriminator = self._wrap(model.discriminator, dist, every_parameter_used=model.adversarial)
         self.synced_generator = self._wrap(model.generator, dist, True) if model.generator is not None else None
-        adam = {"lr": config.lr, "betas": tuple(config.betas)}
-        self.optimizers = {"D": torch.optim.Adam(model.discriminator.parameters(), **adam)}
+        betas = tuple(config.betas)
+        self.optimizers = {
+            "D": torch.optim.Adam(model.discriminator.parameters(), lr=config.discriminator_lr, betas=betas)
+        }
         if model.generator is not None:
-            self.optimizers["G"] = torch.optim.Adam(model.generator.parameters(), **adam)
+            self.optimizers["G"] = torch.optim.Adam(model.generator.parameters(), lr=config.generator_lr, betas=betas)
         self.iteration = 0
         self.noise_generator = torch.Generator(self.device)
 
@@ -135,6 +164,8 @@ class Solver:
         self.model.train()
         if not self.model.adversarial:
             losses = self.affect_step(batch)
+        elif self.warming_up:
+            losses = self.warmup_step(batch)
         else:
             losses = self.discriminator_step(batch)
             if (self.iteration + 1) % self.config.n_critic == 0:
@@ -143,6 +174,28 @@ class Solver:
         # One device-to-host copy for all the terms: a float() per term would stall the GPU a dozen times a step.
         values = torch.stack([value.detach().float() for value in losses.values()]).tolist()
         return dict(zip(losses, values, strict=True))
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the next iteration is a generator warm-up step (adversarial variants only)."""
+        return self.model.adversarial and self.iteration < self.config.warmup_steps
+
+    def warmup_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The generator alone as a denoising auto-encoder: noisy -> clean, L1 plus the cycle loss."""
+        noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
+        with self._autocast():
+            cleaned, _ = self.synced_generator(noisy)
+            twice, _ = self.raw_generator(cleaned)
+        clean = batch.images.float()
+        reconstruction = cycle_loss(clean, cleaned.float())
+        cycle = cycle_loss(clean, twice.float())
+        loss = reconstruction + cycle
+        self._update("G", loss)
+        return {
+            "G/warmup/loss": loss.detach(),
+            "G/warmup/l1": reconstruction.detach(),
+            "G/warmup/cycle": cycle.detach(),
+        }
 
     def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Disc and regressor variants: the affect loss on clean images."""
@@ -153,7 +206,7 @@ class Solver:
         return {"D/loss": loss.detach(), **{f"D/{key}": value for key, value in terms.items()}}
 
     def discriminator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """WGAN-GP critic update with the affect loss on real images."""
+        """WGAN-GP critic update with the affect loss on real (and, with ``d_affect=real+fake``, fake) images."""
         config = self.config
         noisy = add_noise(batch.images, self.noise, generator=self.noise_generator)
         with torch.no_grad(), self._autocast():
@@ -163,9 +216,15 @@ class Solver:
         real_latent = real_latent.float()
         with self._autocast():
             real_src, real_va = self._critic(self.synced_discriminator, batch.images, real_latent, batch.audio)
-            fake_src, _ = self._critic(self.synced_discriminator, fake, fake_latent, batch.audio)
+            fake_src, fake_va = self._critic(self.synced_discriminator, fake, fake_latent, batch.audio)
         adversarial = critic_loss(real_src.float(), fake_src.float())
         affect, terms = self._affect(real_va, batch.targets)
+        logged_affect = {}
+        if config.d_affect is DiscriminatorAffect.REAL_AND_FAKE:
+            fake_affect, _ = self._affect(fake_va, batch.targets)
+            logged_affect = {"D/affect_real": affect.detach(), "D/affect_fake": fake_affect.detach()}
+            affect = (affect + fake_affect) / 2
+        drift = drift_penalty(real_src.float())
 
         def critic_src(image, *latent):
             src, _ = self._critic(self.raw_discriminator, image, latent[0] if latent else None, batch.audio)
@@ -176,13 +235,17 @@ class Solver:
             inputs_real, inputs_fake = (batch.images, real_latent), (fake, fake_latent)
         penalty = gradient_penalty(critic_src, inputs_real, inputs_fake, generator=self.noise_generator)
         loss = adversarial + config.lambda_afc * affect + config.lambda_gp * penalty
+        if config.drift:
+            loss = loss + config.drift * drift
         self._update("D", loss)
         return {
             "D/loss": loss.detach(),
             "D/real": -real_src.detach().float().mean(),
             "D/fake": fake_src.detach().float().mean(),
             "D/gp": penalty.detach(),
+            "D/drift": drift.detach(),
             "D/affect": affect.detach(),
+            **logged_affect,
             **{f"D/{key}": value for key, value in terms.items()},
         }
 
