@@ -5,12 +5,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import TypeVar
 
-from abaw.errors import ConfigError
+from abaw.errors import AbawError, ConfigError
 
 EnumT = TypeVar("EnumT", bound=Enum)
 
 
-def parse_enum(kind: type[EnumT], value: object, what: str, *, loose: bool = False) -> EnumT:
+def parse_enum(
+    kind: type[EnumT], value: object, what: str, *, loose: bool = False, error: type[AbawError] = ConfigError
+) -> EnumT:
     """The member of ``kind`` whose value is ``value`` (a member is returned as it is).
 
     Args:
@@ -18,9 +20,10 @@ def parse_enum(kind: type[EnumT], value: object, what: str, *, loose: bool = Fal
         value: A member or its value, as given by the user.
         what: The setting's name, for the error.
         loose: Also accept text that differs from a value only in letter case and spaces.
+        error: The error to raise: a settings mistake by default; a dataset description's own class otherwise.
 
     Raises:
-        ConfigError: listing the choices, for any other value.
+        ConfigError: (or ``error``) listing the choices, for any other value.
 
     Example:
         >>> from abaw.data.layout import Split
@@ -43,4 +46,4 @@ def parse_enum(kind: type[EnumT], value: object, what: str, *, loose: bool = Fal
             if str(member.value).lower() == wanted:
                 return member
     choices = ", ".join(str(member.value) for member in kind)
-    raise ConfigError(f"{what} must be one of {choices}, got {value!r}")
+    raise error(f"{what} must be one of {choices}, got {value!r}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abaw.choices import parse_enum
 from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split
 from abaw.errors import DataError
 from abaw.outputs import DATASET_MANIFEST_NAME
@@ -55,11 +56,7 @@ class GeneratorConfig:
     jpeg_quality: int = 90
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "edition", Edition(self.edition))
-        except ValueError:
-            choices = ", ".join(edition.value for edition in Edition)
-            raise DataError(f"edition must be one of {choices}, got {self.edition!r}") from None
+        object.__setattr__(self, "edition", parse_enum(Edition, self.edition, "edition", error=DataError))
         if not isinstance(self.seed, int) or self.seed < 0:
             raise DataError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.videos < 6:

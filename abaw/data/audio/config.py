@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from abaw.choices import parse_enum
 from abaw.errors import DataError
 
 
@@ -53,14 +54,6 @@ class Pooling(str, Enum):
     MEANSTD = "meanstd"
 
 
-def _member(enum: type[Enum], value: object, what: str) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(str(member.value) for member in enum)
-        raise DataError(f"{what} must be one of {choices}, got {value!r}") from None
-
-
 @dataclass(frozen=True)
 class AudioFeatureConfig:
     """Which audio features: openSMILE feature set and pooling over the frame window.
@@ -79,8 +72,10 @@ class AudioFeatureConfig:
     pooling: Pooling = Pooling.FIRST2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "feature_set", _member(FeatureSet, self.feature_set, "feature set"))
-        object.__setattr__(self, "pooling", _member(Pooling, self.pooling, "pooling"))
+        object.__setattr__(
+            self, "feature_set", parse_enum(FeatureSet, self.feature_set, "feature set", error=DataError)
+        )
+        object.__setattr__(self, "pooling", parse_enum(Pooling, self.pooling, "pooling", error=DataError))
 
     @property
     def dim(self) -> int:
