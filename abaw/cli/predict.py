@@ -25,7 +25,6 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.fileio import check_output_path
 from abaw.formats.types import SubmissionFormat
-from abaw.outputs import OutputKind, check_output_dir, layout_sources
 from abaw.scoring.references import published_results
 
 if TYPE_CHECKING:
@@ -100,22 +99,25 @@ def predict_command(
 ) -> None:
     """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
     from abaw.prediction.ensemble import load_ensemble
-    from abaw.prediction.predict import write_split_predictions
-    from abaw.prediction.smoothing import apply_smoothing
-    from abaw.runtime.evaluation import score_split
+    from abaw.prediction.predict import predict_split
 
     chosen = Split(split)
     check_output_path(out, folder=True)
-    check_output_dir(out, OutputKind.PREDICTIONS, force, layout_sources(dataset.layout))
     refuse_json_overwrite(json_path, force)
-    dataset.require_split(chosen)
-    scored = dataset.scorable_entries(chosen) if chosen.is_labelled else None
     ensemble = load_ensemble(checkpoints, device, weights)
-    predictions = ensemble.predict(dataset, chosen, batch_size=batch_size, workers=workers, progress=cli.progress)
-    if smoothing is not None:
-        predictions = apply_smoothing(predictions, dataset.frame_counts(chosen), smoothing)
-    write_split_predictions(out, predictions, dataset, chosen, force=force, warn=cli.warn, progress=cli.progress)
-    cli.console.print(f"frame counts from {dataset.frame_counts(chosen).summary()}", markup=False, highlight=False)
+    result = predict_split(
+        ensemble,
+        dataset,
+        chosen,
+        out,
+        force=force,
+        batch_size=batch_size,
+        workers=workers,
+        smoothing=smoothing,
+        warn=cli.warn,
+        progress=cli.progress,
+    )
+    cli.console.print(f"frame counts from {result.frame_counts.summary()}", markup=False, highlight=False)
     payload: dict[str, object] = {
         "checkpoints": ensemble.checkpoints,
         "weights": ensemble.weights,
@@ -123,17 +125,16 @@ def predict_command(
         "split": chosen.value,
         "out": str(out),
     }
-    if scored is not None:
-        for skipped in scored.skipped:
-            cli.warn(f"not scored: {skipped.reason}")
-        report = score_split(predictions, dataset, chosen, names=scored.names)
-        for note in report.notes:
+    for skipped in result.not_scored:
+        cli.warn(f"not scored: {skipped.reason}")
+    if result.report is not None:
+        for note in result.report.notes:
             cli.warn(note)
         published = published_results(chosen.value)
-        cli.console.print(scores_table(ensemble.label, chosen.value, report.scores, published))
-        payload.update(report.to_dict())
+        cli.console.print(scores_table(ensemble.label, chosen.value, result.report.scores, published))
+        payload.update(result.report.to_dict())
         payload["published"] = [asdict(row) for row in published]
-    cli.console.print(f"wrote {len(dataset.split(chosen))} prediction files to {out}")
+    cli.console.print(f"wrote {result.videos} prediction files to {out}")
     write_json(json_path, payload, force)
 
 

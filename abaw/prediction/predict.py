@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from abaw.data.audio import AudioFeatureConfig, load_audio_features
+from abaw.data.entries import SkippedEntry
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
@@ -33,8 +34,9 @@ from abaw.prediction.smoothing import SmoothingPlan, apply_smoothing
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
 from abaw.runtime.devices import resolve_device
-from abaw.runtime.evaluation import predict_dataset
+from abaw.runtime.evaluation import predict_dataset, score_split
 from abaw.runtime.rundir import resolve_checkpoint
+from abaw.scoring.report import ScoreReport
 
 if TYPE_CHECKING:
     from abaw.prediction.ensemble import Ensemble
@@ -146,6 +148,63 @@ def write_split_predictions(
         progress=progress,
         protect=layout_sources(index.layout),
     )
+
+
+@dataclass
+class SplitPredictions:
+    """What ``abaw predict`` wrote for a split, and its score when the split is labelled.
+
+    Attributes:
+        out_dir: The folder of per-video files.
+        videos: Prediction files written.
+        frame_counts: The lines written per video, and where each count came from.
+        report: The challenge scores of the scorable entries (labelled splits only).
+        not_scored: The labelled entries left out of the score, with their reasons.
+    """
+
+    out_dir: Path
+    videos: int
+    frame_counts: FrameCounts
+    report: ScoreReport | None = None
+    not_scored: list[SkippedEntry] = field(default_factory=list)
+
+
+def predict_split(
+    trained: TrainedModel | Ensemble,
+    index: DatasetIndex,
+    split: Split,
+    out_dir: str | os.PathLike,
+    *,
+    force: bool = False,
+    batch_size: int = 256,
+    workers: int = 2,
+    smoothing: SmoothingPlan | None = None,
+    warn: WarnFn | None = None,
+    progress: ProgressFn = no_progress,
+) -> SplitPredictions:
+    """Predict every frame of ``split`` into per-video files under ``out_dir``; score them when labelled.
+
+    ``trained`` may be an ensemble (its members' predictions are averaged);
+    ``smoothing`` smooths every video along time before it is written.
+
+    Raises:
+        OutputExistsError, UnsafeOutputError: for ``out_dir`` (before any prediction work).
+        DataError: when the split cannot be used at all.
+    """
+    check_output_dir(out_dir, OutputKind.PREDICTIONS, force, layout_sources(index.layout))
+    index.require_split(split)
+    scored = index.scorable_entries(split) if split.is_labelled else None
+    from abaw.prediction.ensemble import Ensemble  # it builds on this module
+
+    predictions = Ensemble.of(trained).predict(index, split, batch_size=batch_size, workers=workers, progress=progress)
+    counts = index.frame_counts(split)
+    if smoothing is not None:
+        predictions = apply_smoothing(predictions, counts, smoothing)
+    written = write_split_predictions(out_dir, predictions, index, split, force=force, warn=warn, progress=progress)
+    if scored is None:
+        return SplitPredictions(written, len(index.split(split)), counts)
+    report = score_split(predictions, index, split, names=scored.names)
+    return SplitPredictions(written, len(index.split(split)), counts, report, list(scored.skipped))
 
 
 @dataclass
