@@ -112,3 +112,23 @@ def test_exact_video_name_beats_suffix_stripping() -> None:
 def test_split_members(split: Split) -> None:
     assert Split(split.value) is split
     assert split.is_labelled == (split is not Split.TEST)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "va_test_set.txt",
+        "test_set_VA_Challenge.txt",
+        "names_of_videos_in_each_test_set/Valence_Arousal_Estimation_Challenge_test_set_release.txt",
+    ],
+)
+def test_every_editions_test_list_is_found_by_name(tmp_path: Path, name: str) -> None:
+    tiny_dataset(tmp_path, Edition.ABAW2020)
+    (tmp_path / "test_set_VA_Challenge.txt").unlink()
+    test_list = tmp_path / name
+    test_list.parent.mkdir(parents=True, exist_ok=True)
+    test_list.write_text("video1\n")
+    # Submission templates name the test entries too, but are never taken for the list.
+    (tmp_path / "CVPR_6th_ABAW_VA_test_set_example.txt").write_text("image_location,valence,arousal\n")
+    (tmp_path / "CVPR_5th_ABAW_VA_test_set_sample.txt").write_text("image_location,valence,arousal\n")
+    assert discover_layout(tmp_path).test_list == test_list

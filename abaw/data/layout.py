@@ -76,8 +76,12 @@ FRAME_FOLDER_PREFIX = "cropped_aligned"
 TEST_LIST_NAMES = (
     "Valence_Arousal_Estimation_Challenge_test_set_release.txt",
     "test_set_VA_Challenge.txt",
+    "va_test_set.txt",
 )
-_TEST_LIST_PATTERN = re.compile(r"test.*(\bva\b|_va_|valence)|(\bva\b|_va_|valence).*test", re.IGNORECASE)
+_VA = r"(?:(?:^|[\W_])va(?:[\W_]|$)|valence)"
+_TEST_LIST_PATTERN = re.compile(rf"test.*{_VA}|{_VA}.*test", re.IGNORECASE)
+# The organisers' sample/example files name the test entries too, but they are submission templates.
+_TEMPLATE_PATTERN = re.compile(r"sample|example", re.IGNORECASE)
 _ABAW_NUMBER = re.compile(r"(\d+)\s*(st|nd|rd|th)\b", re.IGNORECASE)
 
 
@@ -251,7 +255,11 @@ def _walk(root: Path, cache_dir: Path) -> _Walk:
                     found.notes.append(f"two videos named {stem}: using {found.videos[stem]}")
             elif ext.lower() == ".txt" and COUNT_FILE_PATTERN.search(stem):
                 found.count_files.append(here / name)
-            elif ext.lower() == ".txt" and _TEST_LIST_PATTERN.search(stem.replace("-", "_")):
+            elif (
+                ext.lower() == ".txt"
+                and _TEST_LIST_PATTERN.search(stem.replace("-", "_"))
+                and not _TEMPLATE_PATTERN.search(stem)
+            ):
                 found.test_lists.append(here / name)
     return found
 
