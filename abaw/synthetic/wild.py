@@ -119,10 +119,10 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
 def _sensor_noise(image: Image.Image, strength: float, rng: np.random.Generator) -> Image.Image:
     """Shot noise (a Poisson count of photons per pixel: relatively worse in the dark) plus coloured blotches."""
     pixels = _pixels(image) / 255.0
-    full_well = 250.0 - 220.0 * strength  # photons at white: fewer photons, more noise
+    full_well = 300.0 - 240.0 * strength  # photons at white: fewer photons, more noise
     shot = rng.poisson(pixels * full_well).astype(np.float32) / full_well
     # Chroma noise is low-frequency: drawn on a coarse grid and scaled up, different per channel.
-    coarse = rng.normal(0.0, 0.02 + 0.05 * strength, (CROP_SIZE // 8, CROP_SIZE // 8, 3)).astype(np.float32)
+    coarse = rng.normal(0.0, 0.015 + 0.035 * strength, (CROP_SIZE // 8, CROP_SIZE // 8, 3)).astype(np.float32)
     blotches = np.stack(
         [
             np.asarray(
