@@ -86,7 +86,7 @@ class DemoRecipe:
     batch_size: int = 32
     seed: int = 0
     steps_per_epoch: int | None = None
-    data: GeneratorConfig = field(default_factory=GeneratorConfig)
+    data: GeneratorConfig = field(default_factory=GeneratorConfig.many_identities)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
 
     @classmethod

@@ -262,7 +262,9 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
 def test_faces_show_valence_and_arousal(dataset: GeneratedDataset) -> None:
     mouth, eyes, valence, arousal = [], [], [], []
     for entry in dataset.entries.values():
-        numbers = np.array(entry.image_numbers)
+        # Degraded frames hide or distort the cues on purpose: the clean ones must show them.
+        clean = ~entry.degradations.mask()
+        numbers = np.array([number for number in entry.image_numbers if clean[number - 1]])
         pixels = np.stack(
             [np.asarray(Image.open(entry.frames_dir / f"{n:05d}.jpg").convert("L"), np.float32) for n in numbers]
         )

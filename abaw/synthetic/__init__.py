@@ -3,10 +3,12 @@
 Not a reader of the real data: it writes a dataset for the readers under
 :mod:`abaw.data` to read. Modules: :mod:`~abaw.synthetic.config` (what to
 generate and what was), :mod:`~abaw.synthetic.plan` (persons, labels,
-quirks), :mod:`~abaw.synthetic.faces` (drawing), :mod:`~abaw.synthetic.audio`
-(the voice), :mod:`~abaw.synthetic.video` (one video and its face crops)
-and :mod:`~abaw.synthetic.layout` (the folder tree, the annotation files
-and the manifest).
+quirks), :mod:`~abaw.synthetic.faces` (drawing), :mod:`~abaw.synthetic.wild`
+(in-the-wild degradations of the crops), :mod:`~abaw.synthetic.degradations`
+(their per-entry record and its reader), :mod:`~abaw.synthetic.audio` (the
+voice), :mod:`~abaw.synthetic.video` (one video and its face crops) and
+:mod:`~abaw.synthetic.layout` (the folder tree, the annotation files and the
+manifest).
 
 The real data cannot be downloaded here, so tests and the demo run on a
 generated root that :func:`abaw.data.layout.discover_layout` reads with no
@@ -22,8 +24,13 @@ with ``_left``/``_right`` entries).
 The content is learnable on purpose: valence drives the mouth (curvature,
 lip colour, teeth of a smile), arousal drives the eyes (opening) and brows
 (height), and the audio is a voice whose loudness and pitch rise with
-arousal. Identity (skin, face size and position, hair, background) varies
-per person, so a model has to read the expression, not the person.
+arousal. Identity (skin, face size and position, hair, glasses, beard,
+background) varies per person, so a model has to read the expression, not
+the person; :meth:`GeneratorConfig.many_identities` makes many short clips
+rather than a few long ones. About 30 % of every person's frames, in runs,
+are degraded as real crops are (motion blur, low resolution, JPEG blocks,
+bad exposure, sensor noise, a hand over the face, the head turned away),
+and :func:`~abaw.synthetic.degradations.read_degradations` says which.
 
 Example:
     >>> import tempfile
