@@ -94,10 +94,21 @@ def check(
     show_default=True,
     help="Whose annotation folder names to use.",
 )
+@click.option(
+    "--degraded-share",
+    type=click.FloatRange(0.0, 0.8),
+    default=GeneratorConfig.degraded_share,
+    show_default=True,
+    help="Share of every person's frames degraded as in-the-wild footage (0: none).",
+)
 @click.option("--force", is_flag=True, help="Replace a dataset abaw generated there (no other folder).")
 @pass_cli_context
-def generate(cli: CliContext, out: Path, seed: int, videos: int, frames: int, edition: str, force: bool) -> None:
+def generate(
+    cli: CliContext, out: Path, seed: int, videos: int, frames: int, edition: str, degraded_share: float, force: bool
+) -> None:
     """Generate a small dataset laid out exactly like Aff-Wild2, for tests and the demo."""
-    config = GeneratorConfig(seed=seed, videos=videos, frames=frames, edition=Edition(edition))
+    config = GeneratorConfig(
+        seed=seed, videos=videos, frames=frames, edition=Edition(edition), degraded_share=degraded_share
+    )
     dataset = generate_dataset(out, config, force=force, progress=cli.progress)
     cli.console.print(f"wrote {len(dataset.entries)} entries to {dataset.root}")
