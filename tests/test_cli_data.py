@@ -160,3 +160,21 @@ def test_dataset_options_without_root_are_one_config_line(tmp_path: Path) -> Non
     assert code == 2 and out == ""
     assert err == "error: no dataset root given (pass --root with --cache)\n"
     assert not (tmp_path / "run").exists() and not cache.exists()
+
+
+def test_generate_degraded_share(tmp_path: Path) -> None:
+    from abaw.synthetic.degradations import read_degradations
+
+    shares = {}
+    for share in ("0", "0.5"):
+        out = tmp_path / share
+        args = ("--out", str(out), "--videos", "6", "--frames", "30", "--degraded-share", share)
+        assert run("data", "generate", *args)[0] == 0
+        records = read_degradations(out)
+        shares[share] = sum(record.mask().sum() for record in records.values()) / sum(
+            len(record.mask()) for record in records.values()
+        )
+    assert shares["0"] == 0
+    assert 0.35 < shares["0.5"] < 0.65
+    code, _, err = run("data", "generate", "--out", str(tmp_path / "x"), "--degraded-share", "0.9")
+    assert code == 2 and "0.9" in err
