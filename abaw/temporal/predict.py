@@ -142,4 +142,3 @@ def load_temporal_members(path: str | os.PathLike, device: str = "auto") -> list
             raise CheckpointError("not a checkpoint of abaw temporal train", path=file)
         members.append(TemporalMember.from_checkpoint(checkpoint, file, target))
     return members
-

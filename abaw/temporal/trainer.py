@@ -554,3 +554,21 @@ def _train_kfold(
 def read_summary(run: str | os.PathLike) -> dict[str, Any]:
     """The ``summary.json`` of a finished kfold run."""
     return json.loads((Path(run) / SUMMARY).read_text(encoding="utf-8"))
+
+
+def resume_temporal_config(run_dir: str | os.PathLike, **changes: Any) -> TemporalConfig:
+    """The stored settings of a temporal run (its ``last.pt``, or a kfold run's first fold) with ``changes``.
+
+    ``None`` changes are ignored; a kfold member's ``fold`` is dropped, so the
+    result describes the whole run.
+
+    Raises:
+        CheckpointError: when there is nothing to resume.
+    """
+    final = RunDir(run_dir)
+    folds = [fold.last for candidate in (final.staging, final) for fold in fold_dirs(candidate.path)]
+    existing = [path for path in folds if path.is_file()]
+    path = existing[0] if existing else final.resume_checkpoint()
+    stored = require_temporal(load_checkpoint(path), path)
+    values = {**stored["config"], "fold": None}
+    return TemporalConfig.from_dict(values, source=str(path)).replace(**changes)
