@@ -129,6 +129,11 @@ def open_sources(index: DatasetIndex, names: Sequence[str], entries: Sequence[st
     sources: list[FeatureSource] = []
     for name in names:
         sources.append(AudioSource.open(index, entries) if name == AUDIO else EmbeddingSource.open(index, name))
+    return in_column_order(sources)
+
+
+def in_column_order(sources: Sequence[FeatureSource]) -> list[FeatureSource]:
+    """Visual sources first (the model replaces their columns where there is no face), each group as given."""
     return sorted(sources, key=lambda source: not source.visual)
 
 
@@ -160,6 +165,7 @@ def build_sequence(index: DatasetIndex, entry: Entry, sources: Sequence[FeatureS
     channel then uses it).
     """
     rows = entry.frame_count
+    sources = in_column_order(sources)
     columns, has_face = [], np.ones(rows, dtype=bool)
     for source in sources:
         features, faces = source.for_entry(entry)
