@@ -26,7 +26,7 @@ def video_folds(entries: Sequence[Entry], folds: int, seed: int = 0) -> list[lis
         >>> def entry(name, rows):
         ...     return Entry(name, Split.TRAIN, None, None, None, rows, np.zeros(0, np.int64))
         >>> video_folds([entry("a_left", 5), entry("a_right", 5), entry("b", 4), entry("c", 9)], 2)
-        [['c'], ['a_left', 'a_right', 'b']]
+        [['a_left', 'a_right'], ['b', 'c']]
     """
     videos: dict[str, list[Entry]] = {}
     for entry in entries:
