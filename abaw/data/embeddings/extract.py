@@ -125,8 +125,7 @@ def default_embeddings_name(checkpoint: str | os.PathLike) -> str:
     if path.name in (RunDir.BEST, RunDir.LAST):
         path = path.absolute().parent
     base = path.absolute().name if path.is_dir() or not path.suffix else path.stem
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "embeddings"
-    return name if name[0].isalnum() else f"e{name}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._") or "embeddings"
 
 
 def _write_entry(path: Path, features: np.ndarray, has_face: np.ndarray, meta: dict[str, Any]) -> None:
