@@ -72,6 +72,18 @@ class TrainedModel:
         """The registered variant name."""
         return self.model.config.variant
 
+    def predict(
+        self,
+        index: DatasetIndex,
+        split: Split,
+        *,
+        batch_size: int = 256,
+        workers: int = 2,
+        progress: ProgressFn = no_progress,
+    ) -> dict[str, VideoPrediction]:
+        """Every face frame of ``split`` (see :func:`predict_entries`): the ensemble member's protocol."""
+        return predict_entries(self, index, split, batch_size=batch_size, workers=workers, progress=progress)
+
 
 def load_trained_model(path: str | os.PathLike, device: str = "auto") -> TrainedModel:
     """Restore a model onto ``device`` from a checkpoint of ``abaw train`` or a run folder (best, else last).
@@ -80,7 +92,15 @@ def load_trained_model(path: str | os.PathLike, device: str = "auto") -> Trained
         CheckpointError: naming the file when it is missing, unreadable or does not fit the model.
     """
     path = resolve_checkpoint(path)
-    checkpoint = load_checkpoint(path)
+    return trained_model_from_checkpoint(load_checkpoint(path), path, device)
+
+
+def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device: str = "auto") -> TrainedModel:
+    """Restore a model onto ``device`` from a loaded checkpoint of ``abaw train`` (read from ``path``).
+
+    Raises:
+        CheckpointError: naming ``path`` when the checkpoint does not fit the model.
+    """
     target = resolve_device(device)
     model = model_from_checkpoint(checkpoint, path).to(target).eval()
     audio = checkpoint.get("audio")
