@@ -9,7 +9,7 @@ submission that would be rejected is never reported as ready.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from abaw.data.audio import AudioFeatureConfig, load_audio_features
-from abaw.data.entries import SkippedEntry
+from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
@@ -114,6 +114,21 @@ def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device
     return trained
 
 
+def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
+    """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
+
+    Raises:
+        DataError: audio features the model needs missing or out of date.
+    """
+    samples = select_frames(index, entries, labelled=False)
+    audio_rows, audio_dim = None, 0
+    if trained.audio_config is not None:
+        stats = (trained.audio_mean, trained.audio_std)
+        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
+        audio_dim = trained.audio_config.dim
+    return FaceFrameDataset(index, samples, audio_rows, audio_dim)
+
+
 def predict_entries(
     trained: TrainedModel,
     index: DatasetIndex,
@@ -124,16 +139,9 @@ def predict_entries(
     progress: ProgressFn = no_progress,
 ) -> dict[str, VideoPrediction]:
     """Predict every face frame of the entries of ``split`` (clean images, clipped values)."""
-    samples = select_frames(index, index.split(split), labelled=False)
-    audio_rows, audio_dim = None, 0
-    if trained.audio_config is not None:
-        stats = (trained.audio_mean, trained.audio_std)
-        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
-        audio_dim = trained.audio_config.dim
-    dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
     return predict_dataset(
         trained.model,
-        dataset,
+        inference_dataset(trained, index, index.split(split)),
         batch_size=batch_size,
         workers=workers,
         bf16=trained.device.type == "cuda",

@@ -20,6 +20,7 @@ import numpy as np
 
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
 from abaw.data.audio.cache import fit_rows
+from abaw.data.embeddings import Embeddings, load_embeddings
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.errors import ConfigError
@@ -80,28 +81,21 @@ class EmbeddingSource:
     name: str
     dim: int
     visual: bool
-    _reader: object
+    _reader: Embeddings
 
     @classmethod
     def open(cls, index: DatasetIndex, name: str) -> EmbeddingSource:
         """The embedding cache ``name`` of ``index``.
 
         Raises:
-            ConfigError: when this build has no embedding reader.
-            DataError: when the cache is missing or out of date.
+            DataError: when the cache is missing or out of date (:class:`~abaw.data.embeddings.EmbeddingsNotReady`).
         """
-        try:
-            from abaw.features.embed import load_embeddings  # type: ignore[import-not-found]
-        except ImportError:
-            raise ConfigError(
-                f"--features {name}: no embedding cache reader in this build; use --features audio"
-            ) from None
         reader = load_embeddings(index, name)
         return cls(name, int(reader.dim), True, reader)
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's embeddings and which rows have a face."""
-        features, has_face = self._reader.for_entry(entry)
+        features, has_face = self._reader.for_entry(entry.name)
         return features, has_face
 
 
