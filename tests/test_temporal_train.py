@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features
+from abaw.data.embeddings.extract import extract_embeddings
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.names import video_stem
@@ -150,3 +151,17 @@ def test_missing_features_and_outputs_in_the_dataset_are_one_line_errors(generat
     assert code == 2 and "aln" in stderr and len(stderr.strip().splitlines()) == 1
     code, _, stderr = run("temporal", "train", "--out", tmp_path / "none", "--resume")
     assert code == 2 and "nothing to resume" in stderr
+
+
+@pytest.mark.slow
+def test_embeddings_and_audio_train_together_and_predict(root, tmp_path):
+    data = Path(shutil.copytree(root, tmp_path / "data", symlinks=True))
+    index = open_dataset(data)
+    extract_embeddings(index, untrained_checkpoint(tmp_path / "disc.pt"), "aln", device="cpu", workers=0)
+    result = train_temporal(tiny(data, features=("audio", "aln"), epochs=1), tmp_path / "run")
+    checkpoint = load_checkpoint(result.run_dir / "best.pt")
+    names, dims = checkpoint["features"]["names"], checkpoint["features"]["dims"]
+    assert names == ["aln", "audio"] and dims[1] == AudioFeatureConfig().dim  # visual columns first
+    assert checkpoint["model_config"]["visual_dim"] == dims[0] > 0
+    predictions = load_ensemble([result.run_dir], "cpu").predict(open_dataset(data), Split.VALIDATION)
+    assert sorted(predictions) == sorted(entry.name for entry in index.split(Split.VALIDATION))
