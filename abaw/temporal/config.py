@@ -13,6 +13,7 @@ from abaw.data.source import DatasetSource
 from abaw.errors import ConfigError
 from abaw.temporal.models import TemporalModelConfig, temporal_model_names
 from abaw.temporal.sequences import parse_feature_names
+from abaw.training.config import plain_settings
 
 
 class TemporalProtocol(str, Enum):
@@ -133,17 +134,7 @@ class TemporalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (YAML, JSON and ``weights_only`` checkpoints)."""
-        values = {}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, Enum):
-                value = value.value
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, DatasetSource):
-                value = value.to_dict()
-            values[item.name] = value
-        return values
+        return plain_settings(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TemporalConfig:

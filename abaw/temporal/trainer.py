@@ -445,7 +445,7 @@ def _open_work(final: RunDir, config: TemporalConfig, resume: bool, force: bool,
     elif dist.is_main:
         work = final.create(force)
     dist.barrier()
-    return work
+    return RunDir(dist.broadcast(str(work.path)))  # the other ranks read the checkpoints rank 0 writes
 
 
 def _resumed(final: RunDir, protocol: TemporalProtocol) -> RunDir:
