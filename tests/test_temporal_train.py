@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +168,23 @@ def test_embeddings_and_audio_train_together_and_predict(root, tmp_path):
     assert checkpoint["model_config"]["visual_dim"] == dims[0] > 0
     predictions = load_ensemble([result.run_dir], "cpu").predict(open_dataset(data), Split.VALIDATION)
     assert sorted(predictions) == sorted(entry.name for entry in index.split(Split.VALIDATION))
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_one_model(root, tmp_path):
+    run_dir = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "abaw", "-q", "temporal", "train", "--root", str(root), "--model", "gru", "--window", "16",
+        "--epochs", "2", "--hidden", "8", "--layers", "1", "--batch-size", "4", "--device", "cpu",
+        "--out", str(run_dir),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    # --batch-size counts windows over all processes: each rank steps on half a batch of its half of the windows.
+    alone = train_temporal(tiny(root, model="gru", layers=1), tmp_path / "alone")
+    assert rows[-1]["iteration"] == alone.rows[-1]["iteration"]
+    assert load_checkpoint(run_dir / "best.pt")["kind"] == "temporal"
