@@ -25,6 +25,7 @@ from abaw.prediction.ensemble import load_ensemble
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.trainer import train_temporal
+from abaw.training.reporting import Reporter
 from tests.helpers import untrained_checkpoint
 
 TINY = {"window": 16, "hidden": 8, "layers": 2, "heads": 2, "batch_size": 4, "device": "cpu", "epochs": 2}
@@ -188,3 +189,27 @@ def test_torchrun_two_cpu_processes_train_one_model(root, tmp_path):
     alone = train_temporal(tiny(root, model="gru", layers=1), tmp_path / "alone")
     assert rows[-1]["iteration"] == alone.rows[-1]["iteration"]
     assert load_checkpoint(run_dir / "best.pt")["kind"] == "temporal"
+
+
+class StopAtFold(Reporter):
+    """Interrupts a kfold run as its second fold starts, as Ctrl-C would."""
+
+    def note(self, message: str) -> None:
+        if message.startswith("fold 2/"):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_an_interrupted_kfold_run_resumes_to_the_same_folds_and_scores(root, kfold_run, tmp_path):
+    out = tmp_path / "run"
+    config = tiny(root, protocol="kfold", folds=2, model="gru")
+    with pytest.raises(KeyboardInterrupt):
+        train_temporal(config, out, reporter=StopAtFold())
+    assert (out / "fold-1" / "last.pt").is_file() and not (out / "fold-2" / "last.pt").exists()
+    resumed = train_temporal(config, out, resume=True)
+    expected = json.loads((kfold_run / "summary.json").read_text())
+    assert [fold.scores.ccc_mean for fold in resumed.folds] == [fold["ccc_mean"] for fold in expected["folds"]]
+    for number in (1, 2):
+        one = load_checkpoint(out / f"fold-{number}" / "last.pt")["model"]
+        other = load_checkpoint(kfold_run / f"fold-{number}" / "last.pt")["model"]
+        assert all(torch.equal(tensor, other[key]) for key, tensor in one.items())

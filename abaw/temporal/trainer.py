@@ -426,7 +426,8 @@ def train_temporal(
             else:
                 result = _train_single(config, final, work, data, dist, resume=resume, reporter=reporter)
         except BaseException:
-            if dist.is_main and not resume:
+            started = any(fold.last.is_file() for fold in fold_dirs(final.staging.path))
+            if dist.is_main and not resume and not started:  # a kfold replacement with a finished epoch is resumable
                 final.discard_unstarted_staging()
             raise
         if dist.is_main and work != final:
