@@ -328,7 +328,7 @@ def fit(
                 for key, value in terms.items():
                     totals[key] = totals.get(key, 0.0) + value / steps
                 reporter.step(terms)
-            row: dict[str, Any] = {"epoch": epoch, "iteration": iteration, **dist.mean(totals)}
+            row: dict[str, Any] = {"epoch": epoch, "iteration": iteration, **_mean_over_ranks(dist, totals)}
             is_best = False
             if scored is not None:
                 values = predict_sequences(model, scored, config.window, device=dist.device)
@@ -356,6 +356,13 @@ def fit(
     finally:
         reporter.close()
     return FitResult(rows, best)
+
+
+def _mean_over_ranks(dist: Distributed, totals: dict[str, float]) -> dict[str, float]:
+    """Each logged term averaged over the ranks that have it (a rank whose batches lacked a dimension has none)."""
+    gathered = dist.gather(totals)
+    keys = sorted({key for part in gathered for key in part})
+    return {key: float(np.mean([part[key] for part in gathered if key in part])) for key in keys}
 
 
 def _epoch_seed(seed: int, epoch: int, fold: int) -> int:
