@@ -25,9 +25,9 @@ from abaw.runtime.devices import resolve_device
 from abaw.runtime.rundir import resolve_checkpoint
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.models import TemporalModel, TemporalModelConfig, create_temporal_model
-from abaw.temporal.sequences import EntrySequence, Normalisation, open_sources
-from abaw.temporal.trainer import CHECKPOINT_KIND, as_video_predictions, fold_dirs, sequences_for
-from abaw.temporal.windows import predict_sequences
+from abaw.temporal.runs import CHECKPOINT_KIND, fold_dirs
+from abaw.temporal.sequences import EntrySequence, Normalisation, open_sources, sequences_for
+from abaw.temporal.windows import as_video_predictions, predict_sequences
 
 
 def is_temporal_checkpoint(checkpoint: dict[str, Any]) -> bool:

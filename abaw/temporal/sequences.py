@@ -217,3 +217,10 @@ class Normalisation:
     def to_dict(self) -> dict[str, np.ndarray]:
         """For the checkpoint (arrays become tensors there)."""
         return {"mean": self.mean, "std": self.std}
+
+
+def sequences_for(
+    index: DatasetIndex, entries: Sequence[Entry], sources: Sequence[FeatureSource]
+) -> list[EntrySequence]:
+    """Raw sequences of ``entries`` (for prediction, labelled or not)."""
+    return [build_sequence(index, entry, sources) for entry in entries]

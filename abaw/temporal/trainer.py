@@ -36,7 +36,7 @@ import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from abaw.data.entries import Entry, SkippedEntry
+from abaw.data.entries import SkippedEntry
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError
@@ -55,36 +55,19 @@ from abaw.temporal.config import TemporalConfig, TemporalProtocol
 from abaw.temporal.folds import video_folds
 from abaw.temporal.losses import window_loss
 from abaw.temporal.models import create_temporal_model
+from abaw.temporal.predict import TemporalMember
+from abaw.temporal.runs import CHECKPOINT_KIND, OOF_DIR, SUMMARY, fold_dir, fold_dirs
 from abaw.temporal.sequences import (
     EntrySequence,
-    FeatureSource,
     Normalisation,
     build_sequence,
     open_sources,
     visual_dim,
 )
-from abaw.temporal.windows import cut_windows, predict_sequences, stack_windows
+from abaw.temporal.windows import as_video_predictions, cut_windows, predict_sequences, stack_windows
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.prepare import BestScore, seed_everything, write_skipped
 from abaw.training.reporting import MetricsLog, Reporter
-
-CHECKPOINT_KIND = "temporal"
-"""The ``kind`` of a temporal checkpoint (per-frame checkpoints have none)."""
-
-OOF_DIR = "oof"
-SUMMARY = "summary.json"
-
-
-def fold_dir(run: Path, fold: int) -> RunDir:
-    """``RUN/fold-k``: the run folder of fold ``k`` (from 1) of a kfold run."""
-    return RunDir(Path(run) / f"fold-{fold}")
-
-
-def fold_dirs(run: Path) -> list[RunDir]:
-    """The fold folders of a kfold run, in fold order (none for another run)."""
-    found = [path for path in Path(run).glob("fold-*") if path.is_dir() and path.name[5:].isdigit()]
-    return [RunDir(path) for path in sorted(found, key=lambda path: int(path.name[5:]))]
-
 
 # --------------------------------------------------------------------------- results
 
@@ -205,13 +188,6 @@ def load_sequence_data(
     return SequenceData(index, described, visual_dim(sources), sequences, list(selection.skipped))
 
 
-def sequences_for(
-    index: DatasetIndex, entries: Sequence[Entry], sources: Sequence[FeatureSource]
-) -> list[EntrySequence]:
-    """Raw sequences of ``entries`` (for prediction, labelled or not)."""
-    return [build_sequence(index, entry, sources) for entry in entries]
-
-
 def _class_weights(sequences: Sequence[EntrySequence]) -> torch.Tensor:
     """The affect loss's class weights from the frames annotated in both dimensions."""
     labels = np.concatenate([sequence.labels for sequence in sequences])
@@ -227,16 +203,6 @@ def score_entries(predictions: dict[str, VideoPrediction], index: DatasetIndex, 
     complete = complete_predictions(predictions, counts)
     labels = {name: index.labels(name) for name in names}
     return score_predictions(PredictionSet(SubmissionFormat.PER_VIDEO, "held out", complete), labels, counts)
-
-
-def as_video_predictions(
-    sequences: Sequence[EntrySequence], values: Sequence[np.ndarray]
-) -> dict[str, VideoPrediction]:
-    """One prediction per frame ``1..rows`` of each sequence."""
-    return {
-        sequence.name: VideoPrediction.consecutive(value, sequence.name)
-        for sequence, value in zip(sequences, values, strict=True)
-    }
 
 
 # --------------------------------------------------------------------------- one model
@@ -538,8 +504,6 @@ def _train_kfold(
             fit(fold_config, member, data, train_names, held_out, dist, checkpoint=checkpoint, reporter=reporter)
         best_path = member.best_or_last()
         stored = load_checkpoint(best_path)
-        from abaw.temporal.predict import TemporalMember  # it builds on this module
-
         predictor = TemporalMember.from_checkpoint(stored, best_path, dist.device)
         predictions = predictor.predict_sequences(data.of(held_out))
         oof.update(predictions)

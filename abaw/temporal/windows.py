@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from abaw.formats.types import VideoPrediction
 from abaw.temporal.sequences import EntrySequence
 
 MISSING_LABEL = -5.0
@@ -129,3 +130,13 @@ def predict_sequences(
     finally:
         model.train(was_training)
     return [total / count for total, count in zip(sums, counts, strict=True)]
+
+
+def as_video_predictions(
+    sequences: Sequence[EntrySequence], values: Sequence[np.ndarray]
+) -> dict[str, VideoPrediction]:
+    """One prediction per frame ``1..rows`` of each sequence."""
+    return {
+        sequence.name: VideoPrediction.consecutive(value, sequence.name)
+        for sequence, value in zip(sequences, values, strict=True)
+    }
