@@ -43,8 +43,10 @@ TEMPORAL_FOLDER = "temporal"
 class TemporalRecipe:
     """What the temporal stage trains (see ``abaw temporal train``).
 
-    The default is sized for about 30-40 s of a 2-core CPU on the demo data
-    (windows of 64 frames: the demo's videos have 120-180).
+    The default trains in about 30-40 s on a 2-core CPU on the demo data
+    (windows of 64 frames: the demo's videos have 120-180). With the affect
+    loss and this learning rate, validation CCC jumps after about 15 epochs
+    on the demo data (measured: 0.07 -> 0.48 at epoch 16, 0.53 at epoch 20).
 
     Attributes:
         model: The temporal model.
@@ -58,12 +60,12 @@ class TemporalRecipe:
     """
 
     model: str = "tcn"
-    epochs: int = 20
+    epochs: int = 25
     window: int = 64
     hidden: int = 64
     layers: int = 3
     lr: float = 3e-3
-    loss: str = "ccc"
+    loss: str = "affect"
     audio: bool = True
 
     @classmethod
