@@ -210,7 +210,7 @@ def run_temporal_stage(
     Raises:
         AbawError: for bad data or settings (one line each).
     """
-    from abaw.data.embeddings.extract import extract_embeddings
+    from abaw.prediction.embed import extract_embeddings
     from abaw.prediction.predict import write_split_predictions
     from abaw.runtime.evaluation import score_split
     from abaw.temporal.config import TemporalConfig, TemporalProtocol

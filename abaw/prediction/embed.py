@@ -1,4 +1,7 @@
-"""Extraction: every face frame of every split through a trained model, one cached file per entry.
+"""Embedding extraction (``abaw features embed``): every face frame through a trained model, one cached file per entry.
+
+The cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
+model, so it sits here, above the data layer.
 
 Frames are read and fed as ``abaw predict`` feeds them
 (:func:`~abaw.prediction.predict.inference_dataset` and
