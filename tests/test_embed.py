@@ -15,13 +15,13 @@ from abaw.cli import cli
 from abaw.cli.render_errors import error_line
 from abaw.data.audio.cache import entry_rows
 from abaw.data.embeddings import EmbeddingsNotReady, checkpoint_fingerprint, load_embeddings
-from abaw.data.embeddings.extract import default_embeddings_name, extract_embeddings
 from abaw.data.frames import frame_image_path
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import images_to_float, read_face_image
 from abaw.errors import DataError
 from abaw.model import create_model
+from abaw.prediction.embed import default_embeddings_name, extract_embeddings
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.synthetic import GeneratedDataset
 from abaw.training.config import TrainConfig

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from abaw.cli import cli
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features
-from abaw.data.embeddings.extract import extract_embeddings
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.names import video_stem
 from abaw.data.source import DatasetSource
+from abaw.prediction.embed import extract_embeddings
 from abaw.prediction.ensemble import load_ensemble
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.temporal.config import TemporalConfig

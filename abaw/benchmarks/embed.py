@@ -2,7 +2,7 @@
 
 Generates a demo dataset (and its audio features, for ``aeg-cd-sz``) in a
 temporary folder, saves each variant with random weights as ``abaw train``
-saves a checkpoint, and times :func:`~abaw.data.embeddings.extract.extract_embeddings`
+saves a checkpoint, and times :func:`~abaw.prediction.embed.extract_embeddings`
 over every face frame of every split: reading the JPEGs, the forward pass and
 writing one file per entry. The first run of each variant warms up (caches,
 CUDA kernels) and is forced again, so the figure is that of a steady run. On
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
-from abaw.data.embeddings.extract import extract_embeddings
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.model import model_config
+from abaw.prediction.embed import extract_embeddings
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.config import TrainConfig

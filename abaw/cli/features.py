@@ -108,7 +108,7 @@ def embed(
     entries are skipped; --force extracts every entry again (and replaces the
     --json file).
     """
-    from abaw.data.embeddings.extract import extract_embeddings  # torch loads only for this command
+    from abaw.prediction.embed import extract_embeddings  # torch loads only for this command
 
     refuse_json_overwrite(json_path, force)  # before minutes of extraction, not after
     report = extract_embeddings(

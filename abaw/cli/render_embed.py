@@ -11,7 +11,7 @@ from abaw.cli.render_audio import dataset_words
 from abaw.data.embeddings import EmbeddingsNotReady
 
 if TYPE_CHECKING:  # the extraction pulls in torch; the error line must not
-    from abaw.data.embeddings.extract import EmbeddingReport
+    from abaw.prediction.embed import EmbeddingReport
 
 
 def embeddings_command(error: EmbeddingsNotReady) -> str:

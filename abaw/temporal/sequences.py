@@ -84,13 +84,13 @@ class EmbeddingSource:
     _reader: Embeddings
 
     @classmethod
-    def open(cls, index: DatasetIndex, name: str, names: Sequence[str]) -> EmbeddingSource:
-        """The embedding cache ``name`` of ``index``, for entries ``names``.
+    def open(cls, index: DatasetIndex, name: str, entries: Sequence[str]) -> EmbeddingSource:
+        """The embedding cache ``name`` of ``index``, for entries ``entries``.
 
         Raises:
             DataError: when the cache is missing or out of date (:class:`~abaw.data.embeddings.EmbeddingsNotReady`).
         """
-        reader = load_embeddings(index, name, names=names)
+        reader = load_embeddings(index, name, names=entries)
         return cls(name, int(reader.dim), True, reader)
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
@@ -122,9 +122,8 @@ def open_sources(index: DatasetIndex, names: Sequence[str], entries: Sequence[st
     """The sources named by ``--features``, visual ones first (their column order in the sequences)."""
     sources: list[FeatureSource] = []
     for name in names:
-        sources.append(
-            AudioSource.open(index, entries) if name == AUDIO else EmbeddingSource.open(index, name, entries)
-        )
+        source = AudioSource.open(index, entries) if name == AUDIO else EmbeddingSource.open(index, name, entries)
+        sources.append(source)
     return in_column_order(sources)
 
 

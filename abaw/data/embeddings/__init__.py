@@ -1,8 +1,9 @@
 """Per-frame embeddings of a trained model, cached one file per entry for temporal models.
 
 Modules: :mod:`~abaw.data.embeddings.cache` (files, manifest and
-freshness), :mod:`~abaw.data.embeddings.load` (features per entry) and
-:mod:`~abaw.data.embeddings.extract` (the batched extraction).
+freshness) and :mod:`~abaw.data.embeddings.load` (features per entry). The
+extraction needs a model, so it lives above the data layer, in
+:mod:`abaw.prediction.embed`.
 
 An embedding is, per face frame, the discriminator's pooled features before
 its heads (the conditional discriminator's last map averaged over space; a

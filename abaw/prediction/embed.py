@@ -1,4 +1,7 @@
-"""Extraction: every face frame of every split through a trained model, one cached file per entry.
+"""Embedding extraction (``abaw features embed``): every face frame through a trained model, one cached file per entry.
+
+The cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
+model, so it sits here, above the data layer.
 
 Frames are read and fed as ``abaw predict`` feeds them
 (:func:`~abaw.prediction.predict.inference_dataset` and
@@ -13,6 +16,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from abaw.data.embeddings.cache import (
 )
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
 from abaw.fileio import atomic_output_file, atomic_write_json
 from abaw.prediction.predict import inference_dataset, load_trained_model
 from abaw.progress import ProgressFn, no_progress
@@ -52,7 +57,7 @@ class EmbeddingReport:
         variant: The model variant.
         kinds: The feature blocks, in column order.
         device: Where the model ran.
-        entries: Entries of the dataset (all splits).
+        entries: Entries asked for (every split's by default).
         written: Entries extracted in this run.
         skipped: Entries whose file was up to date.
         frames: Face frames embedded in this run.
@@ -174,6 +179,7 @@ def extract_embeddings(
     checkpoint: str | os.PathLike,
     name: str | None = None,
     *,
+    splits: Sequence[Split] | None = None,
     device: str = "auto",
     batch_size: int = 256,
     workers: int = 2,
@@ -186,6 +192,8 @@ def extract_embeddings(
         index: The dataset.
         checkpoint: A checkpoint of ``abaw train``, or a run folder (its best, else last).
         name: The embeddings' name; default :func:`default_embeddings_name` of ``checkpoint``.
+        splits: Only the entries of these splits (default every split), e.g. the demo's
+            Train and Validation: the entries of other splits are left as they are.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: Frames per forward pass.
         workers: DataLoader worker processes reading the images.
@@ -217,9 +225,10 @@ def extract_embeddings(
     report = EmbeddingReport(
         name, folder, manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds, str(trained.device)
     )
-    report.entries = len(index.entries)
+    wanted = list(index.entries.values()) if splits is None else [e for split in splits for e in index.split(split)]
+    report.entries = len(wanted)
     pending = []
-    for entry in index.entries.values():
+    for entry in wanted:
         meta = None if force else read_meta(folder / f"{entry.name}.npz")
         if meta is not None and stale_reason(meta, manifest, entry) is None:
             report.skipped += 1
