@@ -31,6 +31,7 @@ from abaw import __version__
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.data.layout import Split
+from abaw.demo_temporal import TemporalRecipe, TemporalStageResult, run_temporal_stage
 from abaw.errors import DataError, OutputExistsError
 from abaw.fileio import atomic_write_json, move_dir_onto
 from abaw.formats.types import SubmissionFormat, VideoPrediction
@@ -76,6 +77,7 @@ class DemoRecipe:
         steps_per_epoch: Cap on iterations per epoch (quick runs), or ``None``.
         data: The generated dataset.
         audio: The audio features of the SZ stage.
+        temporal: The temporal stage after the last one (:mod:`abaw.demo_temporal`), or ``None``.
     """
 
     stages: tuple[Stage, ...] = (
@@ -88,6 +90,7 @@ class DemoRecipe:
     steps_per_epoch: int | None = None
     data: GeneratorConfig = field(default_factory=GeneratorConfig.many_identities)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
+    temporal: TemporalRecipe | None = field(default_factory=TemporalRecipe)
 
     @classmethod
     def quick(cls) -> DemoRecipe:
@@ -102,6 +105,7 @@ class DemoRecipe:
             batch_size=8,
             steps_per_epoch=2,
             data=GeneratorConfig(videos=6, frames=24),
+            temporal=TemporalRecipe.quick(),
         )
 
     def with_seed(self, seed: int) -> DemoRecipe:
@@ -135,6 +139,7 @@ class DemoRecipe:
             "steps_per_epoch": self.steps_per_epoch,
             "data": self.data.to_dict(),
             "audio": self.audio.to_dict(),
+            "temporal": None if self.temporal is None else self.temporal.to_dict(),
         }
 
 
@@ -190,6 +195,7 @@ class DemoResult:
         notes: Things worth telling the user.
         seconds: Wall time of each step and ``total``.
         device: Where it computed.
+        temporal: The temporal stage's result, when the recipe has one.
     """
 
     out_dir: Path
@@ -203,6 +209,7 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     device: str = ""
+    temporal: TemporalStageResult | None = None
 
     def time_summary(self) -> str:
         """Wall time per step on one line, training split by stage.
@@ -241,6 +248,7 @@ class DemoResult:
             "plots": [str(path) for path in self.plots],
             "notes": self.notes,
             "seconds": {step: round(seconds, 1) for step, seconds in self.seconds.items()},
+            "temporal": None if self.temporal is None else self.temporal.to_dict(),
         }
 
 
@@ -436,6 +444,11 @@ def _run_stages(
             )
         )
 
+    if recipe.temporal is not None:
+        result.temporal = _temporal_stage(
+            recipe, result.stages[-1], predictions, index, staging, device, workers, reporter, progress, log, seconds
+        )
+
     started = time.perf_counter()
     index.require_usable([Split.TEST])
     submission = write_test_submission(
@@ -480,4 +493,46 @@ def _relocated(result: DemoResult, staging: Path, out_dir: Path) -> DemoResult:
         for stage in result.stages
     ]
     submission = None if result.submission is None else moved(result.submission)
-    return replace(result, stages=stages, submission=submission, plots=[moved(path) for path in result.plots])
+    temporal = None if result.temporal is None else result.temporal.relocated(moved)
+    return replace(
+        result, stages=stages, submission=submission, plots=[moved(path) for path in result.plots], temporal=temporal
+    )
+
+
+# --------------------------------------------------------------------------- temporal stage (issue 15)
+
+
+def _temporal_stage(
+    recipe: DemoRecipe,
+    base: StageResult,
+    base_predictions: dict[str, VideoPrediction],
+    index: DatasetIndex,
+    staging: Path,
+    device: str,
+    workers: int,
+    reporter: Reporter | None,
+    progress: ProgressFn,
+    log: LogFn,
+    seconds: dict[str, float],
+) -> TemporalStageResult:
+    """The temporal stage over the last stage's embeddings (:mod:`abaw.demo_temporal`), its times in ``seconds``."""
+    assert recipe.temporal is not None
+    started = time.perf_counter()
+    stage = run_temporal_stage(
+        recipe.temporal,
+        base.stage.paper_name,
+        base.checkpoint,
+        base.scores,
+        base_predictions,
+        index,
+        staging,
+        seed=recipe.seed,
+        device=device,
+        workers=workers,
+        reporter=reporter,
+        progress=progress,
+        log=log,
+    )
+    seconds["embed"] = stage.embed_seconds
+    seconds["temporal"] = time.perf_counter() - started - stage.embed_seconds
+    return stage

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from abaw.cli.render_audio import error_line
+from abaw.cli.render_errors import error_line
 from abaw.data.audio import (
     AudioFeatureConfig,
     AudioFeatureReport,

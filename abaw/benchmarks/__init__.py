@@ -94,6 +94,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "frames/s per variant: loader, training, inference",
         ("--variants", "disc-tiny,aeg-cd-sz-tiny", "--steps", "2", "--warmup", "1", "--workers", "0"),
     ),
+    Benchmark(
+        "embed",
+        "embedding extraction frames/s per variant, CPU and CUDA",
+        ("--videos", "6", "--frames", "20", "--variants", "disc-tiny,aeg-cd-tiny", "--workers", "0"),
+    ),
 )
 
 

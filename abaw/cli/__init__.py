@@ -19,6 +19,7 @@ from abaw.cli.predict import predict_command, predict_test_command
 from abaw.cli.score import score
 from abaw.cli.smooth import smooth
 from abaw.cli.submission import submission
+from abaw.cli.temporal import temporal
 from abaw.cli.train import train_command
 
 
@@ -36,6 +37,7 @@ for command in (
     data,
     features,
     train_command,
+    temporal,
     predict_command,
     predict_test_command,
     plot_command,

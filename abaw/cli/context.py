@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from abaw.cli.progress import rich_progress
-from abaw.cli.render_audio import error_line
+from abaw.cli.render_errors import error_line
 from abaw.errors import AbawError
 from abaw.progress import ProgressFn, no_progress
 

@@ -54,7 +54,7 @@ def demo_command(
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
-    from abaw.cli.render_demo import demo_outputs_table, demo_table
+    from abaw.cli.render_demo import demo_outputs_table, demo_table, temporal_table
     from abaw.cli.render_training import RichReporter
     from abaw.demo import DemoRecipe, default_folders, run_demo
 
@@ -83,6 +83,9 @@ def demo_command(
     for note in result.notes:
         cli.warn(note)
     cli.console.print(demo_table(result))
+    temporal = temporal_table(result)
+    if temporal is not None:
+        cli.console.print(temporal)
     cli.console.print(demo_outputs_table(result))
     write_json(json_path, result.to_dict(), force)
     if not result.submission_ok:

@@ -6,24 +6,24 @@ import shlex
 
 from rich.table import Table
 
-from abaw.data.audio import AudioFeatureConfig, AudioFeatureReport, AudioFeaturesNotReady
+from abaw.data.audio import AudioFeatureConfig, AudioFeatureReport
 from abaw.data.layout import DEFAULT_CACHE_NAME, DatasetLayout
-from abaw.errors import AbawError
+
+
+def dataset_words(layout: DatasetLayout) -> str:
+    """``--root ROOT``, and ``--cache DIR`` when the cache is not the default one: the options that find ``layout``."""
+    words = f"--root {shlex.quote(str(layout.root))}"
+    if layout.cache_dir != layout.root / DEFAULT_CACHE_NAME:
+        words += f" --cache {shlex.quote(str(layout.cache_dir))}"
+    return words
 
 
 def audio_features_command(layout: DatasetLayout, config: AudioFeatureConfig) -> str:
     """The ``abaw features audio`` command line that extracts ``config`` for the dataset of ``layout``."""
-    words = f"abaw features audio --root {shlex.quote(str(layout.root))}"
-    if layout.cache_dir != layout.root / DEFAULT_CACHE_NAME:
-        words += f" --cache {shlex.quote(str(layout.cache_dir))}"
-    return f"{words} --feature-set {config.feature_set.value} --pooling {config.pooling.value}"
-
-
-def error_line(error: AbawError) -> str:
-    """The one line an error prints as, with the command that fixes it where there is one."""
-    if isinstance(error, AudioFeaturesNotReady):
-        return f"{error}; run '{audio_features_command(error.layout, error.config)}'"
-    return str(error)
+    return (
+        f"abaw features audio {dataset_words(layout)} "
+        f"--feature-set {config.feature_set.value} --pooling {config.pooling.value}"
+    )
 
 
 def audio_report_table(report: AudioFeatureReport) -> Table:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from abaw.benchmarks import Benchmark, BenchmarkRun, find_benchmarks
 from abaw.benchmarks.audio import AudioBenchmark
+from abaw.benchmarks.embed import EmbedBenchmark
 from abaw.benchmarks.index import IndexBenchmark
 
 
@@ -59,8 +60,26 @@ def index_figures(figures: IndexBenchmark) -> list[RenderableType]:
     return [built, table]
 
 
+def embed_figures(figures: EmbedBenchmark) -> list[RenderableType]:
+    """The embedding benchmark's table: frames/s per variant and device."""
+    table = Table(title=f"Embedding extraction (abaw features embed) on {figures.machine}")
+    for column in ("variant", "device", "values per frame", "face frames", "seconds", "frames/s"):
+        table.add_column(column, justify="left" if column in ("variant", "device") else "right")
+    for speed in figures.speeds:
+        table.add_row(
+            speed.variant,
+            speed.device,
+            str(speed.dim),
+            f"{speed.frames:,}",
+            f"{speed.seconds:.2f}",
+            f"{speed.frames_per_second:,.0f}",
+        )
+    return [table]
+
+
 _DRAWERS: dict[type, Callable[[Any], list[RenderableType]]] = {
     AudioBenchmark: audio_figures,
+    EmbedBenchmark: embed_figures,
     IndexBenchmark: index_figures,
 }
 

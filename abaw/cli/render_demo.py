@@ -41,10 +41,50 @@ def demo_outputs_table(result: DemoResult) -> Table:
     for trained in result.stages:
         table.add_row(f"{trained.stage.paper_name} run", f"{trained.run_dir} (best epoch {trained.best_epoch})")
         table.add_row(f"{trained.stage.paper_name} validation", str(trained.predictions))
+    if result.temporal is not None:
+        table.add_row("Temporal run", f"{result.temporal.run_dir} (best epoch {result.temporal.best_epoch})")
+        table.add_row("Temporal validation", str(result.temporal.predictions))
     check = "[green]check passed[/green]" if result.submission_ok else "[red]check failed[/red]"
     table.add_row("test submission", f"{result.submission} ({check})")
     table.add_row("figures", f"{len(result.plots)} PNG files in {result.out_dir / 'plots'}")
     table.add_row("results", str(result.out_dir / RESULTS_NAME))
     table.add_row("device", result.device)
     table.add_row("time", result.time_summary())
+    return table
+
+
+def temporal_table(result: DemoResult) -> Table | None:
+    """The row after Table II: the temporal model over the last stage's embeddings, and the smoothing gains.
+
+    ``None`` when the demo ran without a temporal stage.
+    """
+    from abaw.demo_temporal import smoothed_ccc, smoothing_gain
+
+    stage = result.temporal
+    if stage is None:
+        return None
+    table = Table(
+        title="Beyond the paper: a temporal model over the ALN's embeddings (validation, this run)",
+        caption="Smoothing: the best filter per dimension, chosen and scored on Validation itself "
+        "(an upper bound of its gain on unseen data).",
+    )
+    for column in ("model", "CCC valence", "CCC arousal", "CCC mean", "smoothed", "smoothing gain", "filters"):
+        table.add_column(column, justify="left" if column in ("model", "filters") else "right")
+    features = " + ".join(stage.features)
+    rows = [
+        (f"{stage.base} (per frame)", stage.base_scores, stage.base_smoothing),
+        (f"Temporal over {features}", stage.scores, stage.smoothing),
+    ]
+    for name, scores, plan in rows:
+        filters = ", ".join(f"{dim.filter.value} {dim.window}" for dim in plan.dimensions)
+        table.add_row(
+            name,
+            f"{scores.ccc_valence:.3f}",
+            f"{scores.ccc_arousal:.3f}",
+            f"{scores.ccc_mean:.3f}",
+            f"{smoothed_ccc(plan):.3f}",
+            f"{smoothing_gain(plan):+.3f}",
+            filters,
+        )
+    table.add_row(f"temporal - {stage.base}", "", "", f"{stage.gain:+.3f}", "", "", f"best epoch {stage.best_epoch}")
     return table

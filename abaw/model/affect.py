@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from abaw.model.aeg import AutoEncoderGenerator
@@ -92,6 +93,38 @@ class AffectModel(nn.Module):
         wrapper, so it needs this filtering without :meth:`discriminate`.
         """
         return (latent if self.config.use_latent else None, audio if self.uses_audio else None)
+
+    def embed(self, images: Tensor, audio: Tensor | None = None) -> Tensor:
+        """Inference: one feature vector per image, the input of a temporal model, shape (B, :attr:`embedding_dim`).
+
+        The discriminator's features before its heads (``features()``), then
+        with a generator the generator's latent averaged over space; the
+        images are cleaned and the latent used as in :meth:`forward`.
+        """
+        latent = None
+        if self.generator is not None:
+            images, latent = self.generator(images)
+        features = self.discriminator.features(images, *self.discriminator_inputs(latent, audio))
+        if latent is None:
+            return features
+        return torch.cat([features, latent.mean(dim=(2, 3))], dim=1)
+
+    def embedding_kinds(self) -> list[tuple[str, int]]:
+        """``(kind, columns)`` of each block of :meth:`embed`'s output, in column order (one probe pass)."""
+        size = self.config.image_size
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                device = next(self.parameters()).device
+                audio = torch.zeros(1, self.config.audio_dim, device=device) if self.uses_audio else None
+                total = self.embed(torch.zeros(1, 3, size, size, device=device), audio).shape[1]
+        finally:
+            self.train(was_training)
+        if self.generator is None:
+            return [("discriminator", total)]
+        latent = self.generator.latent_channels
+        return [("discriminator", total - latent), ("generator_latent", latent)]
 
     def forward(self, images: Tensor, audio: Tensor | None = None) -> Tensor:
         """Inference: (valence, arousal) per image, shape (B, 2), not clipped.

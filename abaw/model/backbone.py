@@ -195,6 +195,17 @@ class TimmDiscriminator(nn.Module):
         self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Return ``(src, va)`` as :class:`~abaw.model.cd.ConditionalDiscriminator` does."""
+        fmap = self._feature_map(image, latent, audio)
+        va = self.va_head(self._pooled(fmap, latent))
+        if self.va_head_kind is VaHead.TANH:
+            va = torch.tanh(va)
+        return self.src_pool(self.src_head(fmap)), va
+
+    def features(self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        """What the VA head reads: the trunk's pooled features, joined by the latent's code when there is one."""
+        return self._pooled(self._feature_map(image, latent, audio), latent)
+
+    def _feature_map(self, image: Tensor, latent: Tensor | None, audio: Tensor | None) -> Tensor:
         check_inputs(
             f"discriminator ({self.backbone})",
             image,
@@ -208,12 +219,14 @@ class TimmDiscriminator(nn.Module):
         fmap = self.trunk(x)
         if self._channels_last:
             fmap = fmap.permute(0, 3, 1, 2)
-        src = self.src_pool(self.src_head(fmap))
+        return fmap
+
+    def _pooled(self, fmap: Tensor, latent: Tensor | None) -> Tensor:
         pooled = fmap.mean(dim=(2, 3))
         if latent is not None:
-            if latent.dim() != 4 or latent.shape[:2] != (image.shape[0], self.latent_channels):
+            if latent.dim() != 4 or latent.shape[:2] != (fmap.shape[0], self.latent_channels):
                 raise ValueError(
-                    f"the discriminator takes a latent of shape ({image.shape[0]}, {self.latent_channels}, h, w), "
+                    f"the discriminator takes a latent of shape ({fmap.shape[0]}, {self.latent_channels}, h, w), "
                     f"got {tuple(latent.shape)}"
                 )
             coded = self.latent_encoder(latent)
@@ -221,7 +234,4 @@ class TimmDiscriminator(nn.Module):
                 pooled = torch.cat([pooled, coded], dim=1)
             else:
                 pooled = pooled + self.latent_proj(coded)
-        va = self.va_head(pooled)
-        if self.va_head_kind is VaHead.TANH:
-            va = torch.tanh(va)
-        return src, va
+        return pooled

@@ -146,6 +146,18 @@ class ConditionalDiscriminator(nn.Module):
         self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Return ``(src, va)``: the real/fake map (B, 1, s, s) and (valence, arousal) (B, 2)."""
+        h = self.feature_map(image, latent, audio)
+        va = self.va_head(h).flatten(1)
+        if self.va_head_kind is VaHead.TANH:
+            va = torch.tanh(va)
+        return self.src_head(h), va
+
+    def features(self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        """The trunk's final map averaged over space, (B, 32 * width): what both heads read, as one vector."""
+        return self.feature_map(image, latent, audio).mean(dim=(2, 3))
+
+    def feature_map(self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        """The six convolutions' final map (B, 32 * width, s, s), the latent and audio joined as in training."""
         check_inputs("discriminator", image, self.image_size, latent, bool(self.latent_channels), audio, self.audio_dim)
         x = image if self.audio_map is None else torch.cat([image, self.audio_map(audio)], dim=1)
         h = self.lower(x)
@@ -158,8 +170,4 @@ class ConditionalDiscriminator(nn.Module):
                 h = torch.cat([h, latent], dim=1)
             else:
                 h = h + (latent if self.latent_proj is None else self.latent_proj(latent))
-        h = self.upper(h)
-        va = self.va_head(h).flatten(1)
-        if self.va_head_kind is VaHead.TANH:
-            va = torch.tanh(va)
-        return self.src_head(h), va
+        return self.upper(h)

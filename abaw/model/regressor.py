@@ -56,3 +56,9 @@ class TimmRegressor(nn.Module):
             raise ValueError(f"the regressor ({self.backbone}) takes neither a latent nor audio")
         va = self.net(image)
         return None, torch.tanh(va) if self.va_head_kind is VaHead.TANH else va
+
+    def features(self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        """The network's pooled features before its final layer (timm's pre-logits), (B, num_features)."""
+        if latent is not None or audio is not None:
+            raise ValueError(f"the regressor ({self.backbone}) takes neither a latent nor audio")
+        return self.net.forward_head(self.net.forward_features(image), pre_logits=True)

@@ -1,8 +1,14 @@
 """Ensembles: several checkpoints predict the same frames, and their values are averaged.
 
-Every member predicts every face frame of a split with its own inputs (its
-own audio features and their normalisation), so per-frame models of any
-variant mix; the weighted mean of their values is the ensemble's prediction.
+Every member predicts a split with its own inputs (its own features and
+their normalisation), so per-frame models of any variant and temporal
+models (``abaw temporal train``) mix: each implements :class:`EnsembleMember`.
+Per-frame members predict the face frames, temporal ones every frame; when
+members' frames differ, each is first completed to every frame of the split
+(frames it did not predict from its nearest predicted one), as a submission
+would be. The weighted mean of their values is the ensemble's prediction.
+A kfold run folder of ``abaw temporal train`` is one member per fold, the
+folds sharing the weight given to the folder.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -17,8 +25,33 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import ConfigError, PredictionError
 from abaw.formats.types import VideoPrediction
-from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
+from abaw.prediction.predict import TrainedModel, trained_model_from_checkpoint
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.checkpoint import load_checkpoint
+from abaw.runtime.devices import resolve_device
+from abaw.runtime.evaluation import complete_predictions
+from abaw.runtime.rundir import resolve_checkpoint
+
+
+class EnsembleMember(Protocol):
+    """What an ensemble asks of a model: per-frame checkpoints and temporal ones alike.
+
+    Attributes:
+        checkpoint: The file it came from.
+    """
+
+    checkpoint: Path
+
+    @property
+    def variant(self) -> str:
+        """How tables name it."""
+        ...
+
+    def predict(
+        self, index: DatasetIndex, split: Split, *, batch_size: int, workers: int, progress: ProgressFn
+    ) -> dict[str, VideoPrediction]:
+        """Predictions of the entries of ``split``, by entry."""
+        ...
 
 
 @dataclass
@@ -30,7 +63,7 @@ class Ensemble:
         weights: One non-negative weight per member (not normalised; they need not sum to 1).
     """
 
-    members: list[TrainedModel]
+    members: list[EnsembleMember]
     weights: list[float]
 
     def __post_init__(self) -> None:
@@ -69,10 +102,24 @@ class Ensemble:
             PredictionError: when members predicted different frames of a video (they read the same index).
         """
         parts = [
-            predict_entries(member, index, split, batch_size=batch_size, workers=workers, progress=progress)
+            member.predict(index, split, batch_size=batch_size, workers=workers, progress=progress)
             for member in self.members
         ]
+        if not _same_frames(parts):
+            names = sorted({name for part in parts for name in part})
+            counts = index.frame_counts(split)
+            wanted = {name: counts[name] for name in names if name in counts}
+            parts = [complete_predictions(part, wanted) for part in parts]
         return average_predictions(parts, self.weights)
+
+
+def _same_frames(parts: Sequence[dict[str, VideoPrediction]]) -> bool:
+    """Whether every part predicted the same frames of the same videos."""
+    first = parts[0]
+    return all(
+        part.keys() == first.keys() and all(np.array_equal(part[name].frames, first[name].frames) for name in first)
+        for part in parts[1:]
+    )
 
 
 def check_weights(weights: Sequence[float], count: int) -> None:
@@ -108,7 +155,36 @@ def load_ensemble(
     """
     weights = [1.0] * len(paths) if weights is None else [float(weight) for weight in weights]
     check_weights(weights, len(paths))
-    return Ensemble([load_trained_model(path, device) for path in paths], weights)
+    members: list[EnsembleMember] = []
+    member_weights: list[float] = []
+    for path, weight in zip(paths, weights, strict=True):
+        loaded = load_members(path, device)
+        members.extend(loaded)
+        member_weights.extend([weight / len(loaded)] * len(loaded))
+    return Ensemble(members, member_weights)
+
+
+def load_members(path: str | os.PathLike, device: str = "auto") -> list[EnsembleMember]:
+    """The members one ``--checkpoint`` names: a per-frame or temporal checkpoint (or its run folder), or
+    every fold of a kfold run folder of ``abaw temporal train``.
+
+    Raises:
+        CheckpointError: naming a checkpoint that is missing, unreadable or does not fit its model.
+    """
+    from abaw.temporal.predict import (
+        TemporalMember,
+        is_temporal_checkpoint,
+        load_temporal_members,
+        temporal_checkpoint_files,
+    )
+
+    if temporal_checkpoint_files(path) is not None:
+        return list(load_temporal_members(path, device))
+    file = resolve_checkpoint(path)
+    checkpoint = load_checkpoint(file)
+    if is_temporal_checkpoint(checkpoint):
+        return [TemporalMember.from_checkpoint(checkpoint, file, resolve_device(device))]
+    return [trained_model_from_checkpoint(checkpoint, file, device)]
 
 
 def average_predictions(
@@ -139,4 +215,4 @@ def average_predictions(
     return averaged
 
 
-__all__ = ["Ensemble", "average_predictions", "check_weights", "load_ensemble"]
+__all__ = ["Ensemble", "EnsembleMember", "average_predictions", "check_weights", "load_ensemble", "load_members"]

@@ -9,7 +9,7 @@ submission that would be rejected is never reported as ready.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from abaw.data.audio import AudioFeatureConfig, load_audio_features
-from abaw.data.entries import SkippedEntry
+from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
@@ -72,6 +72,18 @@ class TrainedModel:
         """The registered variant name."""
         return self.model.config.variant
 
+    def predict(
+        self,
+        index: DatasetIndex,
+        split: Split,
+        *,
+        batch_size: int = 256,
+        workers: int = 2,
+        progress: ProgressFn = no_progress,
+    ) -> dict[str, VideoPrediction]:
+        """Every face frame of ``split`` (see :func:`predict_entries`): the ensemble member's protocol."""
+        return predict_entries(self, index, split, batch_size=batch_size, workers=workers, progress=progress)
+
 
 def load_trained_model(path: str | os.PathLike, device: str = "auto") -> TrainedModel:
     """Restore a model onto ``device`` from a checkpoint of ``abaw train`` or a run folder (best, else last).
@@ -80,7 +92,15 @@ def load_trained_model(path: str | os.PathLike, device: str = "auto") -> Trained
         CheckpointError: naming the file when it is missing, unreadable or does not fit the model.
     """
     path = resolve_checkpoint(path)
-    checkpoint = load_checkpoint(path)
+    return trained_model_from_checkpoint(load_checkpoint(path), path, device)
+
+
+def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device: str = "auto") -> TrainedModel:
+    """Restore a model onto ``device`` from a loaded checkpoint of ``abaw train`` (read from ``path``).
+
+    Raises:
+        CheckpointError: naming ``path`` when the checkpoint does not fit the model.
+    """
     target = resolve_device(device)
     model = model_from_checkpoint(checkpoint, path).to(target).eval()
     audio = checkpoint.get("audio")
@@ -94,6 +114,21 @@ def load_trained_model(path: str | os.PathLike, device: str = "auto") -> Trained
     return trained
 
 
+def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
+    """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
+
+    Raises:
+        DataError: audio features the model needs missing or out of date.
+    """
+    samples = select_frames(index, entries, labelled=False)
+    audio_rows, audio_dim = None, 0
+    if trained.audio_config is not None:
+        stats = (trained.audio_mean, trained.audio_std)
+        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
+        audio_dim = trained.audio_config.dim
+    return FaceFrameDataset(index, samples, audio_rows, audio_dim)
+
+
 def predict_entries(
     trained: TrainedModel,
     index: DatasetIndex,
@@ -104,16 +139,9 @@ def predict_entries(
     progress: ProgressFn = no_progress,
 ) -> dict[str, VideoPrediction]:
     """Predict every face frame of the entries of ``split`` (clean images, clipped values)."""
-    samples = select_frames(index, index.split(split), labelled=False)
-    audio_rows, audio_dim = None, 0
-    if trained.audio_config is not None:
-        stats = (trained.audio_mean, trained.audio_std)
-        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
-        audio_dim = trained.audio_config.dim
-    dataset = FaceFrameDataset(index, samples, audio_rows, audio_dim)
     return predict_dataset(
         trained.model,
-        dataset,
+        inference_dataset(trained, index, index.split(split)),
         batch_size=batch_size,
         workers=workers,
         bf16=trained.device.type == "cuda",

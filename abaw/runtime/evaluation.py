@@ -12,16 +12,16 @@ so both score exactly as ``abaw score`` scores the written files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
+from abaw.data.samples import Batch, FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
 from abaw.formats.types import PredictionSet, SubmissionFormat, VideoPrediction
 from abaw.formats.writers import fill_missing_frames
 from abaw.progress import ProgressFn, no_progress
@@ -59,37 +59,71 @@ def predict_dataset(
         DataError: for a face image that cannot be read.
     """
     dist = dist or Distributed()
-    device = dist.device
     rows = np.arange(len(dataset))[dist.shard(len(dataset))]
-    loader = DataLoader(
+    outputs = batched_outputs(
+        lambda inputs: model(inputs.images, inputs.audio).clamp(-1.0, 1.0),
+        model,
         Subset(dataset, rows.tolist()),
+        device=dist.device,
         batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
+        workers=workers,
+        bf16=bf16,
+        progress=progress,
+        description=description,
     )
-    values = np.zeros((len(rows), 2), dtype=np.float32)
-    channels_last = device.type == "cuda"
-    was_training = model.training
-    model.eval()
-    done = 0
-    try:
-        with torch.inference_mode():
-            for batch in progress(loader, description, total=len(loader)):
-                raise_first_fault(batch["fault"])
-                inputs = batch_to_device(batch, device, channels_last)
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                    output = model(inputs.images, inputs.audio)
-                values[done : done + len(output)] = output.float().clamp(-1.0, 1.0).cpu().numpy()
-                done += len(output)
-    finally:
-        model.train(was_training)
+    values = np.concatenate([np.zeros((0, 2), dtype=np.float32), *outputs])
     if dist.enabled:
         every = np.zeros((len(dataset), 2), dtype=np.float32)
         for rank, part in enumerate(dist.gather(values)):
             every[np.arange(len(dataset))[rank :: dist.world_size]] = part
         values = every
     return to_video_predictions(dataset.samples, values)
+
+
+def batched_outputs(
+    compute: Callable[[Batch], torch.Tensor],
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    workers: int = 0,
+    bf16: bool = False,
+    progress: ProgressFn = no_progress,
+    description: str = "predicting",
+) -> Iterator[np.ndarray]:
+    """Feed the face frames of ``dataset`` to ``model`` in order and yield ``compute``'s float32 output per batch.
+
+    The one inference loop of the toolkit: images read and scaled as in
+    training (:func:`~abaw.data.samples.batch_to_device`), no gradients,
+    ``model`` in eval mode for the duration, bf16 autocast on request.
+
+    Args:
+        compute: Maps a batch on ``device`` to a ``(B, ...)`` tensor, e.g. the model's VA.
+        model: The network ``compute`` runs (put in eval mode, its mode restored after).
+        dataset: :class:`~abaw.data.samples.FaceFrameDataset` items (or a ``Subset`` of them).
+        device: Where to compute.
+        batch_size, workers, bf16, progress, description: As for :func:`predict_dataset`.
+
+    Raises:
+        DataError: for a face image that cannot be read.
+    """
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
+    )
+    channels_last = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in progress(loader, description, total=len(loader)):
+                raise_first_fault(batch["fault"])
+                inputs = batch_to_device(batch, device, channels_last)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+                    output = compute(inputs)
+                yield output.float().cpu().numpy()
+    finally:
+        model.train(was_training)
 
 
 def to_video_predictions(samples: FrameSamples, values: np.ndarray) -> dict[str, VideoPrediction]:

@@ -179,17 +179,7 @@ class TrainConfig:
             >>> TrainConfig(epochs=3).to_dict()["epochs"], TrainConfig().to_dict()["protocol"]
             (3, 'val')
         """
-        result = {}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, Enum):
-                value = value.value
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, DatasetSource):
-                value = value.to_dict()
-            result[item.name] = value
-        return result
+        return plain_settings(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
@@ -232,6 +222,21 @@ class TrainConfig:
         values = self.to_dict()
         values.update({key: value for key, value in changes.items() if value is not None})
         return TrainConfig.from_dict(values)
+
+
+def plain_settings(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as plain values: enums by value, tuples as lists, the dataset as a mapping."""
+    result = {}
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, DatasetSource):
+            value = value.to_dict()
+        result[item.name] = value
+    return result
 
 
 def _absolute(path: Any) -> Any:

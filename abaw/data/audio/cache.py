@@ -8,6 +8,7 @@ modification time, the configuration and :data:`AUDIO_FEATURES_FORMAT`.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return json.loads(str(archive["meta"]))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        # A truncated archive fails in zipfile, which raises neither OSError nor ValueError.
         return None
 
 

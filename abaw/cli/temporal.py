@@ -1,0 +1,98 @@
+"""``abaw temporal train``: a temporal model over per-frame features (embedding caches, audio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
+from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset_source, write_json
+from abaw.cli.render_temporal import temporal_table
+from abaw.data.source import DatasetSource
+from abaw.fileio import check_output_path
+
+
+@click.group(name="temporal")
+def temporal() -> None:
+    """Temporal models over per-frame features (the ABAW winners' recipe on top of the ALN)."""
+
+
+@temporal.command(name="train")
+@with_dataset_source
+@click.option(
+    "--features",
+    help="Comma-separated feature sources: an 'abaw features embed' cache name and/or audio [default: audio].",
+)
+@click.option("--model", type=click.Choice(["tcn", "gru", "transformer"]), help="Temporal model [default: tcn].")
+@click.option(
+    "--protocol",
+    type=click.Choice(["val", "final", "kfold"]),
+    help="val: train on Train, keep the best Validation epoch; final: Train+Validation, fixed epochs; "
+    "kfold: --folds models by video over Train+Validation [default: val].",
+)
+@click.option("--folds", type=click.IntRange(min=2), help="Folds of --protocol kfold [default: 5].")
+@click.option("--window", type=click.IntRange(min=1), help="Frames per window [default: 256].")
+@click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows [default: window/2].")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs per model [default: 30].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Windows per step [default: 16].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate [default: 1e-3].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay [default: 0.01].")
+@click.option(
+    "--loss",
+    type=click.Choice(["affect", "ccc"]),
+    help="affect: class-balanced RMSE - PCC - CCC (the ALN's); ccc: 1 - CCC per dimension [default: affect].",
+)
+@click.option("--hidden", type=click.IntRange(min=1), help="Width of the model [default: 128].")
+@click.option("--layers", type=click.IntRange(min=1), help="Blocks or layers of the model [default: 4].")
+@click.option("--dropout", type=click.FloatRange(min=0, max=1, max_open=True), help="Dropout [default: 0.1].")
+@click.option("--heads", type=click.IntRange(min=1), help="Attention heads (transformer) [default: 4].")
+@click.option("--causal/--no-causal", default=None, help="TCN: see only past frames [default: no].")
+@click.option("--seed", type=int, help="Random seed [default: 0].")
+@click.option("--device", help="auto, cpu or cuda [default: auto].")
+@click.option("--out", "run_dir", required=True, type=output_path, help="Run folder to create (kfold: RUN/fold-k/).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt files (same settings).")
+@json_option
+@pass_cli_context
+def train_command(
+    cli: CliContext,
+    dataset_source: DatasetSource | None,
+    features: str | None,
+    run_dir: Path,
+    resume: bool,
+    json_path: Path | None,
+    force: bool,
+    **flags: object,
+) -> None:
+    """Train a temporal model over per-frame features; report validation, or K-fold scores and their spread.
+
+    Every entry of Train (and Validation) becomes one input row per label
+    line; windows of --window frames train the model, overlapping windows
+    averaged predict every frame. Frames without a face get a learned input;
+    -5 labels count in no loss. A kfold run folder, or any of its checkpoints,
+    predicts with abaw predict --checkpoint (a kfold folder is the ensemble of its folds).
+    """
+    from abaw.cli.render_training import RichReporter
+    from abaw.temporal.config import TemporalConfig
+    from abaw.temporal.trainer import resume_temporal_config, train_temporal
+
+    check_output_path(run_dir, folder=True)
+    refuse_json_overwrite(json_path, force)
+    if features is not None:
+        flags["features"] = features
+    if resume:
+        config = resume_temporal_config(run_dir, dataset=dataset_source, **flags)
+    else:
+        if dataset_source is None:
+            raise click.UsageError("--root is required (unless --resume)")
+        given = {key: value for key, value in flags.items() if value is not None}
+        config = TemporalConfig.from_dict({**given, "dataset": dataset_source}, source="command line")
+    refuse_json_overwrite(json_path, force, config.dataset)
+    reporter = RichReporter(cli.errors, show_progress=not cli.quiet)
+    try:
+        result = train_temporal(config, run_dir, resume=resume, force=force, reporter=reporter, progress=cli.progress)
+    except KeyboardInterrupt:
+        click.echo("interrupted; the same command with --resume continues from the last finished epoch", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    cli.console.print(temporal_table(result))
+    write_json(json_path, result.to_dict(), force)

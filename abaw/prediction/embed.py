@@ -1,0 +1,266 @@
+"""Embedding extraction (``abaw features embed``): every face frame through a trained model, one cached file per entry.
+
+The cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
+model, so it sits here, above the data layer.
+
+Frames are read and fed as ``abaw predict`` feeds them
+(:func:`~abaw.prediction.predict.inference_dataset` and
+:func:`~abaw.runtime.evaluation.batched_outputs`), in entry order, so an
+entry's file is written as soon as its last frame is embedded and the whole
+dataset never sits in memory. Entries whose file is up to date are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abaw.data.audio.cache import entry_rows, read_meta
+from abaw.data.embeddings.cache import (
+    MANIFEST_NAME,
+    REPORT_NAME,
+    FeatureKind,
+    Manifest,
+    check_name,
+    checkpoint_fingerprint,
+    embeddings_folder,
+    entry_meta,
+    stale_reason,
+)
+from abaw.data.entries import Entry
+from abaw.data.index import DatasetIndex
+from abaw.data.layout import Split
+from abaw.fileio import atomic_output_file, atomic_write_json
+from abaw.prediction.predict import inference_dataset, load_trained_model
+from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.evaluation import batched_outputs
+from abaw.runtime.rundir import RunDir, resolve_checkpoint
+
+
+@dataclass
+class EmbeddingReport:
+    """What :func:`extract_embeddings` did.
+
+    Attributes:
+        name: The embeddings' name.
+        folder: Where the per-entry files are.
+        checkpoint: The checkpoint file they come from.
+        fingerprint: Its SHA-256.
+        variant: The model variant.
+        kinds: The feature blocks, in column order.
+        device: Where the model ran.
+        entries: Entries asked for (every split's by default).
+        written: Entries extracted in this run.
+        skipped: Entries whose file was up to date.
+        frames: Face frames embedded in this run.
+        rows: Rows written in this run (frames without a face are zero rows).
+        seconds: Wall-clock seconds of the run (loading the model included).
+        embed_seconds: Seconds spent reading and embedding frames.
+        report_path: This report as JSON.
+    """
+
+    name: str
+    folder: Path
+    checkpoint: Path
+    fingerprint: str
+    variant: str
+    kinds: tuple[FeatureKind, ...]
+    device: str
+    entries: int = 0
+    written: int = 0
+    skipped: int = 0
+    frames: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    report_path: Path | None = None
+
+    @property
+    def dim(self) -> int:
+        """Values per frame."""
+        return sum(kind.dim for kind in self.kinds)
+
+    @property
+    def frames_per_second(self) -> float:
+        """Face frames embedded per second of embedding (0 when none were)."""
+        return self.frames / self.embed_seconds if self.frames and self.embed_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready copy."""
+        return {
+            "name": self.name,
+            "folder": str(self.folder),
+            "checkpoint": str(self.checkpoint),
+            "fingerprint": self.fingerprint,
+            "variant": self.variant,
+            "dim": self.dim,
+            "kinds": [kind.to_dict() for kind in self.kinds],
+            "device": self.device,
+            "entries": self.entries,
+            "written": self.written,
+            "skipped": self.skipped,
+            "frames": self.frames,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "frames_per_second": round(self.frames_per_second, 1),
+            "report": None if self.report_path is None else str(self.report_path),
+        }
+
+
+def default_embeddings_name(checkpoint: str | os.PathLike) -> str:
+    """The name embeddings of ``checkpoint`` get by default: the run folder's name, else the file's stem.
+
+    A run folder, or its ``best.pt``/``last.pt``, gives the folder's name;
+    other files their stem. Characters a name cannot hold become ``-``.
+
+    Example:
+        >>> default_embeddings_name("runs/aeg-cd-sz/best.pt"), default_embeddings_name("ckpt/sz seed 2.pt")
+        ('aeg-cd-sz', 'sz-seed-2')
+    """
+    path = Path(checkpoint)
+    if path.name in (RunDir.BEST, RunDir.LAST):
+        path = path.absolute().parent
+    base = path.absolute().name if path.is_dir() or not path.suffix else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._") or "embeddings"
+
+
+def _write_entry(path: Path, features: np.ndarray, has_face: np.ndarray, meta: dict[str, Any]) -> None:
+    with atomic_output_file(path, force=True) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, features=features, has_face=has_face, meta=np.array(json.dumps(meta)))
+
+
+@dataclass
+class _EntryWriter:
+    """Gathers embedded frames in sample order and writes each entry's file once its frames are in."""
+
+    manifest: Manifest
+    folder: Path
+    pending: list[tuple[Entry, np.ndarray]]
+    _buffer: list[np.ndarray] = field(default_factory=list)
+    _buffered: int = 0
+    written: int = 0
+    rows: int = 0
+
+    def add(self, values: np.ndarray) -> None:
+        self._buffer.append(values)
+        self._buffered += len(values)
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.written < len(self.pending) and len(self.pending[self.written][1]) <= self._buffered:
+            entry, frames = self.pending[self.written]
+            stacked = np.concatenate(self._buffer) if self._buffer else np.zeros((0, self.manifest.dim), np.float32)
+            mine, rest = stacked[: len(frames)], stacked[len(frames) :]
+            self._buffer, self._buffered = [rest], len(rest)
+            rows = entry_rows(entry)
+            features = np.zeros((rows, self.manifest.dim), dtype=np.float32)
+            has_face = np.zeros(rows, dtype=bool)
+            features[frames - 1] = mine
+            has_face[frames - 1] = True
+            meta = entry_meta(self.manifest, entry)
+            if meta["faces"] != len(frames):
+                raise AssertionError(f"{entry.name}: {len(frames)} frames embedded for {meta['faces']} face rows")
+            _write_entry(self.folder / f"{entry.name}.npz", features, has_face, meta)
+            self.written += 1
+            self.rows += rows
+
+
+def extract_embeddings(
+    index: DatasetIndex,
+    checkpoint: str | os.PathLike,
+    name: str | None = None,
+    *,
+    splits: Sequence[Split] | None = None,
+    device: str = "auto",
+    batch_size: int = 256,
+    workers: int = 2,
+    force: bool = False,
+    progress: ProgressFn = no_progress,
+) -> EmbeddingReport:
+    """Embed every face frame of every entry of ``index`` (all splits) with a trained model and cache it.
+
+    Args:
+        index: The dataset.
+        checkpoint: A checkpoint of ``abaw train``, or a run folder (its best, else last).
+        name: The embeddings' name; default :func:`default_embeddings_name` of ``checkpoint``.
+        splits: Only the entries of these splits (default every split), e.g. the demo's
+            Train and Validation: the entries of other splits are left as they are.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        batch_size: Frames per forward pass.
+        workers: DataLoader worker processes reading the images.
+        force: Extract every entry again, up to date or not.
+        progress: Wraps the batch loop.
+
+    Returns:
+        Counts, speed and where everything was written.
+
+    Raises:
+        CheckpointError: a missing or broken checkpoint.
+        DataError: a bad name, a face image that cannot be read, audio
+            features the model needs missing.
+    """
+    began = time.perf_counter()
+    name = check_name(name if name is not None else default_embeddings_name(checkpoint))
+    path = resolve_checkpoint(checkpoint)
+    trained = load_trained_model(path, device)
+    kinds = tuple(FeatureKind(kind, dim) for kind, dim in trained.model.embedding_kinds())
+    manifest = Manifest(
+        name=name,
+        checkpoint=path.absolute(),
+        fingerprint=checkpoint_fingerprint(path),
+        variant=trained.variant,
+        kinds=kinds,
+        audio=None if trained.audio_config is None else trained.audio_config.key,
+    )
+    folder = embeddings_folder(index, name)
+    report = EmbeddingReport(
+        name, folder, manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds, str(trained.device)
+    )
+    wanted = list(index.entries.values()) if splits is None else [e for split in splits for e in index.split(split)]
+    report.entries = len(wanted)
+    pending = []
+    for entry in wanted:
+        meta = None if force else read_meta(folder / f"{entry.name}.npz")
+        if meta is not None and stale_reason(meta, manifest, entry) is None:
+            report.skipped += 1
+        else:
+            pending.append(entry)
+    folder.mkdir(parents=True, exist_ok=True)
+    # The manifest goes first: entries written under it are then judged against the right checkpoint.
+    atomic_write_json(folder / MANIFEST_NAME, manifest.to_dict(), force=True)
+    dataset = inference_dataset(trained, index, pending)
+    by_entry = dataset.samples.by_entry()
+    frames = [dataset.samples.frames[by_entry.get(entry.name, np.zeros(0, np.int64))] for entry in pending]
+    writer = _EntryWriter(manifest, folder, list(zip(pending, frames, strict=True)))
+    model = trained.model
+    embedding_began = time.perf_counter()
+    for values in batched_outputs(
+        lambda inputs: model.embed(inputs.images, inputs.audio),
+        model,
+        dataset,
+        device=trained.device,
+        batch_size=batch_size,
+        workers=workers if len(dataset) else 0,
+        bf16=trained.device.type == "cuda",
+        progress=progress,
+        description="Extracting embeddings",
+    ):
+        writer.add(values)
+    writer.add(np.zeros((0, manifest.dim), dtype=np.float32))  # entries with no face frame at the end
+    if writer.written != len(pending):
+        raise AssertionError(f"{writer.written} of {len(pending)} entries written")
+    report.embed_seconds = time.perf_counter() - embedding_began
+    report.written, report.rows, report.frames = writer.written, writer.rows, len(dataset)
+    report.report_path = folder / REPORT_NAME
+    report.seconds = time.perf_counter() - began
+    atomic_write_json(report.report_path, report.to_dict(), force=True)
+    return report

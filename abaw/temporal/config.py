@@ -1,0 +1,161 @@
+"""The settings of ``abaw temporal train``: stored in every checkpoint, so a run resumes and predicts from them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from abaw.choices import parse_enum
+from abaw.data.layout import Split
+from abaw.data.source import DatasetSource
+from abaw.errors import ConfigError
+from abaw.temporal.models import TemporalModelConfig, temporal_model_names
+from abaw.temporal.sequences import parse_feature_names
+from abaw.training.config import plain_settings
+
+
+class TemporalProtocol(str, Enum):
+    """What a temporal run trains on.
+
+    ``val``: train on Train, keep the best Validation epoch. ``final``: train
+    on Train+Validation for fixed epochs. ``kfold``: K models, each trained on
+    the other folds of Train+Validation (folds by video) and scored on its own.
+    """
+
+    VAL = "val"
+    FINAL = "final"
+    KFOLD = "kfold"
+
+    @property
+    def train_splits(self) -> tuple[Split, ...]:
+        """The splits the run draws its training entries from."""
+        return (Split.TRAIN,) if self is TemporalProtocol.VAL else (Split.TRAIN, Split.VALIDATION)
+
+
+class TemporalLoss(str, Enum):
+    """``affect``: the toolkit's class-balanced RMSE - PCC - CCC; ``ccc``: 1 - CCC per dimension."""
+
+    AFFECT = "affect"
+    CCC = "ccc"
+
+
+@dataclass
+class TemporalConfig:
+    """Every setting of a temporal run (see ``abaw temporal train --help``).
+
+    Attributes:
+        features: Feature sources, embedding caches and/or ``audio``.
+        model: A registered temporal model (tcn, gru, transformer).
+        protocol: val, final or kfold.
+        folds: K of the kfold protocol.
+        fold: The fold a kfold member run holds out (set by the kfold protocol), else ``None``.
+        window: Frames per training window (and per inference window).
+        stride: Frames between training windows [default: window / 2].
+        epochs, batch_size, lr, weight_decay: AdamW training.
+        loss: affect or ccc.
+        hidden, layers, dropout, kernel, heads, causal: The model's sizes (see :class:`TemporalModelConfig`).
+        seed: Seeds initialisation, shuffling and dropout.
+        device: auto, cpu or cuda.
+        dataset: The dataset trained on.
+    """
+
+    features: tuple[str, ...] = ("audio",)
+    model: str = "tcn"
+    protocol: TemporalProtocol = TemporalProtocol.VAL
+    folds: int = 5
+    fold: int | None = None
+    window: int = 256
+    stride: int | None = None
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    loss: TemporalLoss = TemporalLoss.AFFECT
+    hidden: int = 128
+    layers: int = 4
+    dropout: float = 0.1
+    kernel: int = 3
+    heads: int = 4
+    causal: bool = False
+    seed: int = 0
+    device: str = "auto"
+    dataset: DatasetSource | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dataset, dict):
+            self.dataset = DatasetSource.from_dict(self.dataset) if self.dataset else None
+        self.features = parse_feature_names(self.features)
+        self.protocol = parse_enum(TemporalProtocol, self.protocol, "protocol")
+        self.loss = parse_enum(TemporalLoss, self.loss, "loss")
+        if self.model not in temporal_model_names():
+            raise ConfigError(f"unknown temporal model {self.model!r}; known: {', '.join(temporal_model_names())}")
+        for name in ("window", "epochs", "batch_size", "folds"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.protocol is TemporalProtocol.KFOLD and self.folds < 2:
+            raise ConfigError(f"--folds must be at least 2, got {self.folds}")
+        if self.stride is not None and self.stride < 1:
+            raise ConfigError(f"stride must be at least 1, got {self.stride}")
+        for name in ("lr",):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be 0 or more, got {self.weight_decay}")
+
+    @property
+    def train_stride(self) -> int:
+        """Frames between training windows: ``stride``, else half a window."""
+        return self.stride if self.stride is not None else max(1, self.window // 2)
+
+    def model_config(self, input_dim: int, visual_dim: int) -> TemporalModelConfig:
+        """The model's sizes for inputs of ``input_dim`` columns, the first ``visual_dim`` visual.
+
+        Raises:
+            ConfigError: for sizes the model refuses.
+        """
+        try:
+            return TemporalModelConfig(
+                input_dim, visual_dim, self.hidden, self.layers, self.dropout, self.kernel, self.heads, self.causal
+            )
+        except ValueError as error:
+            raise ConfigError(f"model {self.model}: {error}") from None
+
+    def require_dataset(self) -> DatasetSource:
+        """The dataset.
+
+        Raises:
+            ConfigError: when none is named.
+        """
+        if self.dataset is None:
+            raise ConfigError("no dataset root given (pass --root)")
+        return self.dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (YAML, JSON and ``weights_only`` checkpoints)."""
+        return plain_settings(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TemporalConfig:
+        """Rebuild from :meth:`to_dict`.
+
+        Raises:
+            ConfigError: naming ``source`` for an unknown key or a bad value.
+        """
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}", path=source)
+        try:
+            return cls(**values)
+        except ConfigError as error:
+            raise ConfigError(error.message, path=source) from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error), path=source) from None
+
+    def replace(self, **changes: Any) -> TemporalConfig:
+        """A copy with ``changes`` (``None`` values ignored), validated."""
+        values = self.to_dict()
+        values.update({key: value for key, value in changes.items() if value is not None})
+        return TemporalConfig.from_dict(values)

@@ -1,0 +1,225 @@
+"""Per-entry input sequences: one row per frame, from the named feature sources, and their normalisation.
+
+An entry's sequence has one row per label line (its frame count when it has
+no labels), as the audio features do: row ``i`` is 1-based frame ``i + 1``.
+The columns are the visual sources (embedding caches) first, then audio.
+Frames without a face carry no visual features; the model replaces them with
+a learned "missing" vector and sees a mask channel (``has_face``).
+
+Normalisation statistics come from the training entries only: visual
+columns over the frames with a face, audio columns over every frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
+from abaw.data.audio.cache import fit_rows
+from abaw.data.embeddings import Embeddings, load_embeddings
+from abaw.data.entries import Entry
+from abaw.data.index import DatasetIndex
+from abaw.errors import ConfigError
+
+AUDIO = "audio"
+"""The feature name of the toolkit's audio features (default configuration)."""
+
+STD_FLOOR = 1e-4
+"""Smallest standard deviation divided by, so a constant column stays finite."""
+
+
+class FeatureSource(Protocol):
+    """Per-frame features of the entries of a dataset (an embedding cache, the audio features).
+
+    Attributes:
+        name: The feature name given to ``--features``.
+        dim: Values per frame.
+        visual: Whether the features come from face images (missing where there is no face).
+    """
+
+    name: str
+    dim: int
+    visual: bool
+
+    def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(rows, dim)`` float32 features, and ``(rows,)`` has-face flags (``None``: every row is valid)."""
+        ...
+
+
+@dataclass
+class AudioSource:
+    """The audio features of the toolkit (``abaw features audio``), unnormalised: the sequences normalise."""
+
+    name: str
+    dim: int
+    visual: bool
+    _features: AudioFeatures
+
+    @classmethod
+    def open(cls, index: DatasetIndex, names: Sequence[str]) -> AudioSource:
+        """The audio features of entries ``names``.
+
+        Raises:
+            DataError: when they are missing or out of date (``abaw features audio`` makes them).
+        """
+        config = AudioFeatureConfig()
+        return cls(AUDIO, config.dim, False, load_audio_features(index, config, names=names, normalise=False))
+
+    def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
+        """The entry's audio rows; audio has no face, so every row is valid."""
+        return self._features.for_entry(entry.name), None
+
+
+@dataclass
+class EmbeddingSource:
+    """A cache of ``abaw features embed``, seen through its reader (``load_embeddings``)."""
+
+    name: str
+    dim: int
+    visual: bool
+    _reader: Embeddings
+
+    @classmethod
+    def open(cls, index: DatasetIndex, name: str, entries: Sequence[str]) -> EmbeddingSource:
+        """The embedding cache ``name`` of ``index``, for entries ``entries``.
+
+        Raises:
+            DataError: when the cache is missing or out of date (:class:`~abaw.data.embeddings.EmbeddingsNotReady`).
+        """
+        reader = load_embeddings(index, name, names=entries)
+        return cls(name, int(reader.dim), True, reader)
+
+    def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
+        """The entry's embeddings and which rows have a face."""
+        features, has_face = self._reader.for_entry(entry.name)
+        return features, has_face
+
+
+def parse_feature_names(text: str | Iterable[str]) -> tuple[str, ...]:
+    """``NAME[,audio]`` as a tuple of distinct names, in the order given.
+
+    Raises:
+        ConfigError: for an empty list or a name given twice.
+
+    Example:
+        >>> parse_feature_names("aln, audio")
+        ('aln', 'audio')
+    """
+    names = [part.strip() for part in text.split(",")] if isinstance(text, str) else [str(part) for part in text]
+    names = [name for name in names if name]
+    if not names:
+        raise ConfigError("--features needs at least one feature name (an embedding cache, or audio)")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--features names a source twice: {','.join(names)}")
+    return tuple(names)
+
+
+def open_sources(index: DatasetIndex, names: Sequence[str], entries: Sequence[str]) -> list[FeatureSource]:
+    """The sources named by ``--features``, visual ones first (their column order in the sequences)."""
+    sources: list[FeatureSource] = []
+    for name in names:
+        source = AudioSource.open(index, entries) if name == AUDIO else EmbeddingSource.open(index, name, entries)
+        sources.append(source)
+    return in_column_order(sources)
+
+
+def in_column_order(sources: Sequence[FeatureSource]) -> list[FeatureSource]:
+    """Visual sources first (the model replaces their columns where there is no face), each group as given."""
+    return sorted(sources, key=lambda source: not source.visual)
+
+
+@dataclass
+class EntrySequence:
+    """One entry's inputs, frame by frame.
+
+    Attributes:
+        name: The entry.
+        inputs: ``(rows, features)`` float32, visual columns first; zeros where there is no face.
+        has_face: ``(rows,)`` whether the frame's visual features are real.
+        labels: ``(rows, 2)`` valence and arousal, -5 where not annotated; ``None`` for unlabelled entries.
+    """
+
+    name: str
+    inputs: np.ndarray
+    has_face: np.ndarray
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def build_sequence(index: DatasetIndex, entry: Entry, sources: Sequence[FeatureSource]) -> EntrySequence:
+    """The entry's sequence: every source fitted to its rows, side by side.
+
+    Frames count as having a face when every visual source says so; without
+    a visual source, when the entry has a face image for it (only the mask
+    channel then uses it).
+    """
+    rows = entry.frame_count
+    sources = in_column_order(sources)
+    columns, has_face = [], np.ones(rows, dtype=bool)
+    for source in sources:
+        features, faces = source.for_entry(entry)
+        columns.append(fit_rows(np.asarray(features, dtype=np.float32), rows))
+        if faces is not None:
+            has_face &= fit_rows(np.asarray(faces, dtype=bool)[:, None], rows)[:, 0]
+    if not any(source.visual for source in sources):
+        has_face = entry.has_face(np.arange(1, rows + 1))
+    inputs = np.concatenate(columns, axis=1) if columns else np.zeros((rows, 0), np.float32)
+    visual = visual_dim(sources)
+    inputs[~has_face, :visual] = 0.0
+    labels = index.labels(entry.name) if entry.label_rows else None
+    return EntrySequence(entry.name, inputs, has_face, None if labels is None else np.asarray(labels, np.float32))
+
+
+def visual_dim(sources: Sequence[FeatureSource]) -> int:
+    """Columns of the visual sources (they come first)."""
+    return sum(source.dim for source in sources if source.visual)
+
+
+@dataclass
+class Normalisation:
+    """Per-column mean and standard deviation of the training inputs.
+
+    Attributes:
+        mean: ``(features,)`` float32.
+        std: ``(features,)`` float32, floored at :data:`STD_FLOOR`.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, sequences: Sequence[EntrySequence], visual: int) -> Normalisation:
+        """Statistics of ``sequences``: visual columns over face frames, the others over every frame."""
+        width = sequences[0].inputs.shape[1]
+        everything = np.concatenate([sequence.inputs for sequence in sequences]).astype(np.float64)
+        faces = np.concatenate([sequence.has_face for sequence in sequences])
+        mean, std = np.zeros(width), np.ones(width)
+        if visual and faces.any():
+            mean[:visual] = everything[faces, :visual].mean(axis=0)
+            std[:visual] = everything[faces, :visual].std(axis=0)
+        mean[visual:] = everything[:, visual:].mean(axis=0)
+        std[visual:] = everything[:, visual:].std(axis=0)
+        return cls(mean.astype(np.float32), np.maximum(std, STD_FLOOR).astype(np.float32))
+
+    def apply(self, sequence: EntrySequence, visual: int) -> EntrySequence:
+        """``sequence`` standardised; frames without a face keep zero visual features (the model replaces them)."""
+        inputs = (sequence.inputs - self.mean) / self.std
+        inputs[~sequence.has_face, :visual] = 0.0
+        return EntrySequence(sequence.name, inputs.astype(np.float32), sequence.has_face, sequence.labels)
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """For the checkpoint (arrays become tensors there)."""
+        return {"mean": self.mean, "std": self.std}
+
+
+def sequences_for(
+    index: DatasetIndex, entries: Sequence[Entry], sources: Sequence[FeatureSource]
+) -> list[EntrySequence]:
+    """Raw sequences of ``entries`` (for prediction, labelled or not)."""
+    return [build_sequence(index, entry, sources) for entry in entries]

@@ -1,0 +1,242 @@
+"""Temporal models (``abaw/temporal``): sequences, windows, masks, models, losses and folds; no training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from abaw.data.entries import Entry
+from abaw.data.index import open_dataset
+from abaw.data.layout import Split
+from abaw.errors import ConfigError, DataError
+from abaw.temporal.config import TemporalConfig, TemporalLoss
+from abaw.temporal.folds import video_folds
+from abaw.temporal.losses import window_loss
+from abaw.temporal.models import TemporalModelConfig, create_temporal_model, temporal_model_names
+from abaw.temporal.sequences import EntrySequence, Normalisation, build_sequence, parse_feature_names
+from abaw.temporal.windows import cut_windows, predict_sequences, stack_windows, window_starts
+
+MODELS = ("tcn", "gru", "transformer")
+
+
+@dataclass
+class FakeEmbeddings:
+    """An embedding cache's reader: the interface of ``load_embeddings``, with features made up per frame."""
+
+    name: str = "fake"
+    dim: int = 3
+    visual: bool = True
+
+    def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray]:
+        rows = entry.frame_count
+        frames = np.arange(1, rows + 1)
+        features = np.stack([frames, -frames, frames % 3], axis=1).astype(np.float32)
+        return features, entry.has_face(frames)
+
+
+@dataclass
+class FakeAudio:
+    name: str = "audio"
+    dim: int = 2
+    visual: bool = False
+
+    def for_entry(self, entry: Entry) -> tuple[np.ndarray, None]:
+        return np.full((entry.frame_count, 2), 7.0, np.float32), None
+
+
+def tiny(name: str, input_dim: int = 5, visual_dim: int = 3, **sizes) -> torch.nn.Module:
+    config = TemporalModelConfig(input_dim, visual_dim, hidden=8, layers=2, heads=2, dropout=0.0, **sizes)
+    return create_temporal_model(name, config).eval()
+
+
+def sequence(name: str, rows: int, width: int = 5, labels: bool = True, seed: int = 0) -> EntrySequence:
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(-1, 1, (rows, 2)).astype(np.float32) if labels else None
+    return EntrySequence(name, rng.normal(size=(rows, width)).astype(np.float32), rng.random(rows) > 0.3, values)
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+def test_sequence_has_one_row_per_label_line_visual_columns_first_and_no_face_rows_zeroed(generated):
+    index = open_dataset(generated.root)
+    entry = next(entry for entry in index.split(Split.TRAIN) if 0 < len(entry.face_frames) < entry.frame_count)
+    built = build_sequence(index, entry, [FakeAudio(), FakeEmbeddings()])
+    assert built.inputs.shape == (entry.label_rows, 5)
+    assert built.labels.shape == (entry.label_rows, 2)
+    expected_faces = entry.has_face(np.arange(1, entry.label_rows + 1))
+    np.testing.assert_array_equal(built.has_face, expected_faces)
+    assert not expected_faces.all()
+    rows = np.flatnonzero(expected_faces)
+    np.testing.assert_array_equal(built.inputs[rows, 0], rows + 1)  # the visual source's columns come first
+    assert (built.inputs[~expected_faces, :3] == 0).all()
+    assert (built.inputs[:, 3:] == 7.0).all()  # audio is there with or without a face
+
+
+def test_normalisation_uses_face_frames_for_visual_columns_and_every_frame_for_audio():
+    first = EntrySequence(
+        "a", np.array([[1.0, 10.0], [3.0, 20.0], [0.0, 30.0]], np.float32), np.array([True, True, False])
+    )
+    stats = Normalisation.fit([first], visual=1)
+    np.testing.assert_allclose(stats.mean, [2.0, 20.0])
+    np.testing.assert_allclose(stats.std, [1.0, np.std([10, 20, 30])], rtol=1e-6)
+    applied = stats.apply(first, visual=1)
+    assert applied.inputs[2, 0] == 0.0  # no face: left for the model's missing vector
+    np.testing.assert_allclose(applied.inputs[:2, 0], [-1.0, 1.0])
+
+
+def test_feature_names_are_parsed_and_bad_lists_refused():
+    assert parse_feature_names("aln,audio") == ("aln", "audio")
+    with pytest.raises(ConfigError, match="twice"):
+        parse_feature_names("audio,audio")
+    with pytest.raises(ConfigError, match="at least one"):
+        parse_feature_names(" , ")
+    with pytest.raises(ConfigError, match="unknown temporal model 'lstm'"):
+        TemporalConfig(model="lstm")
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize(("rows", "window", "stride"), [(1, 4, 2), (10, 4, 3), (17, 8, 4), (8, 8, 4), (30, 7, 7)])
+def test_windows_cover_every_frame(rows, window, stride):
+    covered = np.zeros(rows, int)
+    for start in window_starts(rows, window, stride):
+        covered[start : start + window] += 1
+    assert (covered >= 1).all()
+    assert window_starts(rows, window, stride)[0] == 0
+
+
+def test_stacked_windows_mask_padding_and_each_missing_dimension():
+    labels = np.array([[0.1, 0.2], [-5.0, 0.3], [0.4, -5.0]], np.float32)
+    seq = EntrySequence("a", np.ones((3, 2), np.float32), np.array([True, False, True]), labels)
+    batch = stack_windows([seq], cut_windows([seq], 4, 2), 4)
+    assert batch.inputs.shape == (1, 4, 2)
+    assert batch.valid.tolist() == [[True, True, True, False]]
+    assert batch.labelled[0].tolist() == [[True, True], [False, True], [True, False], [False, False]]
+    assert batch.has_face.tolist() == [[True, False, True, False]]
+
+
+# --------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_models_map_windows_to_values_in_range(name):
+    assert set(MODELS) <= set(temporal_model_names())
+    model = tiny(name)
+    inputs = torch.randn(3, 12, 5) * 10
+    out = model(inputs, torch.rand(3, 12) > 0.5, torch.ones(3, 12, dtype=torch.bool))
+    assert out.shape == (3, 12, 2)
+    assert out.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padding_never_changes_the_outputs_of_real_frames(name):
+    model = tiny(name)
+    torch.manual_seed(0)
+    inputs, faces = torch.randn(2, 10, 5), torch.ones(2, 10, dtype=torch.bool)
+    valid = torch.ones(2, 10, dtype=torch.bool)
+    valid[1, 6:] = False
+    changed = inputs.clone()
+    changed[1, 6:] = 100.0
+    with torch.no_grad():
+        before, after = model(inputs, faces, valid), model(changed, faces, valid)
+    torch.testing.assert_close(before[1, :6], after[1, :6])
+    torch.testing.assert_close(before[0], after[0])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_frames_without_a_face_see_the_learned_missing_vector(name):
+    model = tiny(name)
+    inputs, faces = torch.randn(1, 8, 5), torch.ones(1, 8, dtype=torch.bool)
+    faces[0, 3] = False
+    valid = torch.ones(1, 8, dtype=torch.bool)
+    changed = inputs.clone()
+    changed[0, 3, :3] = 50.0  # its visual features are ignored
+    with torch.no_grad():
+        torch.testing.assert_close(model(inputs, faces, valid), model(changed, faces, valid))
+        before = model(inputs, faces, valid)
+        model.missing.add_(1.0)  # the learned vector is what it sees instead
+        assert not torch.allclose(model(inputs, faces, valid)[0, 3], before[0, 3])
+    changed[0, 4, :3] = 50.0  # a frame with a face does change
+    with torch.no_grad():
+        assert not torch.allclose(model(inputs, faces, valid)[0, 4], model(changed, faces, valid)[0, 4])
+
+
+def test_causal_tcn_does_not_look_ahead():
+    model = tiny("tcn", causal=True)
+    inputs, faces, valid = (
+        torch.randn(1, 10, 5),
+        torch.ones(1, 10, dtype=torch.bool),
+        torch.ones(1, 10, dtype=torch.bool),
+    )
+    changed = inputs.clone()
+    changed[0, 7:] += 5.0
+    with torch.no_grad():
+        torch.testing.assert_close(model(inputs, faces, valid)[0, :7], model(changed, faces, valid)[0, :7])
+
+
+def test_inference_predicts_every_frame_of_sequences_longer_and_shorter_than_a_window():
+    model = tiny("tcn")
+    sequences = [sequence("long", 23), sequence("short", 3, labels=False)]
+    values = predict_sequences(model, sequences, 8, device=torch.device("cpu"), batch_size=2)
+    assert [value.shape for value in values] == [(23, 2), (3, 2)]
+    assert np.isfinite(values[0]).all() and np.abs(values[0]).max() <= 1.0
+
+
+# --------------------------------------------------------------------------- losses
+
+
+@pytest.mark.parametrize("kind", list(TemporalLoss))
+def test_unlabelled_and_padded_frames_never_change_the_loss(kind):
+    seq = sequence("a", 12, seed=1)
+    seq.labels[2, 0] = -5.0  # valence missing only
+    seq.labels[5] = -5.0
+    batch = stack_windows([seq], cut_windows([seq], 16, 8), 16)
+    pred = (torch.rand(1, 16, 2, generator=torch.Generator().manual_seed(0)) - 0.5).requires_grad_(True)
+    weights = torch.rand(2, 21) + 0.5
+    loss, _ = window_loss(pred, batch.targets, batch.labelled, kind, weights)
+    loss.backward()
+    assert pred.grad[0, 2, 0] == 0 and pred.grad[0, 2, 1] != 0  # per dimension
+    assert (pred.grad[0, 5] == 0).all() and (pred.grad[0, 12:] == 0).all()
+    other = pred.detach().clone()
+    other[0, 2, 0], other[0, 5], other[0, 12:] = 0.9, -0.9, 0.7
+    targets = batch.targets.clone()
+    targets[0, 5], targets[0, 12:] = 0.3, -0.2
+    again, _ = window_loss(other, targets, batch.labelled, kind, weights)
+    assert again.item() == pytest.approx(loss.item(), abs=1e-6)
+
+
+def test_the_ccc_loss_of_a_perfect_prediction_is_zero():
+    seq = sequence("a", 10)
+    batch = stack_windows([seq], [(0, 0)], 10)
+    loss, terms = window_loss(batch.targets.clone(), batch.targets, batch.labelled, TemporalLoss.CCC)
+    assert loss.item() == pytest.approx(0.0, abs=1e-5)
+    assert terms["ccc/arousal"] == pytest.approx(1.0, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- folds
+
+
+def _entry(name: str, rows: int, split: Split = Split.TRAIN) -> Entry:
+    return Entry(name, split, None, None, None, rows, np.zeros(0, np.int64))
+
+
+def test_folds_never_share_a_video_and_hold_every_entry_once():
+    names = ["v1_left", "v1_right", "video2", "video2_left", "v3", "v4_left", "v5", "v6", "v7_right", "v8"]
+    entries = [_entry(name, 10 + 7 * number) for number, name in enumerate(names)]
+    folds = video_folds(entries, 3, seed=4)
+    assert sorted(name for fold in folds for name in fold) == sorted(names)
+    fold_of = {name: number for number, fold in enumerate(folds) for name in fold}
+    assert fold_of["v1_left"] == fold_of["v1_right"]
+    assert fold_of["video2"] == fold_of["video2_left"]
+    assert all(fold for fold in folds)
+    assert video_folds(entries, 3, seed=4) == folds  # reproducible
+
+
+def test_more_folds_than_videos_is_refused():
+    with pytest.raises(DataError, match="3 folds need at least 3 videos"):
+        video_folds([_entry("a_left", 3), _entry("a_right", 3), _entry("b", 3)], 3)
