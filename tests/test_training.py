@@ -242,3 +242,17 @@ def test_live_losses_average_each_term_over_the_steps_it_appears_in():
     for step in range(4):
         reporter.step({"D/loss": float(step), **({"G/loss": 10.0 + step} if step % 2 else {})})
     assert reporter.running == {"D/loss": 1.5, "G/loss": 12.0}
+
+
+def test_epoch_line_shows_the_temporal_models_loss():
+    from rich.console import Console
+
+    from abaw.cli.render_training import RichReporter
+
+    console = Console(file=io.StringIO(), width=200)
+    reporter = RichReporter(console, show_progress=False)
+    reporter.start_epoch(1, 1, 1)
+    reporter.step({"loss": 0.25})
+    reporter.end_epoch({"epoch": 1, "loss": 0.25, "val/ccc_mean": 0.5, "seconds": 1.0})
+    line = console.file.getvalue()
+    assert "loss 0.2500" in line and "val/ccc_mean 0.5000" in line

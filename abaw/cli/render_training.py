@@ -15,7 +15,8 @@ from abaw.training.reporting import Reporter
 if TYPE_CHECKING:
     from abaw.training.trainer import TrainResult
 
-LIVE_KEYS = ("D/loss", "G/loss", "D/affect", "D/gp", "G/warmup/loss")
+# "loss" is the temporal model's single loss; the others are the adversarial solver's terms.
+LIVE_KEYS = ("D/loss", "G/loss", "D/affect", "D/gp", "G/warmup/loss", "loss")
 
 
 class RichReporter(Reporter):
@@ -60,7 +61,7 @@ class RichReporter(Reporter):
 
     def end_epoch(self, row: Mapping[str, object]) -> None:
         parts = [f"epoch {row['epoch']}"]
-        for key in ("D/loss", "G/loss", "G/warmup/loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean"):
+        for key in ("D/loss", "G/loss", "G/warmup/loss", "loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean"):
             if isinstance(row.get(key), float):
                 parts.append(f"{key} {row[key]:.4f}")
         if row.get("best"):
