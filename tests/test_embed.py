@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -193,3 +194,15 @@ def test_cli_embeds_with_a_trained_run_and_reports(generated: GeneratedDataset, 
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     code, _, err = run_cli(*embed[:2], "--checkpoint", tmp_path / "broken.pt", *embed[4:])
     assert code == 2 and err.count("\n") == 1 and "broken.pt" in err
+
+
+def test_not_ready_survives_pickling_with_what_the_command_line_needs(index: DatasetIndex, tmp_path: Path) -> None:
+    error = EmbeddingsNotReady("gone", "aln", index.layout, tmp_path / "best.pt", path=tmp_path / "x.npz")
+    copy = pickle.loads(pickle.dumps(error))  # DataLoader workers and torchrun ranks send errors pickled
+    assert (str(copy), copy.name, copy.checkpoint, copy.layout.root) == (
+        str(error),
+        "aln",
+        tmp_path / "best.pt",
+        index.layout.root,
+    )
+    assert error_line(copy) == error_line(error) and "--checkpoint" in error_line(copy)
