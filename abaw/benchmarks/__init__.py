@@ -99,6 +99,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "embedding extraction frames/s per variant, CPU and CUDA",
         ("--videos", "6", "--frames", "20", "--variants", "disc-tiny,aeg-cd-tiny", "--workers", "0"),
     ),
+    Benchmark(
+        "temporal",
+        "temporal model training and inference windows/s per model, CPU and CUDA",
+        ("--sequences", "2", "--frames", "96", "--embedding-dim", "16", "--window", "32", "--steps", "2"),
+    ),
 )
 
 

@@ -14,6 +14,7 @@ from abaw.benchmarks import Benchmark, BenchmarkRun, find_benchmarks
 from abaw.benchmarks.audio import AudioBenchmark
 from abaw.benchmarks.embed import EmbedBenchmark
 from abaw.benchmarks.index import IndexBenchmark
+from abaw.benchmarks.temporal import TemporalBenchmark
 
 
 def audio_figures(figures: AudioBenchmark) -> list[RenderableType]:
@@ -77,10 +78,37 @@ def embed_figures(figures: EmbedBenchmark) -> list[RenderableType]:
     return [table]
 
 
+def temporal_figures(figures: TemporalBenchmark) -> list[RenderableType]:
+    """The temporal benchmark's table: training and inference windows/s per model and device."""
+    options = figures.options
+    table = Table(
+        title=f"Temporal models (abaw temporal train), {figures.input_dim} inputs per frame, window "
+        f"{options['window']}, batch {options['batch_size']}, fp32, on {figures.machine}"
+    )
+    columns = ("model", "device", "parameters", "train windows/s", "inference windows/s")
+    columns += ("train peak MiB", "infer peak MiB")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "device") else "right")
+    for speed in figures.speeds:
+        peaks = [
+            "-" if value is None else f"{value:,.0f}" for value in (speed.train_peak_mib, speed.inference_peak_mib)
+        ]
+        table.add_row(
+            speed.model,
+            speed.device,
+            f"{speed.parameters:,}",
+            f"{speed.train_windows_per_second:,.1f}",
+            f"{speed.inference_windows_per_second:,.1f}",
+            *peaks,
+        )
+    return [table]
+
+
 _DRAWERS: dict[type, Callable[[Any], list[RenderableType]]] = {
     AudioBenchmark: audio_figures,
     EmbedBenchmark: embed_figures,
     IndexBenchmark: index_figures,
+    TemporalBenchmark: temporal_figures,
 }
 
 
