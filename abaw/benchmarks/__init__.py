@@ -102,7 +102,22 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "temporal",
         "temporal model training and inference windows/s per model, CPU and CUDA",
-        ("--sequences", "2", "--frames", "96", "--embedding-dim", "16", "--window", "32", "--steps", "2"),
+        (
+            "--sequences",
+            "2",
+            "--frames",
+            "96",
+            "--embedding-dim",
+            "16",
+            "--window",
+            "32",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+            "--steps",
+            "2",
+        ),
     ),
 )
 

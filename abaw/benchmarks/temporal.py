@@ -18,8 +18,8 @@ after warm-up steps:
 The temporal trainer runs fp32 on every device (no autocast), so does this.
 
 Run: ``python -m abaw.benchmarks.temporal [--models tcn,gru,transformer] [--sequences 8] [--frames 2048]
-[--embedding-dim 1088] [--audio-dim 50] [--window 256] [--batch-size 16] [--steps 10] [--warmup 2]
-[--devices cpu,cuda]``
+[--embedding-dim 1088] [--audio-dim 50] [--window 256] [--batch-size 16] [--hidden 128] [--layers 4]
+[--steps 10] [--warmup 2] [--devices cpu,cuda]``; the defaults are the trainer's and the models' default sizes.
 """
 
 from __future__ import annotations
@@ -123,8 +123,15 @@ def synthetic_sequences(
 def measure_model(
     name: str, sequences: list[EntrySequence], visual_dim: int, device: torch.device, args: argparse.Namespace
 ) -> TemporalSpeed:
-    """Inference and training windows/s of the temporal model ``name`` at its default size on ``device``."""
-    config = TemporalConfig(model=name, window=args.window, batch_size=args.batch_size, device=device.type)
+    """Inference and training windows/s of the temporal model ``name`` (sizes from ``args``) on ``device``."""
+    config = TemporalConfig(
+        model=name,
+        window=args.window,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        layers=args.layers,
+        device=device.type,
+    )
     torch.manual_seed(0)
     model = create_temporal_model(name, config.model_config(sequences[0].inputs.shape[1], visual_dim)).to(device)
     parameters = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
@@ -192,6 +199,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audio-dim", type=int, default=AudioFeatureConfig().dim, help="Audio columns per frame.")
     parser.add_argument("--window", type=int, default=TemporalConfig.window, help="Frames per window.")
     parser.add_argument("--batch-size", type=int, default=TemporalConfig.batch_size, help="Windows per step.")
+    parser.add_argument("--hidden", type=int, default=TemporalConfig.hidden, help="Width of the models.")
+    parser.add_argument("--layers", type=int, default=TemporalConfig.layers, help="Depth of the models.")
     parser.add_argument("--steps", type=int, default=10, help="Timed training steps.")
     parser.add_argument("--warmup", type=int, default=2, help="Training steps before timing.")
     parser.add_argument(
