@@ -8,7 +8,7 @@ after warm-up steps:
 
 * ``train``: windows/s of training steps as ``abaw temporal train`` takes
   them: stacking the windows, the forward pass, the affect loss with class
-  weights, the backward pass and the AdamW step;
+  weights, the backward pass and the AdamW step (the trainer's own ``train_step``);
 * ``inference``: windows/s of prediction over every sequence in overlapping
   windows (half a window apart), averaged per frame, as validation and
   ``abaw predict`` do;
@@ -36,9 +36,9 @@ from abaw.benchmarks.embed import machine_name
 from abaw.benchmarks.training import _peak_mib, _start_peak, _synchronise
 from abaw.data.audio import AudioFeatureConfig
 from abaw.temporal.config import TemporalConfig
-from abaw.temporal.losses import window_loss
 from abaw.temporal.models import create_temporal_model, temporal_model_names
 from abaw.temporal.sequences import EntrySequence, Normalisation
+from abaw.temporal.trainer import train_step
 from abaw.temporal.windows import MISSING_LABEL, cut_windows, predict_sequences, stack_windows
 from abaw.training.class_weights import class_balanced_weights
 
@@ -160,12 +160,9 @@ def measure_model(
         trained = 0
         for step in range(first, first + count):
             picked = [windows[order[(step * config.batch_size + k) % len(order)]] for k in range(config.batch_size)]
-            batch = stack_windows(sequences, picked, config.window).to(device)
-            pred = model(batch.inputs, batch.has_face, batch.valid)
-            loss, _ = window_loss(pred, batch.targets, batch.labelled, config.loss, class_weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(
+                model, optimizer, stack_windows(sequences, picked, config.window).to(device), config.loss, class_weights
+            )
             trained += len(picked)
         return trained
 

@@ -51,7 +51,7 @@ from abaw.runtime.evaluation import complete_predictions
 from abaw.runtime.rundir import RunDir
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.report import ScoreReport, score_predictions
-from abaw.temporal.config import TemporalConfig, TemporalProtocol
+from abaw.temporal.config import TemporalConfig, TemporalLoss, TemporalProtocol
 from abaw.temporal.folds import video_folds
 from abaw.temporal.losses import window_loss
 from abaw.temporal.models import create_temporal_model
@@ -64,7 +64,7 @@ from abaw.temporal.sequences import (
     open_sources,
     visual_dim,
 )
-from abaw.temporal.windows import as_video_predictions, cut_windows, predict_sequences, stack_windows
+from abaw.temporal.windows import WindowBatch, as_video_predictions, cut_windows, predict_sequences, stack_windows
 from abaw.training.class_weights import class_balanced_weights
 from abaw.training.prepare import BestScore, seed_everything, write_skipped
 from abaw.training.reporting import MetricsLog, Reporter
@@ -165,6 +165,22 @@ class SequenceData:
     def of(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names``, in that order."""
         return [self.sequences[name] for name in names]
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: WindowBatch,
+    loss_kind: TemporalLoss,
+    class_weights: torch.Tensor,
+) -> dict[str, float]:
+    """One optimisation step on a batch of windows (the trainer's and the benchmark's); returns the loss terms."""
+    pred = model(batch.inputs, batch.has_face, batch.valid)
+    loss, terms = window_loss(pred, batch.targets, batch.labelled, loss_kind, class_weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return terms
 
 
 def load_sequence_data(
@@ -279,17 +295,14 @@ def fit(
             totals: dict[str, float] = {}
             model.train()
             for step in range(steps):
-                batch = stack_windows(
-                    train, [windows[i] for i in mine[step * per_rank : (step + 1) * per_rank]], config.window
+                picked = [windows[i] for i in mine[step * per_rank : (step + 1) * per_rank]]
+                terms = train_step(
+                    trained,
+                    optimizer,
+                    stack_windows(train, picked, config.window).to(dist.device),
+                    config.loss,
+                    class_weights.to(dist.device),
                 )
-                batch = batch.to(dist.device)
-                pred = trained(batch.inputs, batch.has_face, batch.valid)
-                loss, terms = window_loss(
-                    pred, batch.targets, batch.labelled, config.loss, class_weights.to(dist.device)
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
                 iteration += 1
                 for key, value in terms.items():
                     totals[key] = totals.get(key, 0.0) + value / steps
