@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from abaw.choices import parse_enum
 from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split
 from abaw.errors import DataError
 from abaw.outputs import DATASET_MANIFEST_NAME
+
+if TYPE_CHECKING:  # the record's module names its folder from here
+    from abaw.synthetic.degradations import DegradationRecord
 
 CROP_SIZE = 112
 """Side of the aligned face crops, as in Aff-Wild2."""
@@ -38,6 +42,10 @@ class GeneratorConfig:
             in every other entry.
         pixel_noise: Standard deviation of the per-frame pixel noise (0-255 scale).
         jpeg_quality: Quality of the face-crop JPEGs.
+        degraded_share: Share of every person's frames degraded as in-the-wild
+            footage is (see :mod:`abaw.synthetic.wild`), in runs of 5-40
+            frames; 0 keeps every face clean. Recorded per entry under
+            ``ROOT/.generator/degradations/``.
 
     Example:
         >>> GeneratorConfig(videos=3)
@@ -54,6 +62,7 @@ class GeneratorConfig:
     unlabelled_rate: float = 0.03
     pixel_noise: float = 4.0
     jpeg_quality: int = 90
+    degraded_share: float = 0.3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "edition", parse_enum(Edition, self.edition, "edition", error=DataError))
@@ -70,6 +79,17 @@ class GeneratorConfig:
             raise DataError(f"pixel_noise must not be negative, got {self.pixel_noise}")
         if not 1 <= self.jpeg_quality <= 95:
             raise DataError(f"jpeg_quality must be between 1 and 95, got {self.jpeg_quality}")
+        if not 0.0 <= self.degraded_share <= 0.8:
+            raise DataError(f"degraded_share must be between 0 and 0.8, got {self.degraded_share}")
+
+    @classmethod
+    def many_identities(cls, seed: int = 0) -> GeneratorConfig:
+        """Many short clips (40 persons, about 45 frames each) instead of a few long ones, about 1800 frames in all.
+
+        With a dozen training persons an auto-encoder learns those faces, not
+        faces; many persons make it generalise to validation identities.
+        """
+        return cls(seed=seed, videos=40, frames=45)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready copy."""
@@ -103,6 +123,8 @@ class GeneratedEntry:
         extra_image: Whether the folder also holds image ``frames + 1``.
         audio_rate: Sample rate of the video's audio track.
         audio_channels: Channels of the video's audio track.
+        degradations: What degrades each label row's frame (as written under
+            ``ROOT/.generator/degradations/``).
     """
 
     name: str
@@ -121,6 +143,7 @@ class GeneratedEntry:
     extra_image: bool
     audio_rate: int
     audio_channels: int
+    degradations: DegradationRecord
 
     @property
     def labels_file(self) -> Path:

@@ -25,18 +25,34 @@ def _lerp(a: tuple[int, ...], b: tuple[int, ...], w: float) -> tuple[int, ...]:
     return tuple(round(x + (y - x) * w) for x, y in zip(a, b, strict=True))
 
 
+def face_geometry(look: Look, frame: int, size: int = CROP_SIZE) -> tuple[float, float, float]:
+    """Centre ``(x, y)`` and scale of the face in a crop of side ``size`` at ``frame``, in pixels.
+
+    Features lie at fixed multiples of the scale from the centre: the eyes
+    ``0.10`` above it and ``0.15`` to each side, the mouth ``0.22`` below it.
+    """
+    sway_x, sway_y = _sway(look, frame)
+    return (0.5 + look.dx + sway_x) * size, (0.52 + look.dy + sway_y) * size, look.scale * size
+
+
 def draw_face(look: Look, valence: float, arousal: float, frame: int = 0) -> Image.Image:
     """Draw one noiseless ``CROP_SIZE`` face crop showing ``valence`` and ``arousal``."""
     size = CROP_SIZE * _SUPERSAMPLE
     image = Image.new("RGB", (size, size), look.background)
     draw = ImageDraw.Draw(image)
-    sway_x, sway_y = _sway(look, frame)
-    cx = (0.5 + look.dx + sway_x) * size
-    cy = (0.52 + look.dy + sway_y) * size
-    s = look.scale * size
+    if look.backdrop is not None:
+        # A second colour behind the person (a shelf, a window): the scene is not one flat colour.
+        band = look.backdrop_width * size
+        for left in np.arange(look.backdrop_offset * band * 2 - 2 * band, size, 2 * band):
+            draw.rectangle((left, 0, left + band, size), fill=look.backdrop)
+    cx, cy, s = face_geometry(look, frame, size)
 
     draw.ellipse((cx - 0.38 * s, cy - 0.50 * s, cx + 0.38 * s, cy + 0.36 * s), fill=look.hair)
     draw.ellipse((cx - 0.35 * s, cy - 0.42 * s, cx + 0.35 * s, cy + 0.46 * s), fill=look.skin)
+    if look.beard:
+        # Below the mouth and along the jaw only: the lips stay in view.
+        draw.chord((cx - 0.35 * s, cy - 0.30 * s, cx + 0.35 * s, cy + 0.46 * s), 15, 165, fill=look.hair)
+        draw.ellipse((cx - 0.20 * s, cy + 0.14 * s, cx + 0.20 * s, cy + 0.30 * s), fill=look.skin)
     dark = (35, 25, 25)
 
     # Arousal: eyes open from a closed lash line on a shadowed lid to wide white eyes; brows rise.
@@ -62,6 +78,15 @@ def draw_face(look: Look, valence: float, arousal: float, frame: int = 0) -> Ima
             fill=look.hair,
             width=max(1, round(0.028 * s)),
         )
+        if look.glasses:
+            # Thin rims around the eye: they frame it without hiding its opening.
+            draw.ellipse(
+                (ex - 1.45 * eye_w, eye_y - 0.10 * s, ex + 1.45 * eye_w, eye_y + 0.09 * s),
+                outline=look.glasses,
+                width=max(1, round(0.012 * s)),
+            )
+    if look.glasses:
+        draw.line((cx - 0.026 * s, eye_y - 0.02 * s, cx + 0.026 * s, eye_y - 0.02 * s), fill=look.glasses, width=2)
 
     nose = _lerp(look.skin, (0, 0, 0), 0.25)
     draw.line(

@@ -14,6 +14,7 @@ from abaw.errors import DataError
 from abaw.outputs import GENERATOR_NAME, OutputKind, staged_output_dir
 from abaw.progress import ProgressFn, no_progress
 from abaw.synthetic.config import MANIFEST_NAME, TEST_LABELS_FOLDER, GeneratedDataset, GeneratedEntry, GeneratorConfig
+from abaw.synthetic.degradations import degradations_path, write_degradations
 from abaw.synthetic.plan import PersonPlan, plan_videos
 from abaw.synthetic.video import write_video
 
@@ -90,6 +91,7 @@ def generate_dataset(
                 folder = annotation_folders.get(person.split, TEST_LABELS_FOLDER)
                 (root / folder).mkdir(parents=True, exist_ok=True)
                 (root / folder / f"{person.name}.txt").write_text(_annotation_text(person), encoding="utf-8")
+                write_degradations(root, person.name, person.degradation_record())
         test_names = [p.name for video in plan for p in video.persons if p.split is Split.TEST]
         (root / test_list_path).parent.mkdir(parents=True, exist_ok=True)
         (root / test_list_path).write_text("".join(f"{name}\n" for name in test_names), encoding="utf-8")
@@ -115,6 +117,7 @@ def generate_dataset(
                     extra_image=person.extra_image,
                     audio_rate=video.audio_rate,
                     audio_channels=video.audio_channels,
+                    degradations=person.degradation_record(),
                 )
         entries = dict(sorted(entries.items(), key=lambda item: list(Split).index(item[1].split)))
         manifest = {
@@ -136,6 +139,8 @@ def generate_dataset(
                     "extra_image": entry.extra_image,
                     "audio_rate": entry.audio_rate,
                     "audio_channels": entry.audio_channels,
+                    "degradations": _relative(degradations_path(final_root, name), final_root),
+                    "degraded_rows": int(entry.degradations.mask().sum()),
                 }
                 for name, entry in entries.items()
             },

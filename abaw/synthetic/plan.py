@@ -10,6 +10,7 @@ import numpy as np
 from abaw.data.layout import FRAME_FOLDER_PREFIX, Edition, Split
 from abaw.data.names import Person
 from abaw.synthetic.config import NEW_FRAMES_FOLDER, GeneratorConfig
+from abaw.synthetic.degradations import Degradation, DegradationRecord
 
 _SINGLE_NAMES = (
     "1-30-1280x720",
@@ -27,6 +28,7 @@ _SINGLE_NAMES = (
     "82-30-1280x720",
     "video66",
 )
+_NAME_SIZES = ((1280, 720), (1920, 1080), (640, 360), (480, 360), (640, 480))
 _TRAIN_PAIR = "video10_1"  # _left and _right entries
 _HALF_PAIR = "video2"  # entries video2_left and video2 (the right person, unsuffixed)
 _TEST_PAIR = "video45_2"
@@ -45,6 +47,30 @@ class Look:
     sway: tuple[float, float, float, float]  # periods (frames) and phases of the head motion
     voice_f0: float
     voice_gain_db: float
+    glasses: tuple[int, int, int] | None = None  # rim colour
+    beard: bool = False
+    backdrop: tuple[int, int, int] | None = None  # colour of vertical bands behind the person
+    backdrop_width: float = 0.2  # band width, as a fraction of the crop
+    backdrop_offset: float = 0.0  # phase of the bands, 0-1
+
+
+@dataclass(frozen=True)
+class DegradedRun:
+    """A run of frames of one person degraded the same way (see :mod:`abaw.synthetic.wild`).
+
+    Attributes:
+        kinds: What degrades these frames (one kind, sometimes two that go together).
+        start: First frame, 0-based.
+        stop: One past the last frame.
+        strength: How strong, 0-1.
+        seed: The run's own random stream (its blur direction, occluder, per-frame noise).
+    """
+
+    kinds: frozenset[Degradation]
+    start: int
+    stop: int
+    strength: float
+    seed: int
 
 
 @dataclass
@@ -61,11 +87,24 @@ class PersonPlan:
     missing_images: frozenset[int]
     unlabelled: np.ndarray  # (rows, 2) bool: rows/values written as -5
     extra_image: bool
+    degraded_runs: tuple[DegradedRun, ...] = ()
 
     @property
     def rows(self) -> int:
         """Label lines of the entry."""
         return len(self.valence)
+
+    def runs_at(self, frame: int) -> list[DegradedRun]:
+        """The degraded runs covering 0-based ``frame``."""
+        return [run for run in self.degraded_runs if run.start <= frame < run.stop]
+
+    def degradation_record(self) -> DegradationRecord:
+        """What degrades each label row's frame (rows past the decoded frames are clean)."""
+        rows: list[set[Degradation]] = [set() for _ in range(self.rows)]
+        for run in self.degraded_runs:
+            for frame in range(run.start, run.stop):
+                rows[frame] |= run.kinds
+        return DegradationRecord.from_rows(rows)
 
 
 @dataclass
@@ -125,10 +164,18 @@ def _video_groups(count: int) -> list[tuple[Split, str, list[str]]]:
 
 
 def _single_names(count: int) -> list[str]:
+    """The fixed names, then the Aff-Wild2 styles ``NNN``, ``videoNNN`` and ``NNN-FPS-WxH``, numbers unique."""
     names = list(_SINGLE_NAMES)
     number = 300
     while len(names) < count:
-        names.append(f"video{number}" if number % 2 else f"{number}-30-1280x720")
+        style = number % 3
+        if style == 0:
+            names.append(str(number))
+        elif style == 1:
+            names.append(f"video{number}")
+        else:
+            width, height = _NAME_SIZES[number % len(_NAME_SIZES)]
+            names.append(f"{number}-{25 if number % 4 == 1 else 30}-{width}x{height}")
         number += 1
     return names
 
@@ -211,6 +258,7 @@ def _plan_person(
         ),
         voice_f0=float(rng.uniform(95, 130)),
         voice_gain_db=float(rng.uniform(-2, 2)),
+        **_accessories(seeded_rng(config.seed, index, 100), background),
     )
     valence, arousal = _trajectories(rng, rows)
 
@@ -236,7 +284,65 @@ def _plan_person(
         missing_images=frozenset(missing),
         unlabelled=unlabelled,
         extra_image=extra_image,
+        degraded_runs=_degraded_runs(seeded_rng(config.seed, index, 101), frames, config.degraded_share),
     )
+
+
+def _accessories(rng: np.random.Generator, background: np.ndarray) -> dict[str, object]:
+    """What else makes a person look like themself: glasses, a beard, the scene behind them."""
+    # Their own stream: adding a look feature leaves the labels of a seed unchanged.
+    shade = rng.uniform(0.3, 1.7)
+    return {
+        "glasses": _rgb(rng.integers(10, 120, 3)) if rng.random() < 0.3 else None,
+        "beard": bool(rng.random() < 0.2),
+        "backdrop": _rgb(np.clip(background * shade, 0, 255)) if rng.random() < 0.5 else None,
+        "backdrop_width": float(rng.uniform(0.08, 0.3)),
+        "backdrop_offset": float(rng.random()),
+    }
+
+
+# Kinds that often come together in real footage: a dark scene is noisy, a small face is also compressed.
+_COMPANIONS = {
+    Degradation.UNDEREXPOSURE: Degradation.SENSOR_NOISE,
+    Degradation.LOW_RESOLUTION: Degradation.JPEG,
+    Degradation.MOTION_BLUR: Degradation.JPEG,
+}
+_IMAGE_KINDS = [kind for kind in Degradation if not kind.hides_face]
+_FACE_KINDS = [kind for kind in Degradation if kind.hides_face]
+
+
+def _degraded_runs(rng: np.random.Generator, frames: int, share: float) -> tuple[DegradedRun, ...]:
+    """Runs of 5-40 frames covering about ``share`` of ``frames``; in about half the persons one run hides the face."""
+    target = round(share * frames)
+    if target == 0:
+        return ()
+    runs: list[DegradedRun] = []
+    covered: set[int] = set()
+    hides_face = rng.random() < 0.5
+    for _ in range(200):  # overlapping runs cover less than their length: a bound instead of a proof
+        if len(covered) >= target:
+            break
+        length = min(frames, int(rng.integers(5, 41)), max(5, target - len(covered)))
+        start = int(rng.integers(0, frames - length + 1))
+        if hides_face:
+            kinds = {_FACE_KINDS[int(rng.integers(len(_FACE_KINDS)))]}
+            hides_face = False
+        else:
+            kind = _IMAGE_KINDS[int(rng.integers(len(_IMAGE_KINDS)))]
+            kinds = {kind}
+            if kind in _COMPANIONS and rng.random() < 0.3:
+                kinds.add(_COMPANIONS[kind])
+        runs.append(
+            DegradedRun(
+                kinds=frozenset(kinds),
+                start=start,
+                stop=start + length,
+                strength=float(rng.uniform(0.25, 1.0)),
+                seed=int(rng.integers(2**31)),
+            )
+        )
+        covered.update(range(start, start + length))
+    return tuple(runs)
 
 
 def _rgb(values: np.ndarray) -> tuple[int, int, int]:

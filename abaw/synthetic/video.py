@@ -14,6 +14,7 @@ from abaw.synthetic.audio import voice_track
 from abaw.synthetic.config import GeneratorConfig
 from abaw.synthetic.faces import add_noise, draw_background, draw_face, face_boxes
 from abaw.synthetic.plan import VideoPlan, seeded_rng
+from abaw.synthetic.wild import degrade_capture, degrade_scene
 
 
 def write_video(video: VideoPlan, root: Path, config: GeneratorConfig, number: int) -> None:
@@ -43,11 +44,12 @@ def write_video(video: VideoPlan, root: Path, config: GeneratorConfig, number: i
         for index in range(rendered):
             frame_image = background.copy() if index < video.frames else None
             for person, (x, y, side) in zip(video.persons, boxes, strict=True):
-                face = add_noise(
-                    draw_face(person.look, float(person.valence[index]), float(person.arousal[index]), index),
-                    noise,
-                    config.pixel_noise,
-                )
+                runs = person.runs_at(index) if index < video.frames else []
+                face = draw_face(person.look, float(person.valence[index]), float(person.arousal[index]), index)
+                # The base noise is drawn for every face alike, so a clean face is the same with or without
+                # degradations elsewhere.
+                face = add_noise(degrade_scene(face, person.look, index, runs), noise, config.pixel_noise)
+                face = degrade_capture(face, index, runs)
                 number_1 = index + 1
                 has_image = number_1 not in person.missing_images and (index < video.frames or person.extra_image)
                 if has_image:
