@@ -375,10 +375,7 @@ def degraded_rows(root: Path, names: Sequence[str]) -> dict[str, np.ndarray] | N
     Raises:
         DataError: for an unreadable record (naming the file and line).
     """
-    try:
-        from abaw.synthetic.degradations import read_degradations
-    except ImportError:  # TEMPORARY until the generator's degradation record is merged
-        return None
+    from abaw.synthetic.degradations import read_degradations
 
     records = read_degradations(root)
     if not records:

@@ -2,7 +2,9 @@
 
 One row per face: the clean input, the same face degraded by the training
 noise, the generator's cleaned output, and a few channels of the latent map
-as grayscale heatmaps. The noisy column always shows an artifact (the
+as grayscale heatmaps. Under the noisy and the cleaned face stands its PSNR
+against the clean one (:mod:`abaw.experiments.psnr`), and the title gives
+both means, so the figure says whether the generator cleans or damages. The noisy column always shows an artifact (the
 training noise model leaves half the faces clean, which would make the
 column repeat the first); the artifacts and levels are drawn uniformly as in
 training, seeded, and named under each noisy face.
@@ -22,6 +24,7 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import images_to_float, read_face_image, select_frames
 from abaw.errors import DataError
+from abaw.experiments.psnr import psnr
 from abaw.plots.affect import new_figure, save_figure
 from abaw.prediction.predict import TrainedModel
 from abaw.training.noise import NoiseConfig, apply_artifact
@@ -91,6 +94,16 @@ class Reconstruction:
     cleaned: np.ndarray
     latent: np.ndarray
     artifacts: list[str]
+
+    @property
+    def noisy_psnr(self) -> np.ndarray:
+        """PSNR (dB) of each noisy face against its clean face."""
+        return psnr(self.noisy, self.clean)
+
+    @property
+    def cleaned_psnr(self) -> np.ndarray:
+        """PSNR (dB) of each cleaned face against its clean face."""
+        return psnr(self.cleaned, self.clean)
 
     def busiest_channels(self, count: int) -> list[int]:
         """The ``count`` latent channels that vary most over the shown faces, most varied first.
@@ -204,6 +217,7 @@ def plot_reconstruction(
     result = reconstruct_faces(trained, images, noise, seed)
     channels = result.busiest_channels(latent_channels)
     rows = len(result.clean)
+    noisy_psnr, cleaned_psnr = result.noisy_psnr, result.cleaned_psnr
     titles = ["clean input", "noisy input", "cleaned output", *(f"latent ch {channel}" for channel in channels)]
     figure = new_figure(1.6 * len(titles) + 0.6, 1.75 * rows + 0.5)
     axes = np.asarray(figure.subplots(rows, len(titles), squeeze=False))
@@ -215,7 +229,8 @@ def plot_reconstruction(
     for row in range(rows):
         for column, images_of_column in enumerate((result.clean, result.noisy, result.cleaned)):
             axes[row, column].imshow(_as_picture(images_of_column[row]))
-        axes[row, 1].set_xlabel(result.artifacts[row], fontsize="small")
+        axes[row, 1].set_xlabel(f"{result.artifacts[row]}: {noisy_psnr[row]:.1f} dB", fontsize="small")
+        axes[row, 2].set_xlabel(f"{cleaned_psnr[row]:.1f} dB", fontsize="small")
         if captions is not None:
             axes[row, 0].set_ylabel(captions[row], fontsize="small")
     for (row, column), ax in np.ndenumerate(axes):
@@ -223,6 +238,9 @@ def plot_reconstruction(
         ax.set_yticks([])
         if row == 0:
             ax.set_title(titles[column], fontsize="medium")
-    figure.suptitle(f"{trained.variant}: generator input, output and latent map")
+    figure.suptitle(
+        f"{trained.variant}: generator input, output and latent map\n"
+        f"PSNR against the clean face: noisy {noisy_psnr.mean():.1f} dB, cleaned {cleaned_psnr.mean():.1f} dB"
+    )
     save_figure(figure, path, force=force)
     return result, channels
