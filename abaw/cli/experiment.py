@@ -39,7 +39,9 @@ def experiment_group() -> None:
 @click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), help="The critic's learning rate.")
 @click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate.")
 @click.option(
-    "--psnr-faces", type=click.IntRange(min=1), help="Validation faces the PSNR is measured on [default: 256]."
+    "--psnr-faces",
+    type=click.IntRange(min=1),
+    help="Validation faces the PSNR is measured on [default: 256; --quick: 16].",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Loader processes.")

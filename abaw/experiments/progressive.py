@@ -553,6 +553,4 @@ def _run_seeds(
     degraded_frames = None
     if masks is not None:
         degraded_frames = results[0].stages[0].degraded.frames if results[0].stages[0].degraded else 0
-    return ExperimentResult(
-        staging, root, settings, results, summarise(results), degraded_frames, notes, seconds
-    )
+    return ExperimentResult(staging, root, settings, results, summarise(results), degraded_frames, notes, seconds)
