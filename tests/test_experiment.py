@@ -22,10 +22,10 @@ from abaw.experiments.progressive import (
     Spread,
     degraded_rows,
 )
-from abaw.experiments.psnr import PSNR_CAP, psnr
 from abaw.formats.types import VideoPrediction
 from abaw.runtime.evaluation import score_split
 from abaw.scoring.metrics import score_frames
+from abaw.scoring.psnr import PSNR_CAP, psnr
 from abaw.synthetic.degradations import Degradation, DegradationRecord, write_degradations
 
 STAGES = ["Disc-tiny", "AEG-CD-tiny", "AEG-CD-SZ-tiny"]

@@ -12,7 +12,7 @@ on the validation split:
   (:func:`abaw.synthetic.degradations.read_degradations`; ``None`` when the
   dataset has none, e.g. the real data);
 * for a stage with a generator, the PSNR of its output ``G(noisy)`` and of
-  the noisy input against the clean face (:mod:`abaw.experiments.psnr`).
+  the noisy input against the clean face (:mod:`abaw.experiments.generator`).
 
 The summary gives each stage's mean and standard deviation over the seeds.
 
@@ -55,7 +55,7 @@ from abaw.training.progressive import Stage, train_chain
 
 if TYPE_CHECKING:
     from abaw.data.index import DatasetIndex
-    from abaw.experiments.psnr import FacePsnr
+    from abaw.experiments.generator import FacePsnr
     from abaw.training.config import TrainConfig
     from abaw.training.reporting import Reporter
 
@@ -188,7 +188,7 @@ class StageMeasurement:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> StageMeasurement:
         """Back from :meth:`to_dict` (a resumed experiment's finished seeds)."""
-        from abaw.experiments.psnr import FacePsnr
+        from abaw.experiments.generator import FacePsnr
 
         psnr = values.get("psnr")
         return cls(
@@ -393,7 +393,7 @@ def _measure_stage(
     progress: ProgressFn,
 ) -> StageMeasurement:
     """Predict Validation with the stage's checkpoint, score all and degraded frames, measure the generator."""
-    from abaw.experiments.psnr import measure_generator_psnr
+    from abaw.experiments.generator import measure_generator_psnr
     from abaw.prediction.predict import load_trained_model, predict_entries
     from abaw.runtime.evaluation import score_split
 

@@ -3,7 +3,7 @@
 One row per face: the clean input, the same face degraded by the training
 noise, the generator's cleaned output, and a few channels of the latent map
 as grayscale heatmaps. Under the noisy and the cleaned face stands its PSNR
-against the clean one (:mod:`abaw.experiments.psnr`), and the title gives
+against the clean one (:mod:`abaw.scoring.psnr`), and the title gives
 both means, so the figure says whether the generator cleans or damages. The noisy column always shows an artifact (the
 training noise model leaves half the faces clean, which would make the
 column repeat the first); the artifacts and levels are drawn uniformly as in
@@ -24,9 +24,9 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import images_to_float, read_face_image, select_frames
 from abaw.errors import DataError
-from abaw.experiments.psnr import psnr
 from abaw.plots.affect import new_figure, save_figure
 from abaw.prediction.predict import TrainedModel
+from abaw.scoring.psnr import psnr
 from abaw.training.noise import NoiseConfig, apply_artifact
 
 __all__ = [
