@@ -24,7 +24,7 @@ def experiment_group() -> None:
 @click.option("--out", required=True, type=output_path, help="The experiment's folder (one chain per seed).")
 @click.option("--root", type=existing_dir, help="Use this dataset instead of generating the demo data.")
 @click.option("--data", type=output_path, help="Demo dataset folder, reused when present [default: demo-data].")
-@click.option("--quick", is_flag=True, help="Smoke run in seconds: tiny variants and dataset (data: demo-data-quick).")
+@click.option("--quick", is_flag=True, help="Smoke run: tiny variants and dataset (data: demo-data-quick).")
 @click.option("--seeds", callback=seed_list, help="Training seeds, comma-separated [default: 0,1,2].")
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the demo data.")
 @click.option("--epochs", callback=epoch_counts, help="Epochs of Disc, AEG-CD, AEG-CD-SZ [default: the demo's 8,3,3].")
@@ -70,8 +70,9 @@ def progressive_command(
 
     Measures, per stage, validation CCC on all frames and on the degraded
     frames, and the PSNR of the generator's output next to its noisy input.
-    About 30 minutes on a 2-core CPU at the default size (the demo's recipe,
-    3 seeds); --quick takes seconds.
+    Each seed costs about one demo's training (3 seeds: about 12 minutes on a
+    quiet 2-core CPU where the demo trains in 4, longer where it is slower);
+    --quick takes under a minute per seed.
     """
     from abaw.cli.render_experiment import experiment_table, seeds_table
     from abaw.cli.render_training import RichReporter
