@@ -55,6 +55,7 @@ class OutputKind(str, Enum):
     FIGURES = "figures"
     DEMO = "demo"
     TRAIN_STAGES = "train-stages"
+    EXPERIMENT = "experiment"
     DATASET = "generated-dataset"
 
 

@@ -13,6 +13,7 @@ from abaw.cli.benchmark import benchmark_command
 from abaw.cli.context import AbawGroup, CliContext
 from abaw.cli.data import data
 from abaw.cli.demo import demo_command
+from abaw.cli.experiment import experiment_group
 from abaw.cli.features import features
 from abaw.cli.plot import plot_command
 from abaw.cli.predict import predict_command, predict_test_command
@@ -45,6 +46,7 @@ for command in (
     smooth,
     submission,
     benchmark_command,
+    experiment_group,
 ):
     cli.add_command(command)
 

@@ -2,7 +2,9 @@
 
 One row per face: the clean input, the same face degraded by the training
 noise, the generator's cleaned output, and a few channels of the latent map
-as grayscale heatmaps. The noisy column always shows an artifact (the
+as grayscale heatmaps. Under the noisy and the cleaned face stands its PSNR
+against the clean one (:mod:`abaw.scoring.psnr`), and the title gives
+both means, so the figure says whether the generator cleans or damages. The noisy column always shows an artifact (the
 training noise model leaves half the faces clean, which would make the
 column repeat the first); the artifacts and levels are drawn uniformly as in
 training, seeded, and named under each noisy face.
@@ -24,9 +26,17 @@ from abaw.data.samples import images_to_float, read_face_image, select_frames
 from abaw.errors import DataError
 from abaw.plots.affect import new_figure, save_figure
 from abaw.prediction.predict import TrainedModel
+from abaw.scoring.psnr import psnr
 from abaw.training.noise import NoiseConfig, apply_artifact
 
-__all__ = ["FaceSample", "Reconstruction", "plot_reconstruction", "reconstruct_faces", "sample_faces"]
+__all__ = [
+    "FaceSample",
+    "Reconstruction",
+    "plot_reconstruction",
+    "reconstruct_faces",
+    "sample_degraded_faces",
+    "sample_faces",
+]
 
 PAPER_NOISE = NoiseConfig()
 """The paper's four artifacts; runs store their own (see :func:`abaw.plots.run.run_noise`)."""
@@ -40,16 +50,18 @@ class FaceSample:
         entry: The entry's name.
         frame: Its 1-based frame number.
         image: ``uint8`` ``(3, H, W)``.
+        note: What the frame carries (e.g. its degradations), or ``""``.
     """
 
     entry: str
     frame: int
     image: np.ndarray
+    note: str = ""
 
     @property
     def caption(self) -> str:
-        """``entry #frame``, for row labels."""
-        return f"{self.entry} #{self.frame}"
+        """``entry #frame``, and the note on a second line, for row labels."""
+        return f"{self.entry} #{self.frame}" + (f"\n{self.note}" if self.note else "")
 
 
 def sample_faces(index: DatasetIndex, split: Split, count: int, seed: int = 0) -> list[FaceSample]:
@@ -74,6 +86,38 @@ def sample_faces(index: DatasetIndex, split: Split, count: int, seed: int = 0) -
     return faces
 
 
+def sample_degraded_faces(index: DatasetIndex, split: Split, count: int, seed: int = 0) -> list[FaceSample]:
+    """Draw up to ``count`` face frames of ``split`` that the generated data recorded as degraded, seeded.
+
+    Returns ``[]`` for a dataset without a degradation record (the real data).
+    Each face's note names its degradations.
+
+    Raises:
+        DataError: when a face image or the record cannot be read (naming the file).
+    """
+    from abaw.synthetic.degradations import read_degradations
+
+    records = read_degradations(index.layout.root)
+    samples = select_frames(index, index.split(split), labelled=False)
+    rows = []
+    for row in range(len(samples)):
+        record = records.get(samples.names[int(samples.entry_ids[row])])
+        frame = int(samples.frames[row])
+        if record is not None and frame <= len(record) and record.rows[frame - 1]:
+            rows.append(row)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(rows), size=min(count, len(rows)), replace=False)) if rows else []
+    faces = []
+    for pick in chosen:
+        row = rows[int(pick)]
+        name = samples.names[int(samples.entry_ids[row])]
+        frame = int(samples.frames[row])
+        kinds = ", ".join(sorted(kind.value for kind in records[name].rows[frame - 1]))
+        path = frame_image_path(index.entries[name].frames_dir, frame)
+        faces.append(FaceSample(name, frame, read_face_image(path), kinds))
+    return faces
+
+
 @dataclass(frozen=True)
 class Reconstruction:
     """The columns of a reconstruction figure, as arrays.
@@ -91,6 +135,16 @@ class Reconstruction:
     cleaned: np.ndarray
     latent: np.ndarray
     artifacts: list[str]
+
+    @property
+    def noisy_psnr(self) -> np.ndarray:
+        """PSNR (dB) of each noisy face against its clean face."""
+        return psnr(self.noisy, self.clean)
+
+    @property
+    def cleaned_psnr(self) -> np.ndarray:
+        """PSNR (dB) of each cleaned face against its clean face."""
+        return psnr(self.cleaned, self.clean)
 
     def busiest_channels(self, count: int) -> list[int]:
         """The ``count`` latent channels that vary most over the shown faces, most varied first.
@@ -152,6 +206,18 @@ def reconstruct_faces(
     )
 
 
+def _clean_real_frames(
+    trained: TrainedModel, frames: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(frames, G(frames), latent)`` in [-1, 1] for frames degraded in the data, or ``None`` for none."""
+    if frames is None or not len(frames):
+        return None
+    inputs = images_to_float(torch.from_numpy(np.asarray(frames)))
+    with torch.inference_mode():
+        cleaned, latent = trained.model.generate(inputs.to(trained.device))
+    return inputs.numpy(), cleaned.float().cpu().numpy(), latent.float().cpu().numpy()
+
+
 def _as_picture(image: np.ndarray) -> np.ndarray:
     """``(3, H, W)`` in [-1, 1] to ``(H, W, 3)`` in [0, 1] for ``imshow``."""
     return np.clip((image.transpose(1, 2, 0) + 1.0) / 2.0, 0.0, 1.0)
@@ -166,12 +232,17 @@ def plot_reconstruction(
     captions: Sequence[str] | None = None,
     latent_channels: int = 4,
     seed: int = 0,
+    degraded: np.ndarray | None = None,
+    degraded_captions: Sequence[str] | None = None,
     force: bool = False,
 ) -> tuple[Reconstruction, list[int]]:
     """Draw clean, noisy and cleaned faces with the busiest latent channels, and write the PNG.
 
     Each latent channel is drawn with one gray scale over all rows (black
-    lowest, white highest), so the rows of a column compare.
+    lowest, white highest), so the rows of a column compare. Frames degraded
+    in the data itself (``degraded``) get rows of their own below: the frame
+    as the dataset has it, and the generator's output for it (no clean face
+    exists, so no PSNR).
 
     Args:
         trained: A model with a generator.
@@ -181,6 +252,8 @@ def plot_reconstruction(
         captions: One label per row (e.g. ``entry #frame``).
         latent_channels: How many latent channels to show.
         seed: Seeds the noise.
+        degraded: ``uint8`` ``(m, 3, H, W)`` frames degraded in the data, or ``None``.
+        degraded_captions: One label per degraded frame.
         force: Replace an existing file.
 
     Returns:
@@ -203,26 +276,43 @@ def plot_reconstruction(
     """
     result = reconstruct_faces(trained, images, noise, seed)
     channels = result.busiest_channels(latent_channels)
-    rows = len(result.clean)
+    real = _clean_real_frames(trained, degraded)
+    rows = len(result.clean) + (0 if real is None else len(real[0]))
+    noisy_psnr, cleaned_psnr = result.noisy_psnr, result.cleaned_psnr
     titles = ["clean input", "noisy input", "cleaned output", *(f"latent ch {channel}" for channel in channels)]
     figure = new_figure(1.6 * len(titles) + 0.6, 1.75 * rows + 0.5)
     axes = np.asarray(figure.subplots(rows, len(titles), squeeze=False))
+    latent = result.latent if real is None else np.concatenate([result.latent, real[2]])
     for column, channel in enumerate(channels, start=3):
-        values = result.latent[:, channel]
+        values = latent[:, channel]
         low, high = float(values.min()), float(values.max())
         for row in range(rows):
             axes[row, column].imshow(values[row], cmap="gray", vmin=low, vmax=high if high > low else low + 1.0)
-    for row in range(rows):
+    for row in range(len(result.clean)):
         for column, images_of_column in enumerate((result.clean, result.noisy, result.cleaned)):
             axes[row, column].imshow(_as_picture(images_of_column[row]))
-        axes[row, 1].set_xlabel(result.artifacts[row], fontsize="small")
+        axes[row, 1].set_xlabel(f"{result.artifacts[row]}: {noisy_psnr[row]:.1f} dB", fontsize="small")
+        axes[row, 2].set_xlabel(f"{cleaned_psnr[row]:.1f} dB", fontsize="small")
         if captions is not None:
             axes[row, 0].set_ylabel(captions[row], fontsize="small")
+    if real is not None:
+        for number, (frame, cleaned) in enumerate(zip(real[0], real[1], strict=True)):
+            row = len(result.clean) + number
+            axes[row, 0].imshow(_as_picture(frame))
+            axes[row, 0].set_xlabel("degraded in the data", fontsize="small")
+            axes[row, 1].axis("off")
+            axes[row, 2].imshow(_as_picture(cleaned))
+            axes[row, 2].set_xlabel("no clean face: no PSNR", fontsize="small")
+            if degraded_captions is not None:
+                axes[row, 0].set_ylabel(degraded_captions[number], fontsize="small")
     for (row, column), ax in np.ndenumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])
         if row == 0:
             ax.set_title(titles[column], fontsize="medium")
-    figure.suptitle(f"{trained.variant}: generator input, output and latent map")
+    figure.suptitle(
+        f"{trained.variant}: generator input, output and latent map\n"
+        f"PSNR against the clean face: noisy {noisy_psnr.mean():.1f} dB, cleaned {cleaned_psnr.mean():.1f} dB"
+    )
     save_figure(figure, path, force=force)
     return result, channels

@@ -26,7 +26,7 @@ from abaw.formats.types import VideoPrediction
 from abaw.messages import some
 from abaw.outputs import OutputKind, check_output_dir, layout_sources, staged_output_dir
 from abaw.plots.affect import AffectSeries, plot_affect_over_time
-from abaw.plots.reconstruction import plot_reconstruction, sample_faces
+from abaw.plots.reconstruction import plot_reconstruction, sample_degraded_faces, sample_faces
 from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.rundir import resolve_checkpoint
@@ -36,6 +36,8 @@ from abaw.training.noise import NoiseConfig
 __all__ = ["RECONSTRUCTION_NAME", "PlotReport", "PlottedFigure", "affect_file_name", "plot_run"]
 
 RECONSTRUCTION_NAME = "reconstruction.png"
+DEGRADED_FACES = 2
+"""Rows of the reconstruction figure for frames degraded in the (generated) data itself."""
 _WORKER_FRAMES = 5000
 """Face frames from which loader processes pay off; below, starting them costs more than they save."""
 
@@ -267,6 +269,7 @@ def plot_run(
         # Read before the long work, so that a bad face image or setting fails at once.
         noise = run_noise(trained)
         shown = sample_faces(index, split, faces, seed)
+        degraded = sample_degraded_faces(index, split, DEGRADED_FACES, seed)
     else:
         report.notes.append(f"reconstruction figure skipped: variant {trained.variant} has no generator")
 
@@ -309,12 +312,19 @@ def plot_run(
                 captions=[face.caption for face in shown],
                 latent_channels=latent_channels,
                 seed=seed,
+                degraded=np.stack([face.image for face in degraded]) if degraded else None,
+                degraded_captions=[face.caption for face in degraded],
             )
             shows = f"{len(shown)} {split.value} faces: clean, noisy, cleaned" + (
                 f", latent channels {', '.join(map(str, channels))}" if channels else ""
             )
+            if degraded:
+                shows += f"; {len(degraded)} frames degraded in the data and their cleaned output"
             details = {
                 "faces": [face.caption for face in shown],
+                "degraded_faces": [face.caption for face in degraded],
+                "psnr_noisy": float(result.noisy_psnr.mean()),
+                "psnr_cleaned": float(result.cleaned_psnr.mean()),
                 "artifacts": result.artifacts,
                 "latent_channels": channels,
             }

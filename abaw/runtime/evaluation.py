@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from abaw.data.annotations import MISSING_LABEL
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import Batch, FaceFrameDataset, FrameSamples, batch_to_device, raise_first_fault
@@ -163,6 +164,7 @@ def score_split(
     index: DatasetIndex,
     split: Split,
     names: Iterable[str] | None = None,
+    rows: Mapping[str, np.ndarray] | None = None,
 ) -> ScoreReport:
     """Score face-frame predictions of a labelled split with the challenge metric.
 
@@ -174,6 +176,12 @@ def score_split(
         index: The dataset.
         split: A labelled split.
         names: The entries to score (those not skipped); by default every entry of ``split``.
+        rows: Per entry, a boolean mask of the label rows to score (e.g. the
+            degraded frames); the other rows, and entries without a mask, are
+            left out as unannotated ones are. ``None`` scores every row.
+
+    Raises:
+        DataError: when no scored row is annotated.
     """
     counts: Mapping[str, int] = index.frame_counts(split)
     labels = index.split_labels(split)
@@ -181,9 +189,27 @@ def score_split(
         wanted = set(names)
         counts = {name: count for name, count in counts.items() if name in wanted}
         labels = {name: values for name, values in labels.items() if name in wanted}
+    if rows is not None:
+        labels = {name: _keep_rows(values, rows.get(name)) for name, values in labels.items()}
     complete = complete_predictions(predictions, counts)
     prediction_set = PredictionSet(SubmissionFormat.PER_VIDEO, split.value, complete)
     return score_predictions(prediction_set, labels, line_counts=counts)
+
+
+def _keep_rows(labels: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """``labels`` with every row outside ``keep`` marked unannotated (-5); a mask shorter than the labels keeps less.
+
+    Example:
+        >>> _keep_rows(np.array([[0.1, 0.2], [0.3, 0.4]]), np.array([False, True])).tolist()
+        [[-5.0, -5.0], [0.3, 0.4]]
+    """
+    kept = np.full_like(labels, MISSING_LABEL)
+    if keep is not None:
+        mask = np.zeros(len(labels), dtype=bool)
+        count = min(len(mask), len(keep))
+        mask[:count] = np.asarray(keep, dtype=bool)[:count]
+        kept[mask] = labels[mask]
+    return kept
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Measured comparisons over several training seeds (``abaw experiment``)."""
