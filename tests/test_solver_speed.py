@@ -1,0 +1,73 @@
+"""The CPU speed-ups of the solver change no loss value and no gradient (tiny models, seeded)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from abaw.data.samples import Batch
+from abaw.model import create_model
+from abaw.runtime.devices import Distributed
+from abaw.training.config import TrainConfig
+from abaw.training.solver import Solver, has_batch_norm
+
+BATCH = 6
+
+
+def _solver(variant: str, joint_critic: bool, channels_last: bool = False) -> Solver:
+    torch.manual_seed(0)
+    model = create_model(variant, **({"audio_dim": 5} if "sz" in variant else {}))
+    config = TrainConfig.from_dict(
+        {"variant": variant, "precision": "fp32", "channels_last": channels_last, "n_critic": 1}
+    )
+    solver = Solver(model, config, torch.rand(2, 21, generator=torch.Generator().manual_seed(3)) + 0.5, Distributed())
+    solver.joint_critic = joint_critic
+    return solver
+
+
+def _batch(variant: str) -> Batch:
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(BATCH, 3, 112, 112, generator=generator) * 2 - 1
+    targets = torch.rand(BATCH, 2, generator=generator) * 2 - 1
+    audio = torch.randn(BATCH, 5, generator=generator) if "sz" in variant else None
+    return Batch(images, targets, audio)
+
+
+def _step_with_gradients(solver: Solver, batch: Batch) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """One D step; its loss terms and the critic's gradients (left in ``.grad`` by the update)."""
+    solver.seed_noise(7)
+    losses = solver.discriminator_step(batch)
+    gradients = {name: parameter.grad.clone() for name, parameter in solver.model.discriminator.named_parameters()}
+    return {key: value.item() for key, value in losses.items()}, gradients
+
+
+@pytest.mark.parametrize("variant", ["aeg-cd-tiny", "aeg-cd-sz-tiny"])
+def test_one_critic_pass_over_real_and_fake_equals_two(variant):
+    batch = _batch(variant)
+    joint_losses, joint_gradients = _step_with_gradients(_solver(variant, joint_critic=True), batch)
+    split_losses, split_gradients = _step_with_gradients(_solver(variant, joint_critic=False), batch)
+    assert joint_losses.keys() == split_losses.keys()
+    for key, value in split_losses.items():
+        assert joint_losses[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    for name, gradient in split_gradients.items():
+        torch.testing.assert_close(joint_gradients[name], gradient, rtol=1e-4, atol=1e-4, msg=name)  # float32 summation order
+
+
+def test_channels_last_on_cpu_gives_the_same_losses():
+    batch = _batch("aeg-cd-sz-tiny")
+    plain = _solver("aeg-cd-sz-tiny", joint_critic=True)
+    strided = _solver("aeg-cd-sz-tiny", joint_critic=True, channels_last=True)
+    assert strided.channels_last and not plain.channels_last
+    for solver in (plain, strided):
+        solver.seed_noise(7)
+    for _ in range(2):  # a D step and a G step each (n_critic 1)
+        expected = plain.step(batch)
+        got = strided.step(Batch(batch.images.contiguous(memory_format=torch.channels_last), batch.targets, batch.audio))
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+
+
+def test_batch_norm_critics_keep_separate_passes():
+    assert not has_batch_norm(create_model("aeg-cd-tiny").discriminator)
+    assert has_batch_norm(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)))
