@@ -59,8 +59,13 @@ LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
 
 
-ITERATION_COST = {"disc": 1.0, "aeg-cd": 4.0, "aeg-cd-sz": 4.8}
-"""Cost of one training iteration of each stage in Disc iterations (README benchmark: 169, 42 and 35 frames/s)."""
+ITERATION_COST = {"disc": 1.0, "aeg-cd": 4.3, "aeg-cd-sz": 5.2}
+"""Cost of one training iteration of each stage in Disc iterations.
+
+AEG-CD: a Disc demo epoch took 26 s and an AEG-CD epoch 111 s on a slow
+2-core EPYC; AEG-CD-SZ: the README's training benchmark (42 against 35
+frames/s) on top.
+"""
 
 TRAINING_OVERHEAD = 1.25
 """Stage time over its solver steps' time: validation each epoch, the loader, checkpoints (demo of 2026-11-25)."""
@@ -103,7 +108,7 @@ class DemoRecipe:
     )
     batch_size: int = 32
     seed: int = 0
-    steps_per_epoch: int | None = 18
+    steps_per_epoch: int | None = 17
     data: GeneratorConfig = field(default_factory=GeneratorConfig)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     train_settings: dict[str, Any] = field(default_factory=dict)
@@ -162,7 +167,7 @@ class DemoRecipe:
 
         Example:
             >>> DemoRecipe().planned_iterations()
-            [54, 36, 36]
+            [51, 34, 34]
         """
         if self.steps_per_epoch is None:
             return None
@@ -176,7 +181,7 @@ class DemoRecipe:
 
         Example:
             >>> round(DemoRecipe().estimated_seconds(169.0))
-            105
+            106
         """
         iterations = self.planned_iterations()
         if iterations is None or not frames_per_second > 0:

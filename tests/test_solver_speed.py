@@ -1,4 +1,4 @@
-"""The CPU speed-ups of the solver change no loss value and no gradient (tiny models, seeded)."""
+"""The solver's CPU speed-up (one critic pass over real and fake) changes no loss value and no gradient."""
 
 from __future__ import annotations
 
@@ -14,12 +14,10 @@ from abaw.training.solver import Solver, has_batch_norm
 BATCH = 6
 
 
-def _solver(variant: str, joint_critic: bool, channels_last: bool = False) -> Solver:
+def _solver(variant: str, joint_critic: bool) -> Solver:
     torch.manual_seed(0)
     model = create_model(variant, **({"audio_dim": 5} if "sz" in variant else {}))
-    config = TrainConfig.from_dict(
-        {"variant": variant, "precision": "fp32", "channels_last": channels_last, "n_critic": 1}
-    )
+    config = TrainConfig.from_dict({"variant": variant, "precision": "fp32", "n_critic": 1})
     solver = Solver(model, config, torch.rand(2, 21, generator=torch.Generator().manual_seed(3)) + 0.5, Distributed())
     solver.joint_critic = joint_critic
     return solver
@@ -50,22 +48,8 @@ def test_one_critic_pass_over_real_and_fake_equals_two(variant):
     for key, value in split_losses.items():
         assert joint_losses[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
     for name, gradient in split_gradients.items():
-        torch.testing.assert_close(joint_gradients[name], gradient, rtol=1e-4, atol=1e-4, msg=name)  # float32 summation order
-
-
-def test_channels_last_on_cpu_gives_the_same_losses():
-    batch = _batch("aeg-cd-sz-tiny")
-    plain = _solver("aeg-cd-sz-tiny", joint_critic=True)
-    strided = _solver("aeg-cd-sz-tiny", joint_critic=True, channels_last=True)
-    assert strided.channels_last and not plain.channels_last
-    for solver in (plain, strided):
-        solver.seed_noise(7)
-    for _ in range(2):  # a D step and a G step each (n_critic 1)
-        expected = plain.step(batch)
-        got = strided.step(Batch(batch.images.contiguous(memory_format=torch.channels_last), batch.targets, batch.audio))
-        assert got.keys() == expected.keys()
-        for key, value in expected.items():
-            assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+        # The stacked pass sums the batch's gradients in another order: float32 rounding only.
+        torch.testing.assert_close(joint_gradients[name], gradient, rtol=1e-4, atol=1e-4, msg=name)
 
 
 def test_batch_norm_critics_keep_separate_passes():
