@@ -85,7 +85,7 @@ class DemoRecipe:
     iterations, so the training time is set by the recipe, not by how many
     frames the generated dataset has (a smaller dataset only shortens the
     epochs). The adversarial stages get fewer epochs because each of their
-    iterations costs about four of the Disc's (:data:`ITERATION_COST`).
+    iterations cost four to five of the Disc's (:data:`ITERATION_COST`).
 
     Attributes:
         stages: The progressive stages, in order; each starts from the
