@@ -59,19 +59,21 @@ LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
 
 
-ITERATION_COST = {"disc": 1.0, "aeg-cd": 4.3, "aeg-cd-sz": 5.2}
+ITERATION_COST = {"disc": 1.0, "aeg-cd": 5.2, "aeg-cd-sz": 6.2}
 """Cost of one training iteration of each stage in Disc iterations.
 
 AEG-CD: a Disc demo epoch took 26 s and an AEG-CD epoch 111 s on a slow
-2-core EPYC; AEG-CD-SZ: the README's training benchmark (42 against 35
-frames/s) on top.
+2-core EPYC (4.3); AEG-CD-SZ: the README's training benchmark (42 against
+35 frames/s) on top (5.2). Both times 1.2 since the CD's last layer runs as
+a matrix product on CPU, which sped the Disc step up more (CPU time -32 %)
+than the adversarial iteration (-23 %).
 """
 
 TRAINING_OVERHEAD = 1.25
 """Stage time over its solver steps' time: validation each epoch, the loader, checkpoints (demo of 2026-11-25)."""
 
-OTHER_STEPS_DISC_FRAMES = 2900
-"""Data, audio, prediction and figures, in Disc training frames: 17 s at 169 frames/s (demo of 2026-11-25)."""
+OTHER_STEPS_DISC_FRAMES = 4200
+"""Data, audio, prediction and figures, in Disc training frames: 17 s (demo of 2026-11-25) at 169 x 1.47 frames/s."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class DemoRecipe:
     """What the demo generates and trains.
 
     The default fits the 10-minute budget of a slow 2-core CPU (a Disc
-    training at 39 frames/s) with a fifth of it left for a later stage:
+    training at 57 frames/s: 39 before the CD's last layer became a matrix
+    product) with a fifth of it left for a later stage:
     full-size networks at the paper's learning rate, a batch of 32 instead
     of the authors' 500-1000. Each epoch is capped at ``steps_per_epoch``
     iterations, so the training time is set by the recipe, not by how many
@@ -108,7 +111,7 @@ class DemoRecipe:
     )
     batch_size: int = 32
     seed: int = 0
-    steps_per_epoch: int | None = 17
+    steps_per_epoch: int | None = 18
     data: GeneratorConfig = field(default_factory=GeneratorConfig)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     train_settings: dict[str, Any] = field(default_factory=dict)
@@ -167,7 +170,7 @@ class DemoRecipe:
 
         Example:
             >>> DemoRecipe().planned_iterations()
-            [51, 34, 34]
+            [54, 36, 36]
         """
         if self.steps_per_epoch is None:
             return None
@@ -180,8 +183,8 @@ class DemoRecipe:
         others; ``None`` without an epoch cap or a usable speed.
 
         Example:
-            >>> round(DemoRecipe().estimated_seconds(169.0))
-            106
+            >>> round(DemoRecipe().estimated_seconds(248.0))
+            92
         """
         iterations = self.planned_iterations()
         if iterations is None or not frames_per_second > 0:
