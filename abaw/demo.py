@@ -60,37 +60,64 @@ LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
 
 
+ITERATION_COST = {"disc": 1.0, "aeg-cd": 5.2, "aeg-cd-sz": 6.2}
+"""Cost of one training iteration of each stage in Disc iterations.
+
+AEG-CD: a Disc demo epoch took 26 s and an AEG-CD epoch 111 s on a slow
+2-core EPYC (4.3); AEG-CD-SZ: the README's training benchmark (42 against
+35 frames/s) on top (5.2). Both times 1.2 since the CD's last layer runs as
+a matrix product on CPU, which sped the Disc step up more (CPU time -32 %)
+than the adversarial iteration (-23 %).
+"""
+
+TRAINING_OVERHEAD = 1.25
+"""Stage time over its solver steps' time: validation each epoch, the loader, checkpoints (demo of 2026-11-25)."""
+
+OTHER_STEPS_DISC_FRAMES = 4200
+"""Data, audio, prediction and figures, in Disc training frames: 17 s (demo of 2026-11-25) at 169 x 1.47 frames/s."""
+
+
 @dataclass(frozen=True)
 class DemoRecipe:
     """What the demo generates and trains.
 
-    The default fits the 10-minute budget of a 2-core CPU: full-size
-    networks at the paper's learning rate, a batch of 32 instead of the
-    authors' 500-1000, few epochs. The adversarial stages get fewer epochs
-    because each of their iterations costs about five of the Disc's.
+    The default fits the 10-minute budget of a slow 2-core CPU (a Disc
+    training at 57 frames/s: 39 before the CD's last layer became a matrix
+    product) with a fifth of it left for a later stage:
+    full-size networks at the paper's learning rate, a batch of 32 instead
+    of the authors' 500-1000. Each epoch is capped at ``steps_per_epoch``
+    iterations, so the training time is set by the recipe, not by how many
+    frames the generated dataset has (a smaller dataset only shortens the
+    epochs). The adversarial stages get fewer epochs because each of their
+    iterations cost four to five of the Disc's (:data:`ITERATION_COST`).
 
     Attributes:
         stages: The progressive stages, in order; each starts from the
             previous one's ``best.pt``.
         batch_size: Frames per iteration.
         seed: Seed of the training runs.
-        steps_per_epoch: Cap on iterations per epoch (quick runs), or ``None``.
+        steps_per_epoch: Cap on iterations per epoch, or ``None`` for whole epochs.
         data: The generated dataset.
         audio: The audio features of the SZ stage.
         temporal: The temporal stage after the last one (:mod:`abaw.demo_temporal`), or ``None``.
+        train_settings: :class:`~abaw.training.config.TrainConfig` settings
+            every stage gets (e.g. the adversarial knobs ``warmup_steps``,
+            ``d_affect``, ``drift``, ``lr_d``, ``lr_g``); empty keeps the
+            trainer's defaults.
     """
 
     stages: tuple[Stage, ...] = (
-        Stage("disc", epochs=8, lr=1e-4, n_critic=5),
-        Stage("aeg-cd", epochs=3, lr=1e-4, n_critic=5),
-        Stage("aeg-cd-sz", epochs=3, lr=1e-4, n_critic=5),
+        Stage("disc", epochs=3, lr=1e-4, n_critic=5),
+        Stage("aeg-cd", epochs=2, lr=1e-4, n_critic=5),
+        Stage("aeg-cd-sz", epochs=2, lr=1e-4, n_critic=5),
     )
     batch_size: int = 32
     seed: int = 0
-    steps_per_epoch: int | None = None
+    steps_per_epoch: int | None = 18
     data: GeneratorConfig = field(default_factory=GeneratorConfig.many_identities)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     temporal: TemporalRecipe | None = field(default_factory=TemporalRecipe)
+    train_settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> DemoRecipe:
@@ -140,7 +167,40 @@ class DemoRecipe:
             "data": self.data.to_dict(),
             "audio": self.audio.to_dict(),
             "temporal": None if self.temporal is None else self.temporal.to_dict(),
+            "train_settings": dict(self.train_settings),
         }
+
+    def planned_iterations(self) -> list[int] | None:
+        """Training iterations of each stage at most, or ``None`` when epochs are not capped.
+
+        Example:
+            >>> DemoRecipe().planned_iterations()
+            [54, 36, 36]
+        """
+        if self.steps_per_epoch is None:
+            return None
+        return [stage.epochs * self.steps_per_epoch for stage in self.stages]
+
+    def estimated_seconds(self, frames_per_second: float) -> float | None:
+        """Rough wall time of the whole demo on a machine whose first stage trains at ``frames_per_second``.
+
+        The first stage's speed is scaled by :data:`ITERATION_COST` for the
+        others; ``None`` without an epoch cap or a usable speed.
+
+        Example:
+            >>> round(DemoRecipe().estimated_seconds(248.0))
+            92
+        """
+        iterations = self.planned_iterations()
+        if iterations is None or not frames_per_second > 0:
+            return None
+        first = ITERATION_COST.get(self.stages[0].variant.removesuffix("-tiny"), 1.0)
+        disc_iterations = sum(
+            count * ITERATION_COST.get(stage.variant.removesuffix("-tiny"), 1.0) / first
+            for stage, count in zip(self.stages, iterations, strict=True)
+        )
+        training = disc_iterations * self.batch_size * TRAINING_OVERHEAD
+        return (training + OTHER_STEPS_DISC_FRAMES) / frames_per_second
 
 
 @dataclass
@@ -180,6 +240,64 @@ class StageResult:
 
 
 @dataclass
+class SpeedCheck:
+    """The training speed the demo measured before its work, and what it expects from it.
+
+    Attributes:
+        variant: The model timed (the first stage's).
+        frames_per_second: Training frames/s of a few steps on random tensors.
+        device: Where it computed.
+        cpu: The CPU's model name.
+        threads: Torch's intra-op threads.
+        estimated_seconds: The demo's expected wall time, or ``None`` when it cannot be told.
+    """
+
+    variant: str
+    frames_per_second: float
+    device: str
+    cpu: str
+    threads: int
+    estimated_seconds: float | None
+
+    def summary(self) -> str:
+        """One line for the user.
+
+        Example:
+            >>> SpeedCheck("disc", 52.34, "cpu", "AMD EPYC", 2, 330.0).summary()
+            'training speed: 52 frames/s (disc, cpu, AMD EPYC, 2 threads); the demo should take about 5.5 min'
+        """
+        line = (
+            f"training speed: {self.frames_per_second:.0f} frames/s "
+            f"({self.variant}, {self.device}, {self.cpu}, {self.threads} threads)"
+        )
+        if self.estimated_seconds is not None:
+            line += f"; the demo should take about {self.estimated_seconds / 60:.1f} min"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            **self.__dict__,
+            "frames_per_second": round(self.frames_per_second, 1),
+            "estimated_seconds": None if self.estimated_seconds is None else round(self.estimated_seconds, 1),
+        }
+
+
+def check_speed(recipe: DemoRecipe, device: str) -> SpeedCheck:
+    """Time a few training steps of the recipe's first stage on ``device`` and estimate the demo's time."""
+    import torch
+
+    from abaw.benchmarks.training import calibrate_training
+    from abaw.runtime.devices import cpu_model, resolve_device
+
+    resolved = resolve_device(device)
+    variant = recipe.stages[0].variant
+    rate = calibrate_training(variant, resolved, recipe.batch_size, audio_dim=recipe.audio.dim)
+    cpu = cpu_model() if resolved.type == "cpu" else torch.cuda.get_device_name(resolved)
+    return SpeedCheck(variant, rate, str(resolved), cpu, torch.get_num_threads(), recipe.estimated_seconds(rate))
+
+
+@dataclass
 class DemoResult:
     """What the demo measured and wrote.
 
@@ -196,6 +314,7 @@ class DemoResult:
         seconds: Wall time of each step and ``total``.
         device: Where it computed.
         temporal: The temporal stage's result, when the recipe has one.
+        speed: The training speed measured before the work.
     """
 
     out_dir: Path
@@ -210,6 +329,7 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     device: str = ""
     temporal: TemporalStageResult | None = None
+    speed: SpeedCheck | None = None
 
     def time_summary(self) -> str:
         """Wall time per step on one line, training split by stage.
@@ -237,6 +357,7 @@ class DemoResult:
             "abaw": __version__,
             "python": platform.python_version(),
             "device": self.device,
+            "speed": None if self.speed is None else self.speed.to_dict(),
             "out_dir": str(self.out_dir),
             "data_dir": str(self.data_dir),
             "data_reused": self.data_reused,
@@ -288,11 +409,11 @@ def prepare_dataset(
     return generated.root, False
 
 
-def _base_config(recipe: DemoRecipe, root: Path, device: str, workers: int) -> TrainConfig:
+def base_train_config(recipe: DemoRecipe, root: Path, device: str, workers: int) -> TrainConfig:
     """The settings the demo's stages share: the val protocol on the demo dataset, the recipe's batch and seed."""
     from abaw.training.config import Protocol, TrainConfig
 
-    return TrainConfig(
+    config = TrainConfig(
         variant=recipe.stages[0].variant,
         protocol=Protocol.VAL,
         batch_size=recipe.batch_size,
@@ -304,6 +425,7 @@ def _base_config(recipe: DemoRecipe, root: Path, device: str, workers: int) -> T
         audio_pooling=recipe.audio.pooling.value,
         dataset={"root": str(root)},
     )
+    return config.replace(**recipe.train_settings)
 
 
 def _validate_stage(
@@ -410,10 +532,15 @@ def _run_stages(
         seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
 
     started = time.perf_counter()
+    speed = check_speed(recipe, device)
+    log(speed.summary())
+    timed("speed check", started)
+
+    started = time.perf_counter()
     root, reused = prepare_dataset(data_dir, recipe.data, force, progress, log)
     index = open_dataset(root, progress=progress)
     timed("data", started)
-    result = DemoResult(out_dir, root, reused, recipe, device=resolved_device)
+    result = DemoResult(out_dir, root, reused, recipe, device=resolved_device, speed=speed)
 
     if any(stage.variant.startswith("aeg-cd-sz") for stage in recipe.stages):
         started = time.perf_counter()
@@ -425,7 +552,7 @@ def _run_stages(
     runs = train_chain(
         recipe.stages,
         staging / "runs",
-        _base_config(recipe, root, device, workers),
+        base_train_config(recipe, root, device, workers),
         reporter=reporter,
         progress=progress,
         log=log,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from abaw.benchmarks.training import VARIANTS, _endless, main
+from abaw.benchmarks.training import VARIANTS, _endless, calibrate_training, main
 
 TINY = ["--device", "cpu", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--videos", "6", "--frames", "40"]
 
@@ -60,3 +60,13 @@ def test_an_existing_json_is_refused_before_any_work(tmp_path: Path, capsys) -> 
     assert stopped.value.code == 2
     assert "already exists; pass --force" in capsys.readouterr().err
     assert report.read_text() == "{}"
+
+
+@pytest.mark.parametrize("variant", ["disc-tiny", "aeg-cd-sz-tiny"])
+def test_calibration_measures_steps_and_leaves_the_random_state_alone(variant: str) -> None:
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    rate = calibrate_training(variant, torch.device("cpu"), batch_size=4, steps=1, warmup=1, audio_dim=6)
+    assert rate > 0
+    torch.testing.assert_close(torch.rand(3), expected)

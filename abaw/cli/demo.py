@@ -25,7 +25,7 @@ from abaw.formats.types import SubmissionFormat
 @click.option(
     "--epochs",
     callback=epoch_counts,
-    help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages, comma-separated [default: 8,3,3].",
+    help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages (18 iterations each), comma-separated [default: 3,2,2].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset and the training runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -50,7 +50,8 @@ def demo_command(
 ) -> None:
     """Generate the demo dataset, train Disc -> AEG-CD -> AEG-CD-SZ, score them, submit the test set, draw figures.
 
-    About 4 minutes on a 2-core CPU, under 10 (the --quick smoke run: under a minute).
+    About 2 minutes on a 2-core CPU, under 10 on a slow one (the --quick smoke run: under a minute).
+    Starts by timing a few training steps and printing the estimated time.
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """

@@ -49,6 +49,8 @@ def demo_outputs_table(result: DemoResult) -> Table:
     table.add_row("figures", f"{len(result.plots)} PNG files in {result.out_dir / 'plots'}")
     table.add_row("results", str(result.out_dir / RESULTS_NAME))
     table.add_row("device", result.device)
+    if result.speed is not None:
+        table.add_row("training speed", result.speed.summary().removeprefix("training speed: "))
     table.add_row("time", result.time_summary())
     return table
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from abaw import __version__
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, _base_config, prepare_dataset
+from abaw.demo import DemoRecipe, base_train_config, prepare_dataset
 from abaw.errors import DataError
 from abaw.fileio import atomic_write_json, move_dir_onto
 from abaw.outputs import (
@@ -131,7 +131,7 @@ class ExperimentSettings:
 
     def base_config(self, root: Path, device: str, workers: int) -> TrainConfig:
         """The settings every stage of every seed shares (the demo's, plus the knobs); the seed is set per chain."""
-        return _base_config(self.recipe, root, device, workers).replace(**self.knobs)
+        return base_train_config(self.recipe, root, device, workers).replace(**self.knobs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (also the recipe a resumed experiment must match)."""

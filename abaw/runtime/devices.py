@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,6 +44,21 @@ def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     if choice.startswith("cuda:"):
         return torch.device(choice)
     return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def cpu_model() -> str:
+    """The CPU's model name as ``/proc/cpuinfo`` gives it on Linux, else what :mod:`platform` knows.
+
+    Example:
+        >>> isinstance(cpu_model(), str)
+        True
+    """
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+        for line in cpuinfo:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 @dataclass
