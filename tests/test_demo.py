@@ -15,7 +15,7 @@ from abaw.cli import cli
 from abaw.cli.render_demo import demo_table
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, DemoResult, _base_config, check_speed, prepare_dataset, run_demo, staging_dir
+from abaw.demo import DemoRecipe, DemoResult, base_train_config, check_speed, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.formats.check import check_submission
 from abaw.synthetic import GeneratorConfig
@@ -190,12 +190,12 @@ def test_recipe_is_sized_in_iterations_whatever_the_data() -> None:
 def test_recipe_passes_its_training_settings_to_every_stage(tmp_path: Path) -> None:
     knobs = {"warmup_steps": 7, "d_affect": "real+fake", "drift": 0.001, "lr_d": 2e-4, "lr_g": 5e-5}
     recipe = DemoRecipe(train_settings=knobs)
-    config = _base_config(recipe, tmp_path, "cpu", 0)
+    config = base_train_config(recipe, tmp_path, "cpu", 0)
     assert config.warmup_steps == 7 and config.d_affect.value == "real+fake"
     assert (config.drift, config.lr_d, config.lr_g) == (0.001, 2e-4, 5e-5)
     assert config.steps_per_epoch == recipe.steps_per_epoch and config.batch_size == recipe.batch_size
     assert recipe.to_dict()["train_settings"] == knobs
-    assert _base_config(DemoRecipe(), tmp_path, "cpu", 0).warmup_steps == TrainConfig().warmup_steps
+    assert base_train_config(DemoRecipe(), tmp_path, "cpu", 0).warmup_steps == TrainConfig().warmup_steps
 
 
 def test_speed_check_times_the_first_stage() -> None:
