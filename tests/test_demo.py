@@ -163,7 +163,7 @@ def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: 
 
 
 def test_recipe_epochs_and_names() -> None:
-    assert [stage.epochs for stage in DemoRecipe().stages] == [3, 2, 2]
+    assert [stage.epochs for stage in DemoRecipe().stages] == [3, 1, 1]
     assert [stage.paper_name for stage in DemoRecipe().stages] == ["Disc", "AEG-CD", "AEG-CD-SZ"]
     assert Stage("timm-regressor", 1).paper_name == "timm-regressor"
     with pytest.raises(DataError, match="3 epoch counts"):

@@ -25,7 +25,7 @@ from abaw.formats.types import SubmissionFormat
 @click.option(
     "--epochs",
     callback=epoch_counts,
-    help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages (18 iterations each), comma-separated [default: 3,2,2].",
+    help="Epochs of the Disc, AEG-CD and AEG-CD-SZ stages (18 iterations each), comma-separated [default: 3,1,1].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset and the training runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
