@@ -60,21 +60,26 @@ LogFn = Callable[[str], None]
 RESULTS_NAME = "results.json"
 
 
-ITERATION_COST = {"disc": 1.0, "aeg-cd": 5.2, "aeg-cd-sz": 6.2}
-"""Cost of one training iteration of each stage in Disc iterations.
+ITERATION_COST = {"disc": 1.0, "aeg-cd": 4.5, "aeg-cd-sz": 5.1}
+"""Cost of one training iteration of each stage in Disc iterations, validation included.
 
-AEG-CD: a Disc demo epoch took 26 s and an AEG-CD epoch 111 s on a slow
-2-core EPYC (4.3); AEG-CD-SZ: the README's training benchmark (42 against
-35 frames/s) on top (5.2). Both times 1.2 since the CD's last layer runs as
-a matrix product on CPU, which sped the Disc step up more (CPU time -32 %)
-than the adversarial iteration (-23 %).
+Measured in the demo of 2026-12-01 (AMD EPYC, 2 cores, quiet; 18
+iterations per epoch): Disc 29 s for 54 iterations, AEG-CD 87 s and
+AEG-CD-SZ 98 s for 36 each.
 """
 
-TRAINING_OVERHEAD = 1.25
-"""Stage time over its solver steps' time: validation each epoch, the loader, checkpoints (demo of 2026-11-25)."""
+TRAINING_OVERHEAD = 1.5
+"""Stage time over its solver steps' time as the speed check times them: validation, the loader, checkpoints.
 
-OTHER_STEPS_DISC_FRAMES = 4200
-"""Data, audio, prediction and figures, in Disc training frames: 17 s (demo of 2026-11-25) at 169 x 1.47 frames/s."""
+The same demo's speed check said 90 frames/s; its Disc stage ran 54 x 32
+frames in 29 s (60 frames/s).
+"""
+
+OTHER_STEPS_DISC_FRAMES = 6400
+"""Data, audio, prediction, embeddings, the temporal stage and figures, in Disc training frames.
+
+The same demo: 71 s at the speed check's 90 frames/s.
+"""
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class DemoRecipe:
 
         Example:
             >>> DemoRecipe().planned_iterations()
-            [54, 36, 36]
+            [54, 18, 18]
         """
         if self.steps_per_epoch is None:
             return None
@@ -189,8 +194,8 @@ class DemoRecipe:
         others; ``None`` without an epoch cap or a usable speed.
 
         Example:
-            >>> round(DemoRecipe().estimated_seconds(248.0))
-            92
+            >>> round(DemoRecipe().estimated_seconds(90.0))
+            192
         """
         iterations = self.planned_iterations()
         if iterations is None or not frames_per_second > 0:
