@@ -69,7 +69,7 @@ def _critic_step(solver: Solver, batch: Batch, seed: int = 7) -> tuple[dict[str,
 
 
 def test_paper_critic_loss_uses_real_images_for_the_affect_term_and_no_drift():
-    losses, expected = _critic_step(_solver(), _batch())
+    losses, expected = _critic_step(_solver(d_affect="real"), _batch())
     adversarial = expected["fake_src"].mean() - expected["real_src"].mean()
     assert losses["D/affect"] == pytest.approx(expected["affect_real"].item(), rel=1e-4)
     assert losses["D/drift"] == pytest.approx(expected["real_src"].square().mean().item(), rel=1e-4)
@@ -266,3 +266,15 @@ def test_bad_flag_value_is_one_line(generated, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "real+fake" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_from_before_the_d_affect_flag_resumes_with_real_images_only(tmp_path):
+    from abaw.runtime.checkpoint import save_checkpoint
+    from abaw.training.trainer import resume_config
+
+    old = TrainConfig.from_dict({"variant": "aeg-cd-tiny"}).to_dict()
+    del old["d_affect"]
+    save_checkpoint(tmp_path / "last.pt", {"config": old, "model_config": {}, "model": {}, "format": 1})
+    assert TrainConfig().d_affect.value == "real+fake"
+    assert resume_config(tmp_path).d_affect.value == "real"
+    assert resume_config(tmp_path, d_affect="real+fake").d_affect.value == "real+fake"

@@ -124,7 +124,7 @@ def test_settings_refuse_repeated_seeds_and_unknown_knobs() -> None:
     settings = ExperimentSettings.create(seeds=[2], data_seed=5, epochs=[1, 2, 3], warmup_steps=7, d_affect=None)
     assert settings.recipe.data.seed == 5 and [s.epochs for s in settings.recipe.stages] == [1, 2, 3]
     base = settings.base_config(Path("/data"), "cpu", 0)
-    assert base.warmup_steps == 7 and base.d_affect.value == "real"
+    assert base.warmup_steps == 7 and base.d_affect.value == "real+fake"
 
 
 def test_spread_is_mean_and_sample_std() -> None:

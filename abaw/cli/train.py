@@ -91,7 +91,7 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
 @click.option(
     "--d-affect",
     type=_choice(DiscriminatorAffect),
-    help="Images the D step's affect loss uses: real (eq. 9) or real+fake (the paper's text) [default: real].",
+    help="Images the D step's affect loss uses: real (eq. 9) or real+fake (the paper's text) [default: real+fake].",
 )
 @click.option(
     "--drift",

@@ -115,7 +115,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     steps_per_epoch: int | None = None
     real_latent: RealLatent = RealLatent.GENERATOR
-    d_affect: DiscriminatorAffect = DiscriminatorAffect.REAL
+    d_affect: DiscriminatorAffect = DiscriminatorAffect.REAL_AND_FAKE
     drift: float = 0.0
     warmup_steps: int = 0
     noise_clean_probability: float = 0.5

@@ -41,7 +41,7 @@ from abaw.runtime.devices import distributed
 from abaw.runtime.evaluation import evaluate
 from abaw.runtime.rundir import RunDir
 from abaw.scoring.metrics import AffectScores
-from abaw.training.config import TrainConfig
+from abaw.training.config import DiscriminatorAffect, TrainConfig
 from abaw.training.prepare import PreparedRun, prepare_run
 from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
 from abaw.training.solver import uses_bf16
@@ -278,7 +278,9 @@ def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
         CheckpointError: when there is no readable ``last.pt``.
     """
     path = RunDir(run_dir).resume_checkpoint()
-    stored = TrainConfig.from_dict(load_checkpoint(path)["config"], source=str(path))
+    # Runs from before --d-affect existed trained with the real images only: they resume as they began.
+    values = {"d_affect": DiscriminatorAffect.REAL.value, **load_checkpoint(path)["config"]}
+    stored = TrainConfig.from_dict(values, source=str(path))
     return stored.replace(**changes)
 
 
