@@ -21,7 +21,7 @@ def submission_table(result: TestSubmission, title: str) -> Table:
     for label, value in (
         ("format", result.format.value),
         ("videos", str(result.videos)),
-        ("face frames predicted", str(result.frames)),
+        ("frames predicted (rest filled)", str(result.frames)),
         ("prediction lines", str(result.report.lines)),
         *((("frame-count rule", counts.rule_description), ("counts from", counts.summary())) if counts else ()),
         ("files", str(result.files)),

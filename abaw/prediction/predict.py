@@ -244,7 +244,9 @@ class TestSubmission:
         zip_path: The zip to upload.
         report: The submission check of the zip.
         videos: Test videos predicted.
-        frames: Face frames predicted.
+        frames: Frames the models predicted (a per-frame model: the face
+            frames; a temporal model: every frame); the other lines are
+            filled from the nearest predicted frame.
         format: The submission's format.
         frame_counts: The lines written per test video, and where each count came from.
         kept_previous: The new submission failed its check and was not
