@@ -27,7 +27,7 @@ def experiment_group() -> None:
 @click.option("--quick", is_flag=True, help="Smoke run: tiny variants and dataset (data: demo-data-quick).")
 @click.option("--seeds", callback=seed_list, help="Training seeds, comma-separated [default: 0,1,2].")
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the demo data.")
-@click.option("--epochs", callback=epoch_counts, help="Epochs of Disc, AEG-CD, AEG-CD-SZ [default: the demo's 8,3,3].")
+@click.option("--epochs", callback=epoch_counts, help="Epochs of Disc, AEG-CD, AEG-CD-SZ [default: the demo's 3,1,1].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration [default: the demo's 32].")
 @click.option("--warmup-steps", type=click.IntRange(min=0), help="Generator warm-up iterations (abaw train's flag).")
 @click.option(
