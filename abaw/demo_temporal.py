@@ -146,22 +146,12 @@ class TemporalStageResult:
             "gain_over_base": self.gain,
             "predictions": str(self.predictions),
             "smoothing": self.smoothing.to_dict(),
-            "smoothed_ccc_mean": smoothed_ccc(self.smoothing),
+            "smoothed_ccc_mean": self.smoothing.ccc_after,
             "base_smoothing": self.base_smoothing.to_dict(),
-            "base_smoothed_ccc_mean": smoothed_ccc(self.base_smoothing),
+            "base_smoothed_ccc_mean": self.base_smoothing.ccc_after,
             "embed_seconds": round(self.embed_seconds, 1),
             "train_seconds": round(self.train_seconds, 1),
         }
-
-
-def smoothed_ccc(plan: SmoothingPlan) -> float:
-    """Mean CCC of the predictions a plan was chosen on, smoothed by it."""
-    return (plan.valence.ccc_after + plan.arousal.ccc_after) / 2.0
-
-
-def smoothing_gain(plan: SmoothingPlan) -> float:
-    """Mean CCC gained by a plan on the predictions it was chosen on."""
-    return (plan.valence.gain + plan.arousal.gain) / 2.0
 
 
 def _search(predictions: dict[str, VideoPrediction], index: DatasetIndex, source: str) -> SmoothingPlan:

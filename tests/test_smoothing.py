@@ -186,3 +186,14 @@ def test_a_bad_smoothing_file_is_one_line_naming_it_and_writes_nothing(
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert str(bad) in err and message in err
         assert not out.exists()
+
+
+def test_a_plans_means_are_the_mean_over_its_two_dimensions():
+    from abaw.prediction.smoothing import DimensionSmoothing, SmoothingFilter, SmoothingPlan
+
+    valence = DimensionSmoothing(SmoothingFilter.MEDIAN, 3, ccc_before=0.2, ccc_after=0.3)
+    arousal = DimensionSmoothing(SmoothingFilter.MEDIAN, 5, ccc_before=0.4, ccc_after=0.6)
+    plan = SmoothingPlan(valence, arousal)
+    assert plan.ccc_before == pytest.approx(0.3)
+    assert plan.ccc_after == pytest.approx(0.45)
+    assert plan.gain == pytest.approx(0.15)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from abaw.data.index import DatasetIndex, open_dataset
 from abaw.model import model_config
 from abaw.prediction.embed import extract_embeddings
 from abaw.runtime.checkpoint import save_checkpoint
+from abaw.runtime.devices import cpu_model
 from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.config import TrainConfig
 from abaw.training.prepare import build_model
@@ -114,13 +114,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 
 def machine_name() -> str:
     """The CPU model and core count, and the GPU when CUDA is there."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    name = f"{cpu}, {os.cpu_count()} cores"
+    name = f"{cpu_model()}, {os.cpu_count()} cores"
     if torch.cuda.is_available():
         name += f"; {torch.cuda.get_device_name(0)}"
     return name

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from abaw.benchmarks.embed import machine_name
-from abaw.benchmarks.training import _peak_mib, _start_peak, _synchronise
+from abaw.benchmarks.training import peak_mib, start_peak, synchronise
 from abaw.data.audio import AudioFeatureConfig
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.models import create_temporal_model, temporal_model_names
@@ -139,13 +139,13 @@ def measure_model(
     # Inference first, so its peak holds no optimiser state and no gradient.
     inference_windows = len(cut_windows(sequences, config.window, max(1, config.window // 2)))
     predict_sequences(model, sequences[:1], config.window, device=device, batch_size=config.batch_size)  # warm-up
-    _synchronise(device)
-    _start_peak(device)
+    synchronise(device)
+    start_peak(device)
     began = time.perf_counter()
     predict_sequences(model, sequences, config.window, device=device, batch_size=config.batch_size)
-    _synchronise(device)
+    synchronise(device)
     inference_seconds = time.perf_counter() - began
-    inference_peak = _peak_mib(device)
+    inference_peak = peak_mib(device)
 
     labels = np.concatenate([sequence.labels for sequence in sequences])
     annotated = labels[(labels != MISSING_LABEL).all(axis=1)]
@@ -167,11 +167,11 @@ def measure_model(
         return trained
 
     train_steps(0, args.warmup)
-    _synchronise(device)
-    _start_peak(device)
+    synchronise(device)
+    start_peak(device)
     began = time.perf_counter()
     train_windows = train_steps(args.warmup, args.steps)
-    _synchronise(device)
+    synchronise(device)
     train_seconds = time.perf_counter() - began
     return TemporalSpeed(
         name,
@@ -181,7 +181,7 @@ def measure_model(
         train_seconds,
         inference_windows,
         inference_seconds,
-        _peak_mib(device),
+        peak_mib(device),
         inference_peak,
     )
 

@@ -112,7 +112,8 @@ def environment(device: torch.device) -> dict[str, Any]:
     }
 
 
-def _synchronise(device: torch.device) -> None:
+def synchronise(device: torch.device) -> None:
+    """Wait for queued CUDA work, so a timer reads finished work (nothing to wait for on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -121,12 +122,14 @@ def _rate(frames: int, seconds: float) -> float:
     return frames / seconds if seconds > 0 else float("nan")
 
 
-def _start_peak(device: torch.device) -> None:
+def start_peak(device: torch.device) -> None:
+    """Start a new peak-memory measurement on CUDA (nothing on the CPU)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def _peak_mib(device: torch.device) -> float | None:
+def peak_mib(device: torch.device) -> float | None:
+    """Peak CUDA memory allocated since :func:`start_peak`, MiB; ``None`` on the CPU."""
     return torch.cuda.max_memory_allocated(device) / MIB if device.type == "cuda" else None
 
 
@@ -165,38 +168,38 @@ def measure_variant(
     def run_steps(source) -> float:
         for _ in range(warm):
             solver.step(batch_to_device(source(), device, solver.channels_last))
-        _synchronise(device)
+        synchronise(device)
         begin = time.perf_counter()
         for _ in range(steps):
             solver.step(batch_to_device(source(), device, solver.channels_last))
-        _synchronise(device)
+        synchronise(device)
         return _rate(steps * args.batch_size, time.perf_counter() - begin)
 
-    _start_peak(device)
+    start_peak(device)
     memory_rate = run_steps(lambda: fixed)
     loader_train_rate = run_steps(lambda: next(batches))
-    train_peak = _peak_mib(device)
+    train_peak = peak_mib(device)
 
     # Inference holds no optimiser state and no gradient, as in abaw predict.
     solver.optimizers.clear()
     model.zero_grad(set_to_none=True)
     batch = batch_to_device(fixed, device, solver.channels_last)
     model.eval()
-    _start_peak(device)
+    start_peak(device)
     with (
         torch.inference_mode(),
         torch.autocast(device.type, torch.bfloat16, enabled=uses_bf16(config.precision, device)),
     ):
         for _ in range(warm):
             model(batch.images, batch.audio)
-        _synchronise(device)
+        synchronise(device)
         begin = time.perf_counter()
         for _ in range(steps):
             model(batch.images, batch.audio)
-        _synchronise(device)
+        synchronise(device)
     inference_rate = _rate(steps * args.batch_size, time.perf_counter() - begin)
     return VariantSpeed(
-        variant, loader_rate, memory_rate, loader_train_rate, inference_rate, train_peak, _peak_mib(device)
+        variant, loader_rate, memory_rate, loader_train_rate, inference_rate, train_peak, peak_mib(device)
     )
 
 
@@ -225,11 +228,11 @@ def calibrate_training(
         batch = batch_to_device(fixed, device, solver.channels_last)
         for _ in range(warmup):
             solver.step(batch)
-        _synchronise(device)
+        synchronise(device)
         begin = time.perf_counter()
         for _ in range(steps):
             solver.step(batch)
-        _synchronise(device)
+        synchronise(device)
         return _rate(steps * batch_size, time.perf_counter() - begin)
 
 

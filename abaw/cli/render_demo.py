@@ -60,8 +60,6 @@ def temporal_table(result: DemoResult) -> Table | None:
 
     ``None`` when the demo ran without a temporal stage.
     """
-    from abaw.demo_temporal import smoothed_ccc, smoothing_gain
-
     stage = result.temporal
     if stage is None:
         return None
@@ -84,8 +82,8 @@ def temporal_table(result: DemoResult) -> Table | None:
             f"{scores.ccc_valence:.3f}",
             f"{scores.ccc_arousal:.3f}",
             f"{scores.ccc_mean:.3f}",
-            f"{smoothed_ccc(plan):.3f}",
-            f"{smoothing_gain(plan):+.3f}",
+            f"{plan.ccc_after:.3f}",
+            f"{plan.gain:+.3f}",
             filters,
         )
     table.add_row(f"temporal - {stage.base}", "", "", f"{stage.gain:+.3f}", "", "", f"best epoch {stage.best_epoch}")

@@ -26,7 +26,5 @@ def smoothing_table(result: SmoothingSearch) -> Table:
             f"{choice.ccc_after:.4f}",
             f"{choice.gain:+.4f}",
         )
-    before = sum(choice.ccc_before for choice in plan.dimensions) / 2
-    after = sum(choice.ccc_after for choice in plan.dimensions) / 2
-    table.add_row("[bold]mean[/bold]", "", "", f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}")
+    table.add_row("[bold]mean[/bold]", "", "", f"{plan.ccc_before:.4f}", f"{plan.ccc_after:.4f}", f"{plan.gain:+.4f}")
     return table

@@ -148,6 +148,21 @@ class SmoothingPlan:
         """Valence, arousal."""
         return self.valence, self.arousal
 
+    @property
+    def ccc_before(self) -> float:
+        """Mean CCC of the predictions it was chosen on, unsmoothed."""
+        return (self.valence.ccc_before + self.arousal.ccc_before) / 2.0
+
+    @property
+    def ccc_after(self) -> float:
+        """Mean CCC of the predictions it was chosen on, smoothed by it."""
+        return (self.valence.ccc_after + self.arousal.ccc_after) / 2.0
+
+    @property
+    def gain(self) -> float:
+        """Mean CCC gained on the predictions it was chosen on."""
+        return self.ccc_after - self.ccc_before
+
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Smooth the ``(frames, 2)`` values of one whole video."""
         values = np.asarray(values, dtype=np.float64)
