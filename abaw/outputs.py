@@ -23,13 +23,14 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw import __version__
-from abaw.errors import AbawError, DataError, OutputError, OutputExistsError
+from abaw.errors import AbawError, CheckpointError, DataError, OutputError, OutputExistsError
 from abaw.fileio import atomic_write_json, make_temp_dir, move_dir_onto
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def check_output_dir(
     protect: Iterable[Path] = (),
     option: str = "--out",
 ) -> Path:
-    """Every check of :func:`staged_output_dir`, for a command to run before any work; ``path`` resolved."""
+    """Every check of :func:`staged_output`, for a command to run before any work; ``path`` resolved."""
     target = refuse_dataset_overlap(path, protect, option)
     check_replaceable(target, kind, force, option)
     return target
@@ -282,7 +283,7 @@ def output_lock(target: str | os.PathLike) -> Iterator[None]:
 
 
 def staging_dir(target: Path) -> Path:
-    """Where a resumable output (a demo, a replacing training run) is built until complete: ``NAME.partial``."""
+    """Where a resumable output (a demo, a chain, a replacing run) is built until complete: ``NAME.partial``."""
     return target.with_name(f"{target.name}.partial")
 
 
@@ -296,73 +297,140 @@ def remove_output_dir(path: Path, kind: OutputKind) -> None:
         shutil.rmtree(path)
 
 
-@contextlib.contextmanager
-def staged_output_dir(
-    path: str | os.PathLike,
-    kind: OutputKind,
-    *,
-    force: bool = False,
-    protect: Iterable[Path] = (),
-    option: str = "--out",
-    marker: bool = True,
-) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``path``; move it onto ``path`` once the block ends without error.
-
-    The checks of :func:`check_output_dir` run again under the lock. The
-    staging folder gets the marker of ``kind`` first (unless ``marker`` is
-    false: the folder is part of a larger output, or writes its own marker),
-    and is deleted if the block raises, leaving ``path`` untouched.
-
-    Raises:
-        UnsafeOutputError, OutputExistsError: see :func:`check_output_dir`.
-        OutputBusyError: another process writes ``path``.
-    """
-    target = refuse_dataset_overlap(path, protect, option)
-    with output_lock(target):
-        check_replaceable(target, kind, force, option)
-        stage = make_temp_dir(target, ".partial")
-        try:
-            if marker:
-                write_marker(stage, kind)
-            yield stage
-            move_dir_onto(stage, target)
-        except OutputError as error:
-            # The staging folder is a hidden name the user never gave: a write that fails in it fails the output.
-            if error.path is None or not Path(error.path).is_relative_to(stage):
-                raise
-            raise OutputError(error.message, path=target) from None
-        finally:
-            if stage.exists():
-                shutil.rmtree(stage, ignore_errors=True)
-
-
 RECIPE_NAME = "recipe.json"
 
 
-def prepare_resumable_output(
-    target: Path, kind: OutputKind, recipe: Mapping[str, Any], *, force: bool, resume: bool, what: str
-) -> Path:
-    """Ready ``target``'s staging folder for a resumable output, before any work; returns it.
+class Staging(str, Enum):
+    """Where an output is built until it is complete, and what a failure leaves.
 
-    A fresh output starts an empty staging folder holding the marker of
-    ``kind`` and ``recipe.json``; ``resume`` continues the interrupted one,
-    accepted only when its recipe equals ``recipe``. The caller holds
-    :func:`output_lock` and moves the staging folder onto ``target`` when done.
+    ``hidden``: a hidden folder beside the target, deleted on failure
+    (predictions, submissions, figures, datasets). ``resumable``:
+    ``NAME.partial`` holding ``recipe.json``, kept on failure so that
+    ``--resume`` continues it with the same recipe (the demo, a chain of
+    stages, an experiment). ``run``: a training run folder: a new run is
+    written in place (its files can be watched as it trains), a run replacing
+    an earlier one in ``NAME.partial``; on failure a folder with no progress
+    to resume is removed, and ``--resume`` continues the one that has it.
+    """
+
+    HIDDEN = "hidden"
+    RESUMABLE = "resumable"
+    RUN = "run"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The folder a staged output is being built in.
+
+    Attributes:
+        path: Where to write now.
+        target: Where it will be once complete.
+        resumed: Whether ``path`` continues an interrupted output.
+
+    Example:
+        >>> stage = Stage(Path("out.partial"), Path("out"))
+        >>> str(stage.final(Path("out.partial/runs/disc/best.pt"))), str(stage.final(Path("data/x")))
+        ('out/runs/disc/best.pt', 'data/x')
+    """
+
+    path: Path
+    target: Path
+    resumed: bool = False
+
+    def final(self, path: str | os.PathLike) -> Path:
+        """Where ``path`` will be once the output is complete (``path`` itself if outside the stage).
+
+        For what an output records about itself (a stage's ``--init``, an
+        embedding's checkpoint): a record never names the staging folder.
+        """
+        path = Path(path)
+        try:
+            return self.target / path.relative_to(self.path)
+        except ValueError:
+            return path
+
+
+@contextlib.contextmanager
+def staged_output(
+    path: str | os.PathLike,
+    kind: OutputKind,
+    *,
+    staging: Staging = Staging.HIDDEN,
+    force: bool = False,
+    resume: bool = False,
+    protect: Iterable[Path] = (),
+    option: str = "--out",
+    recipe: Mapping[str, Any] | None = None,
+    has_progress: Callable[[Path], bool] | None = None,
+    what: str = "output",
+    marker: bool = True,
+) -> Iterator[Stage]:
+    """Build the output ``path`` in a staging folder and move it onto ``path`` once the block ends without error.
+
+    The one transaction every folder abaw writes goes through. In order: the
+    output may not be in, on or above a dataset part (``protect``); one
+    process writes it at a time (:func:`output_lock`); an existing output is
+    replaced only when abaw wrote it as ``kind`` and ``force`` (or ``resume``)
+    is given, and only once the new one is complete; the staging folder gets
+    the marker of ``kind`` (unless ``marker`` is false: a part of a larger
+    output, or one that writes its own marker); a failure leaves the previous
+    output as it was (see :class:`Staging` for what it leaves of the new one).
 
     Args:
-        target: The output folder.
+        path: The output folder.
         kind: What it holds.
-        recipe: Everything that decides its content (JSON-ready).
-        force: Replace an earlier output (once the new one is complete) or interrupted one.
-        resume: Continue the interrupted output.
+        staging: Where it is built, and what a failure leaves.
+        force: Replace an earlier output (once the new one is complete), or
+            start an interrupted one over.
+        resume: Continue the interrupted output (``resumable``, ``run``).
+        protect: The dataset's folders and files.
+        option: The option that named ``path``, for messages.
+        recipe: ``resumable``: everything that decides the content; a resume
+            must bring the same.
+        has_progress: ``run``: whether a folder holds something to resume
+            (e.g. a finished epoch's ``last.pt``).
         what: The output's name in messages, e.g. ``demo``.
+        marker: Write the output marker into the staging folder.
 
     Raises:
-        AbawError: ``resume`` and nothing to resume.
-        DataError: the interrupted output used another recipe, or its recipe is unreadable.
+        UnsafeOutputError: ``path`` is in a dataset, or not abaw's output of ``kind``.
         OutputExistsError: an earlier or interrupted output without ``force``.
-        UnsafeOutputError: ``target`` is not abaw's output of ``kind``.
+        OutputBusyError: another process writes ``path``.
+        AbawError: ``resume`` with nothing to resume; DataError: a resume with another recipe.
     """
+    target = refuse_dataset_overlap(path, protect, option)
+    with output_lock(target):
+        if staging is Staging.HIDDEN:
+            stage = _open_hidden(target, kind, force, option)
+        elif staging is Staging.RESUMABLE:
+            stage = _open_resumable(target, kind, dict(recipe or {}), force, resume, what)
+        else:
+            stage = _open_run(target, kind, force, resume, has_progress or (lambda folder: False))
+        try:
+            if staging is Staging.HIDDEN and marker:
+                write_marker(stage.path, kind)
+            yield stage
+        except OutputError as error:
+            _discard_failed(stage, staging, kind, has_progress)
+            # The staging folder is a name the user never gave: a write that fails in it fails the output.
+            if error.path is None or not Path(error.path).is_relative_to(stage.path) or stage.path == target:
+                raise
+            raise OutputError(error.message, path=target) from None
+        except BaseException:
+            _discard_failed(stage, staging, kind, has_progress)
+            raise
+        if stage.path != target:
+            move_dir_onto(stage.path, target)
+
+
+def _open_hidden(target: Path, kind: OutputKind, force: bool, option: str) -> Stage:
+    check_replaceable(target, kind, force, option)
+    return Stage(make_temp_dir(target, ".partial"), target)
+
+
+def _open_resumable(
+    target: Path, kind: OutputKind, recipe: dict[str, Any], force: bool, resume: bool, what: str
+) -> Stage:
     staging = staging_dir(target)
     recipe_path = staging / RECIPE_NAME
     # A resumed output replaces TARGET when done, as the interrupted one would have; never a folder abaw did not write.
@@ -375,9 +443,12 @@ def prepare_resumable_output(
         except (OSError, ValueError) as error:
             raise DataError(f"unreadable ({error}); start over with --force", path=recipe_path) from None
         if stored != recipe:
-            message = f"the interrupted {what} used other settings; resume with the same options"
-            raise DataError(message, path=recipe_path)
-        return staging
+            raise DataError(
+                f"the interrupted {what} used other settings; {_first_difference(stored, recipe)}; "
+                "resume with the same options",
+                path=recipe_path,
+            )
+        return Stage(staging, target, resumed=True)
     if staging.exists():
         if not force:
             message = f"holds an interrupted {what}; pass --resume to continue it or --force to start over"
@@ -385,18 +456,60 @@ def prepare_resumable_output(
         remove_output_dir(staging, kind)
     staging.mkdir(parents=True)
     write_marker(staging, kind)
-    atomic_write_json(recipe_path, dict(recipe))
-    return staging
+    atomic_write_json(recipe_path, recipe)
+    return Stage(staging, target)
 
 
-def relocated(path: Path, staging: Path, target: Path) -> Path:
-    """Where ``path`` will be once ``staging`` is moved onto ``target`` (``path`` itself if outside ``staging``).
+def _open_run(target: Path, kind: OutputKind, force: bool, resume: bool, has_progress: Callable[[Path], bool]) -> Stage:
+    staging = staging_dir(target)
+    if resume:
+        for folder in (staging, target):
+            if has_progress(folder):
+                if folder != target:  # the resumed replacement ends by replacing TARGET: it must be abaw's
+                    check_replaceable(target, kind, force=True)
+                return Stage(folder, target, resumed=True)
+        raise CheckpointError("nothing to resume: no finished epoch here", path=target)
+    if check_replaceable(target, kind, force=True):
+        if not force:
+            message = "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
+            raise OutputExistsError(message, target)
+        if staging.exists():
+            remove_output_dir(staging, kind)
+        work = staging
+    else:
+        work = target
+    work.mkdir(parents=True, exist_ok=True)
+    write_marker(work, kind)
+    return Stage(work, target)
+
+
+def _discard_failed(
+    stage: Stage, staging: Staging, kind: OutputKind, has_progress: Callable[[Path], bool] | None
+) -> None:
+    """Remove what a failed output leaves that nothing can resume; keep what ``--resume`` continues."""
+    if staging is Staging.RESUMABLE:
+        return
+    if staging is Staging.RUN and (stage.resumed or (has_progress is not None and has_progress(stage.path))):
+        return
+    with contextlib.suppress(AbawError, OSError):  # the first error stays the one shown
+        if staging is Staging.HIDDEN:
+            shutil.rmtree(stage.path, ignore_errors=True)
+        else:
+            remove_output_dir(stage.path, kind)
+
+
+def _first_difference(stored: Mapping[str, Any], given: Mapping[str, Any], prefix: str = "") -> str:
+    """The first setting that differs between two recipes, named with both values.
 
     Example:
-        >>> str(relocated(Path("out.partial/runs/a"), Path("out.partial"), Path("out")))
-        'out/runs/a'
+        >>> _first_difference({"seed": 0, "data": {"videos": 6}}, {"seed": 0, "data": {"videos": 8}})
+        'data.videos was 6, now 8'
     """
-    try:
-        return target / path.relative_to(staging)
-    except ValueError:
-        return path
+    for key in sorted(set(stored) | set(given)):
+        old, new = stored.get(key), given.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            return _first_difference(old, new, f"{prefix}{key}.")
+        return f"{prefix}{key} was {json.dumps(old)}, now {json.dumps(new)}"
+    return "the settings differ"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abaw.training.reporting import Reporter
+from abaw.fitting.records import Reporter
 
 
 class StopAfter(Reporter):

@@ -14,13 +14,14 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import Batch, FaceFrameDataset, batch_to_device, split_frames
 from abaw.errors import ConfigError
+from abaw.fitting.affect_loss import affect_loss
+from abaw.fitting.class_weights import sample_weights
 from abaw.model import create_model
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import Distributed
 from abaw.synthetic import GeneratorConfig, generate_dataset
-from abaw.training.class_weights import sample_weights
 from abaw.training.config import TrainConfig
-from abaw.training.losses import affect_loss, cycle_loss
+from abaw.training.losses import cycle_loss
 from abaw.training.noise import add_noise
 from abaw.training.solver import Solver
 from abaw.training.trainer import resume_config, train

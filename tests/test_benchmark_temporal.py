@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from abaw.benchmarks.temporal import TemporalBenchmark, main, synthetic_sequences
 from abaw.cli import cli
-from abaw.temporal.models import temporal_model_names
-from abaw.temporal.windows import MISSING_LABEL, cut_windows
+from abaw.model import ModelFamily, list_models
+from abaw.runtime.windows import MISSING_LABEL, cut_windows
 
 TINY = "--sequences 2 --frames 40 --embedding-dim 12 --audio-dim 5 --window 16 --hidden 8 --layers 1"
 
@@ -44,7 +44,7 @@ def test_one_row_per_model_with_positive_finite_speeds() -> None:
     figures = main(tiny("--devices", "cpu"))
     assert isinstance(figures, TemporalBenchmark)
     assert figures.input_dim == 17 and figures.options["window"] == 16
-    assert [speed.model for speed in figures.speeds] == temporal_model_names()
+    assert [speed.model for speed in figures.speeds] == list_models(family=ModelFamily.TEMPORAL)
     windows_at_inference = len(cut_windows(synthetic_sequences(2, 40, 12, 5), 16, 8))
     for speed in figures.speeds:
         assert speed.device == "cpu" and speed.parameters > 0
@@ -70,7 +70,7 @@ def test_benchmark_command_draws_the_table_and_writes_json(tmp_path: Path) -> No
     assert "train windows/s" in result.stdout and "inference windows/s" in result.stdout
     (row,) = json.loads(report.read_text())["benchmarks"]
     speeds = row["figures"]["speeds"]
-    assert {speed["model"] for speed in speeds} == set(temporal_model_names())
+    assert {speed["model"] for speed in speeds} == set(list_models(family=ModelFamily.TEMPORAL))
     assert all(speed["train_seconds"] > 0 and speed["inference_seconds"] > 0 for speed in speeds)
 
 

@@ -26,7 +26,7 @@ from abaw.data.audio import AudioFeatureConfig
 from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device
 from abaw.model import model_config
-from abaw.prediction.predict import load_trained_model
+from abaw.prediction.open import load_trained_model
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import Distributed
 from abaw.synthetic import GeneratedDataset

@@ -15,9 +15,12 @@ from abaw.cli import cli
 from abaw.cli.render_demo import demo_table
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, DemoResult, base_train_config, check_speed, prepare_dataset, run_demo, staging_dir
 from abaw.errors import AbawError, DataError, OutputExistsError
 from abaw.formats.check import check_submission
+from abaw.outputs import staging_dir
+from abaw.recipes.data import prepare_dataset
+from abaw.recipes.demo import DemoResult, run_demo
+from abaw.recipes.settings import DemoRecipe, base_train_config, check_speed
 from abaw.synthetic import GeneratorConfig
 from abaw.training.config import TrainConfig
 from abaw.training.progressive import Stage
@@ -240,6 +243,6 @@ def test_cli_ctrl_c_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.Monke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("abaw.demo.run_demo", interrupted)
+    monkeypatch.setattr("abaw.recipes.demo.run_demo", interrupted)
     code, _, stderr = run("demo", "--quick", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"))
     assert code == 130 and "abaw demo --resume" in stderr and "Traceback" not in stderr

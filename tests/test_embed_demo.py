@@ -15,9 +15,9 @@ from abaw.data.embeddings import load_embeddings
 from abaw.data.embeddings.cache import MANIFEST_NAME
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
-from abaw.demo import DemoRecipe, DemoResult, run_demo
-from abaw.demo_temporal import TemporalRecipe
 from abaw.errors import DataError
+from abaw.recipes.demo import DemoResult, run_demo
+from abaw.recipes.settings import DemoRecipe, TemporalRecipe
 
 
 @pytest.fixture(scope="module")

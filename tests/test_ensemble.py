@@ -15,7 +15,7 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.errors import ConfigError
 from abaw.prediction.ensemble import average_predictions, load_ensemble
-from abaw.prediction.predict import predict_entries
+from abaw.prediction.members import predict_entries
 from abaw.synthetic import GeneratedDataset
 from tests.helpers import untrained_checkpoint
 

@@ -15,14 +15,9 @@ from abaw.cli import cli
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.errors import DataError
-from abaw.experiments.progressive import (
-    RESULTS_NAME,
-    SEED_RESULT_NAME,
-    ExperimentSettings,
-    Spread,
-    degraded_rows,
-)
 from abaw.formats.types import VideoPrediction
+from abaw.recipes.measures import Spread, degraded_rows
+from abaw.recipes.progressive import RESULTS_NAME, SEED_RESULT_NAME, ExperimentSettings
 from abaw.runtime.evaluation import score_split
 from abaw.scoring.metrics import score_frames
 from abaw.scoring.psnr import PSNR_CAP, psnr

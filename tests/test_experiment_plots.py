@@ -12,7 +12,7 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.model import create_model
 from abaw.plots.reconstruction import plot_reconstruction, sample_degraded_faces, sample_faces
-from abaw.prediction.predict import TrainedModel
+from abaw.prediction.members import TrainedModel
 from abaw.scoring.psnr import psnr
 from abaw.synthetic.degradations import read_degradations
 

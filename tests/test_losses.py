@@ -9,12 +9,10 @@ import pytest
 import torch
 
 from abaw.data.bins import N_AFFECT_BINS, affect_bins
+from abaw.fitting.affect_loss import affect_loss, batch_ccc, batch_pcc
+from abaw.fitting.class_weights import class_balanced_weights, sample_weights
 from abaw.scoring import metrics
-from abaw.training.class_weights import class_balanced_weights, sample_weights
 from abaw.training.losses import (
-    affect_loss,
-    batch_ccc,
-    batch_pcc,
     critic_loss,
     cycle_loss,
     generator_adversarial_loss,

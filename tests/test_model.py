@@ -16,11 +16,15 @@ from abaw.model import (
     AffectModel,
     LatentInjection,
     ModelConfig,
+    ModelFamily,
+    TemporalModel,
+    TemporalModelConfig,
     VaHead,
     create_model,
     list_models,
     load_matching_state,
     model_config,
+    model_family,
     register_model,
 )
 from abaw.model.aeg import AutoEncoderGenerator
@@ -75,7 +79,7 @@ def tiny_batch(model: AffectModel, batch: int = 2) -> tuple[torch.Tensor, torch.
 
 
 def test_registered_names():
-    assert list_models() == [
+    assert list_models(family=ModelFamily.FRAME) == [
         "aeg-cd",
         "aeg-cd-sz",
         "aeg-cd-sz-tiny",
@@ -85,11 +89,12 @@ def test_registered_names():
         "timm-regressor",
         "timm-regressor-tiny",
     ]
+    assert list_models(family=ModelFamily.TEMPORAL) == ["gru", "tcn", "transformer"]
     assert list_models("*-tiny") == ["aeg-cd-sz-tiny", "aeg-cd-tiny", "disc-tiny", "timm-regressor-tiny"]
     assert list_models("nothing*") == []
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(family=ModelFamily.FRAME))
 def test_every_variant_runs_at_112(name: str):
     batch = 2 if name.endswith("-tiny") else 1
     model = create_model(name)
@@ -247,7 +252,7 @@ def test_inputs_not_matching_the_construction_are_clear_errors():
 # --- config ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(family=ModelFamily.FRAME))
 def test_config_round_trips_through_json_and_yaml(name: str):
     config = model_config(name, va_head="tanh")
     values = config.to_dict()
@@ -314,8 +319,20 @@ def test_registry_errors():
         register_model("disc")(lambda **overrides: model_config("disc"))
     with pytest.raises(ValueError, match="use_latent needs use_generator"):
         create_model("disc", use_latent=True)
-    with pytest.raises(TypeError, match="model name or a ModelConfig"):
+    with pytest.raises(TypeError, match="model name or a model config"):
         create_model(3)
+
+
+@pytest.mark.parametrize("name", list_models(family=ModelFamily.TEMPORAL))
+def test_a_temporal_config_round_trips_and_reads_the_name_older_checkpoints_stored(name: str):
+    config = model_config(name, input_dim=6, visual_dim=4, hidden=8, layers=1, heads=2)
+    assert TemporalModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    older = {key: value for key, value in config.to_dict().items() if key != "variant"}
+    assert TemporalModelConfig.from_dict({"name": name, **older}) == config
+    model = create_model(config)
+    assert isinstance(model, TemporalModel) and model_family(name) is ModelFamily.TEMPORAL
+    frames = torch.zeros(1, 5, 6)
+    assert model(frames, torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 5, dtype=torch.bool)).shape == (1, 5, 2)
 
 
 def test_create_model_from_a_saved_config():

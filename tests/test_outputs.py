@@ -30,7 +30,7 @@ from abaw.outputs import (
     UnsafeOutputError,
     check_replaceable,
     output_lock,
-    staged_output_dir,
+    staged_output,
     staging_dir,
 )
 from abaw.runtime.checkpoint import load_checkpoint
@@ -143,11 +143,11 @@ def test_force_replaces_only_the_same_kind(tmp_path):
 
 def test_a_failing_output_leaves_the_old_one_and_no_staging(tmp_path):
     target = tmp_path / "figures"
-    with staged_output_dir(target, OutputKind.FIGURES) as stage:
-        (stage / "a.png").write_bytes(b"old")
+    with staged_output(target, OutputKind.FIGURES) as stage:
+        (stage.path / "a.png").write_bytes(b"old")
     before = snapshot(target)
-    with pytest.raises(RuntimeError), staged_output_dir(target, OutputKind.FIGURES, force=True) as stage:
-        (stage / "a.png").write_bytes(b"new")
+    with pytest.raises(RuntimeError), staged_output(target, OutputKind.FIGURES, force=True) as stage:
+        (stage.path / "a.png").write_bytes(b"new")
         raise RuntimeError("drawing failed")
     assert snapshot(target) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["figures"]  # no staging or lock file left

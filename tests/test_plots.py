@@ -25,7 +25,7 @@ from abaw.plots import (
     reconstruct_faces,
     sample_faces,
 )
-from abaw.prediction.predict import load_trained_model
+from abaw.prediction.open import load_trained_model
 from abaw.runtime.rundir import resolve_checkpoint
 from abaw.scoring.metrics import ccc
 from abaw.synthetic import GeneratedDataset

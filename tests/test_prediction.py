@@ -17,7 +17,9 @@ from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
 from abaw.model import create_model
-from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries, write_split_predictions
+from abaw.prediction.members import TrainedModel, predict_entries
+from abaw.prediction.open import load_trained_model
+from abaw.prediction.predict import write_split_predictions
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.runtime.evaluation import complete_predictions, evaluate
 from abaw.synthetic import GeneratedDataset

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from abaw.errors import CheckpointError, OutputExistsError
-from abaw.outputs import MARKER_NAME, OutputKind, UnsafeOutputError, read_marker, write_marker
+from abaw.outputs import MARKER_NAME, OutputKind, Staging, UnsafeOutputError, read_marker, staged_output, write_marker
 from abaw.runtime.rundir import RunDir, resolve_checkpoint
 
 
@@ -66,42 +66,70 @@ def test_nothing_to_resume_names_the_folder(tmp_path):
     assert str(tmp_path / "run") in str(caught.value)
 
 
-def test_create_writes_in_place_or_beside_an_earlier_run(tmp_path):
-    fresh = RunDir(tmp_path / "fresh").create(force=False)
-    assert fresh.path == tmp_path / "fresh"
-    assert read_marker(fresh.path)["kind"] == OutputKind.TRAIN_RUN.value
+def open_run(path: Path, *, force: bool = False, resume: bool = False):
+    """The run-folder transaction the trainers open (rank 0's part of ``open_run_folder``)."""
+    return staged_output(
+        path, OutputKind.TRAIN_RUN, staging=Staging.RUN, force=force, resume=resume, has_progress=RunDir.has_progress
+    )
+
+
+def test_a_new_run_is_written_in_place_a_replacement_beside_the_earlier_run(tmp_path):
+    with open_run(tmp_path / "fresh") as stage:
+        assert stage.path == tmp_path / "fresh" and not stage.resumed
+        assert read_marker(stage.path)["kind"] == OutputKind.TRAIN_RUN.value
+        (stage.path / "last.pt").write_bytes(b"new")
 
     earlier = make_run(tmp_path / "run", "last.pt")
-    with pytest.raises(OutputExistsError, match="pass --resume to continue it or --force"):
-        earlier.create(force=False)
+    with pytest.raises(OutputExistsError, match="pass --resume to continue it or --force"), open_run(earlier.path):
+        pass
     stale = make_run(earlier.staging.path, "last.pt")
-    work = earlier.create(force=True)
-    assert work == earlier.staging
-    assert not stale.last.exists(), "a stale RUN.partial is replaced"
-    assert earlier.last.read_bytes() == b"x", "the earlier run is untouched until the new one ends"
-    assert (work.path / MARKER_NAME).is_file()
+    with open_run(earlier.path, force=True) as stage:
+        assert stage.path == earlier.staging.path
+        assert not stale.last.exists(), "a stale RUN.partial is replaced"
+        assert earlier.last.read_bytes() == b"x", "the earlier run is untouched until the new one ends"
+        assert (stage.path / MARKER_NAME).is_file()
+        (stage.path / "last.pt").write_bytes(b"new")
+    assert earlier.last.read_bytes() == b"new" and not earlier.staging.path.exists()
 
 
-def test_create_never_replaces_a_folder_abaw_did_not_write(tmp_path):
+def test_a_run_never_replaces_a_folder_abaw_did_not_write(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
-    with pytest.raises(UnsafeOutputError):
-        RunDir(foreign).create(force=True)
+    with pytest.raises(UnsafeOutputError), open_run(foreign, force=True):
+        pass
     assert (foreign / "notes.txt").read_text() == "keep"
 
 
-def test_discard_unstarted_staging_keeps_one_with_a_checkpoint(tmp_path):
-    run = RunDir(tmp_path / "run")
-    unstarted = make_run(run.staging.path, "config.yaml")
-    run.discard_unstarted_staging()
-    assert not unstarted.path.exists()
-    started = make_run(run.staging.path, "last.pt")
-    run.discard_unstarted_staging()
-    assert started.last.is_file()
-    foreign = run.staging.path
-    (foreign / MARKER_NAME).unlink()
-    (foreign / "last.pt").unlink()
-    (foreign / "notes.txt").write_text("keep")
-    run.discard_unstarted_staging()
-    assert (foreign / "notes.txt").is_file(), "a folder abaw did not write is left alone"
+def test_a_failed_run_leaves_only_what_resume_can_continue(tmp_path):
+    # A new run that fails before its first epoch leaves no folder that would need --force.
+    with pytest.raises(RuntimeError), open_run(tmp_path / "new"):
+        raise RuntimeError("no usable frame")
+    assert not (tmp_path / "new").exists()
+    # A replacement that fails before its first epoch leaves the earlier run and no RUN.partial.
+    run = make_run(tmp_path / "run", "last.pt")
+    with pytest.raises(RuntimeError), open_run(run.path, force=True):
+        raise RuntimeError("no usable frame")
+    assert run.last.is_file() and not run.staging.path.exists()
+    # One that finished an epoch is kept, and --resume continues it.
+    with pytest.raises(KeyboardInterrupt), open_run(run.path, force=True) as stage:
+        (stage.path / "last.pt").write_bytes(b"epoch 1")
+        raise KeyboardInterrupt
+    assert run.staging.last.read_bytes() == b"epoch 1"
+    with open_run(run.path, resume=True) as stage:
+        assert stage.path == run.staging.path and stage.resumed
+    assert run.last.read_bytes() == b"epoch 1" and not run.staging.path.exists()
+
+
+def test_resume_with_nothing_finished_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"), open_run(tmp_path / "run", resume=True):
+        pass
+
+
+def test_a_kfold_run_has_progress_when_a_fold_finished_an_epoch(tmp_path):
+    run = make_run(tmp_path / "run")
+    assert not RunDir.has_progress(run.path) and run.folds() == []
+    make_run(run.fold(2).path, "last.pt")
+    make_run(run.fold(10).path)
+    assert [fold.path.name for fold in run.folds()] == ["fold-2", "fold-10"]
+    assert RunDir.has_progress(run.path)

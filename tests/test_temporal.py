@@ -11,13 +11,13 @@ import torch
 from abaw.data.entries import Entry
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
+from abaw.data.sequences import EntrySequence, Normalisation, build_sequence, parse_feature_names
 from abaw.errors import ConfigError, DataError
+from abaw.model import ModelFamily, TemporalModelConfig, create_model, list_models
+from abaw.runtime.windows import cut_windows, predict_sequences, stack_windows, window_starts
 from abaw.temporal.config import TemporalConfig, TemporalLoss
 from abaw.temporal.folds import video_folds
 from abaw.temporal.losses import window_loss
-from abaw.temporal.models import TemporalModelConfig, create_temporal_model, temporal_model_names
-from abaw.temporal.sequences import EntrySequence, Normalisation, build_sequence, parse_feature_names
-from abaw.temporal.windows import cut_windows, predict_sequences, stack_windows, window_starts
 
 MODELS = ("tcn", "gru", "transformer")
 
@@ -48,8 +48,8 @@ class FakeAudio:
 
 
 def tiny(name: str, input_dim: int = 5, visual_dim: int = 3, **sizes) -> torch.nn.Module:
-    config = TemporalModelConfig(input_dim, visual_dim, hidden=8, layers=2, heads=2, dropout=0.0, **sizes)
-    return create_temporal_model(name, config).eval()
+    config = TemporalModelConfig(name, input_dim, visual_dim, hidden=8, layers=2, heads=2, dropout=0.0, **sizes)
+    return create_model(config).eval()
 
 
 def sequence(name: str, rows: int, width: int = 5, labels: bool = True, seed: int = 0) -> EntrySequence:
@@ -125,7 +125,7 @@ def test_stacked_windows_mask_padding_and_each_missing_dimension():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_models_map_windows_to_values_in_range(name):
-    assert set(MODELS) <= set(temporal_model_names())
+    assert set(MODELS) <= set(list_models(family=ModelFamily.TEMPORAL))
     model = tiny(name)
     inputs = torch.randn(3, 12, 5) * 10
     out = model(inputs, torch.rand(3, 12) > 0.5, torch.ones(3, 12, dtype=torch.bool))

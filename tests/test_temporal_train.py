@@ -20,12 +20,12 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.names import video_stem
 from abaw.data.source import DatasetSource
+from abaw.fitting.records import Reporter
 from abaw.prediction.embed import extract_embeddings
 from abaw.prediction.ensemble import load_ensemble
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.trainer import train_temporal
-from abaw.training.reporting import Reporter
 from tests.helpers import untrained_checkpoint
 
 TINY = {"window": 16, "hidden": 8, "layers": 2, "heads": 2, "batch_size": 4, "device": "cpu", "epochs": 2}

@@ -19,13 +19,14 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import split_frames
 from abaw.errors import AbawError, CheckpointError, DataError, OutputExistsError
-from abaw.prediction.predict import load_trained_model, predict_entries
+from abaw.fitting.class_weights import class_balanced_weights
+from abaw.fitting.records import Reporter
+from abaw.prediction.members import predict_entries
+from abaw.prediction.open import load_trained_model
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.evaluation import score_split
 from abaw.synthetic import GeneratorConfig, generate_dataset
-from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Protocol, TrainConfig
-from abaw.training.reporting import Reporter
 from abaw.training.trainer import best_epoch_of, resume_config, train
 
 

@@ -35,12 +35,12 @@ import torch
 from abaw.benchmarks.embed import machine_name
 from abaw.benchmarks.training import peak_mib, start_peak, synchronise
 from abaw.data.audio import AudioFeatureConfig
+from abaw.data.sequences import EntrySequence, Normalisation
+from abaw.fitting.class_weights import class_balanced_weights
+from abaw.model import ModelFamily, create_model, list_models
+from abaw.runtime.windows import MISSING_LABEL, cut_windows, predict_sequences, stack_windows
 from abaw.temporal.config import TemporalConfig
-from abaw.temporal.models import create_temporal_model, temporal_model_names
-from abaw.temporal.sequences import EntrySequence, Normalisation
 from abaw.temporal.trainer import train_step
-from abaw.temporal.windows import MISSING_LABEL, cut_windows, predict_sequences, stack_windows
-from abaw.training.class_weights import class_balanced_weights
 
 EMBEDDING_DIM = 1088
 """Values per frame of the ALN embeddings (``abaw features embed`` of aeg-cd-sz)."""
@@ -133,7 +133,7 @@ def measure_model(
         device=device.type,
     )
     torch.manual_seed(0)
-    model = create_temporal_model(name, config.model_config(sequences[0].inputs.shape[1], visual_dim)).to(device)
+    model = create_model(config.model_config(sequences[0].inputs.shape[1], visual_dim)).to(device)
     parameters = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
 
     # Inference first, so its peak holds no optimiser state and no gradient.
@@ -189,7 +189,9 @@ def measure_model(
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
     parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.temporal", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(temporal_model_names()), help="Comma-separated temporal models.")
+    parser.add_argument(
+        "--models", default=",".join(list_models(family=ModelFamily.TEMPORAL)), help="Comma-separated temporal models."
+    )
     parser.add_argument("--sequences", type=int, default=8, help="Synthetic sequences (videos).")
     parser.add_argument("--frames", type=int, default=2048, help="Frames per sequence.")
     parser.add_argument("--embedding-dim", type=int, default=EMBEDDING_DIM, help="Visual columns per frame.")

@@ -38,10 +38,10 @@ from abaw.data.index import open_dataset
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
 from abaw.fileio import atomic_write_json
+from abaw.fitting.class_weights import class_balanced_weights
 from abaw.model import model_config
 from abaw.runtime.devices import Distributed, cpu_model, resolve_device
 from abaw.synthetic import GeneratorConfig, generate_dataset
-from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import Precision, TrainConfig
 from abaw.training.prepare import build_model
 from abaw.training.solver import Solver, uses_bf16

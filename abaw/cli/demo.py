@@ -57,7 +57,8 @@ def demo_command(
     """
     from abaw.cli.render_demo import demo_outputs_table, demo_table, temporal_table
     from abaw.cli.render_training import RichReporter
-    from abaw.demo import DemoRecipe, default_folders, run_demo
+    from abaw.recipes.demo import run_demo
+    from abaw.recipes.settings import DemoRecipe, default_folders
 
     default_data, default_out = default_folders(quick)
     refuse_json_overwrite(json_path, force, DatasetSource(data if data is not None else default_data))

@@ -76,8 +76,8 @@ def progressive_command(
     """
     from abaw.cli.render_experiment import experiment_table, seeds_table
     from abaw.cli.render_training import RichReporter
-    from abaw.demo import default_folders
-    from abaw.experiments.progressive import ExperimentSettings, run_experiment
+    from abaw.recipes.progressive import ExperimentSettings, run_experiment
+    from abaw.recipes.settings import default_folders
 
     if root is not None and data is not None:
         raise click.UsageError("give --root (a dataset to use) or --data (where to generate one), not both")

@@ -75,7 +75,7 @@ def audio(
     "--checkpoint",
     required=True,
     type=existing_path,
-    help="A best.pt or last.pt of abaw train, or its run folder (best.pt, else last.pt).",
+    help="A per-frame best.pt or last.pt of abaw train, or its run folder (best.pt, else last.pt).",
 )
 @with_dataset
 @click.option(

@@ -69,9 +69,11 @@ def plot_command(
 ) -> None:
     """Draw a run's figures: valence and arousal over time per video, and clean/noisy/cleaned faces.
 
-    RUN_OR_CHECKPOINT is a best.pt or last.pt of abaw train, or its run folder
-    (best.pt if present, else last.pt). Writes affect_<video>.png per video
-    and, for models with a generator, reconstruction.png.
+    RUN_OR_CHECKPOINT is what abaw predict --checkpoint takes: a best.pt or
+    last.pt of abaw train or abaw temporal train, a run folder (best.pt if
+    present, else last.pt) or a kfold run folder (its folds averaged). Writes
+    affect_<video>.png per video and, for a per-frame model with a generator,
+    reconstruction.png.
     """
     from abaw.cli.render_prediction import figures_table
     from abaw.formats.readers import read_predictions

@@ -46,8 +46,8 @@ def _inference_options(command):
             required=True,
             multiple=True,
             type=existing_path,
-            help="A best.pt or last.pt of abaw train, or its run folder (best.pt, else last.pt). "
-            "Repeat it for an ensemble: the checkpoints' predictions are averaged.",
+            help="A best.pt or last.pt of abaw train or abaw temporal train, a run folder (best.pt, else last.pt) "
+            "or a kfold run folder (its folds). Repeat it for an ensemble: the predictions are averaged.",
         ),
         click.option(
             "--weights",

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from abaw.cli.render_scoring import comparison_table
 from abaw.data.layout import Split
-from abaw.demo import RESULTS_NAME, DemoResult
+from abaw.recipes.demo import RESULTS_NAME, DemoResult
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
 
@@ -39,13 +39,16 @@ def demo_outputs_table(result: DemoResult) -> Table:
     reused = " (reused)" if result.data_reused else ""
     table.add_row("dataset", f"{result.data_dir}{reused}")
     for trained in result.stages:
-        table.add_row(f"{trained.stage.paper_name} run", f"{trained.run_dir} (best epoch {trained.best_epoch})")
-        table.add_row(f"{trained.stage.paper_name} validation", str(trained.predictions))
+        run_dir = result.path(trained.run_dir)
+        table.add_row(f"{trained.stage.paper_name} run", f"{run_dir} (best epoch {trained.best_epoch})")
+        table.add_row(f"{trained.stage.paper_name} validation", str(result.path(trained.predictions)))
     if result.temporal is not None:
-        table.add_row("Temporal run", f"{result.temporal.run_dir} (best epoch {result.temporal.best_epoch})")
-        table.add_row("Temporal validation", str(result.temporal.predictions))
+        run_dir = result.path(result.temporal.run_dir)
+        table.add_row("Temporal run", f"{run_dir} (best epoch {result.temporal.best_epoch})")
+        table.add_row("Temporal validation", str(result.path(result.temporal.predictions)))
     check = "[green]check passed[/green]" if result.submission_ok else "[red]check failed[/red]"
-    table.add_row("test submission", f"{result.submission} ({check})")
+    submission = "none" if result.submission is None else result.path(result.submission)
+    table.add_row("test submission", f"{submission} ({check})")
     table.add_row("figures", f"{len(result.plots)} PNG files in {result.out_dir / 'plots'}")
     table.add_row("results", str(result.out_dir / RESULTS_NAME))
     table.add_row("device", result.device)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from abaw.data.layout import Split
-from abaw.experiments.progressive import RESULTS_NAME, ExperimentResult, Spread
+from abaw.recipes.measures import Spread
+from abaw.recipes.progressive import RESULTS_NAME, ExperimentResult
 from abaw.scoring.references import published_results
 
 _CCC = ("valence", "arousal", "mean")
@@ -71,7 +72,7 @@ def seeds_table(result: ExperimentResult) -> Table:
                 "n/a" if stage.psnr is None else f"{stage.psnr.output:.2f}",
                 str(stage.best_epoch),
                 f"{stage.train_seconds:.0f}",
-                str(stage.run_dir),
+                str(result.out_dir / stage.run_dir),
             )
     times = ", ".join(f"{step} {value:.0f} s" for step, value in result.seconds.items())
     table.caption = f"{result.out_dir / RESULTS_NAME}; {result.device}; {times}"

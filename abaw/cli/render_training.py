@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from abaw.fitting.records import Reporter
 from abaw.training.progressive import StagesResult
-from abaw.training.reporting import Reporter
 
 if TYPE_CHECKING:
     from abaw.training.trainer import TrainResult
@@ -112,7 +112,12 @@ def stages_table(result: StagesResult) -> Table:
         best_ccc = "" if run.best_ccc is None else f"{run.best_ccc:.4f}"
         best_epoch = "" if run.best_epoch is None else str(run.best_epoch)
         table.add_row(
-            run.stage.paper_name, str(run.run_dir), str(run.epochs), best_epoch, best_ccc, f"{run.train_seconds:.0f}"
+            run.stage.paper_name,
+            str(result.path(run.run_dir)),
+            str(run.epochs),
+            best_epoch,
+            best_ccc,
+            f"{run.train_seconds:.0f}",
         )
     table.caption = "each stage starts from the previous stage's best.pt (last.pt without validation)"
     return table

@@ -73,13 +73,14 @@ def train_command(
     predicts with abaw predict --checkpoint (a kfold folder is the ensemble of its folds).
     """
     from abaw.cli.render_training import RichReporter
+    from abaw.data.sequences import parse_feature_names
     from abaw.temporal.config import TemporalConfig
     from abaw.temporal.trainer import resume_temporal_config, train_temporal
 
     check_output_path(run_dir, folder=True)
     refuse_json_overwrite(json_path, force)
     if features is not None:
-        flags["features"] = features
+        flags["features"] = parse_feature_names(features)
     if resume:
         config = resume_temporal_config(run_dir, dataset=dataset_source, **flags)
     else:

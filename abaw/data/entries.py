@@ -211,7 +211,6 @@ def unusable_video(split: Split) -> Effect:
     return Effect.SKIPPED if split.is_labelled else Effect.WARNING
 
 
-
 @dataclass
 class IndexContents:
     """What indexing a dataset finds, as built from its files or read from the cache.

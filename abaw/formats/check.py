@@ -153,6 +153,7 @@ def check_submission(
     expected: Mapping[str, int] | None,
     *,
     sample_file: str | os.PathLike | None = None,
+    shown_as: str | os.PathLike | None = None,
     progress: ProgressFn = no_progress,
 ) -> SubmissionReport:
     """Check a submission against the test videos and their frame counts.
@@ -165,6 +166,8 @@ def check_submission(
             each video.
         sample_file: The organisers' sample single file: a single-file
             submission must have exactly its rows, in its order.
+        shown_as: How the report names the submission, when not by ``path``
+            (a zip checked before it is moved to where the user finds it).
         progress: Wraps the loop over per-video files.
 
     Returns:
@@ -192,10 +195,10 @@ def check_submission(
     sample = read_sample_file(sample_file) if sample_file is not None else None
     if expected is not None:
         expected = _checked_counts(expected)
-    report = SubmissionReport(path=str(path))
+    report = SubmissionReport(path=str(shown_as if shown_as is not None else path))
     problems = _Problems(report)
     try:
-        with open_submission(path) as listing:
+        with open_submission(path, shown_as) as listing:
             _check_files(listing, expected, sample, sample_file, report, problems, progress)
     except PredictionError as error:
         problems.add_error(error)

@@ -24,7 +24,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -191,20 +191,27 @@ class SubmissionFiles:
 
 
 @contextlib.contextmanager
-def open_submission(path: str | os.PathLike) -> Iterator[SubmissionFiles]:
+def open_submission(path: str | os.PathLike, shown_as: str | os.PathLike | None = None) -> Iterator[SubmissionFiles]:
     """List the files of a submission: a folder, a ``.zip``, or one file.
 
     Archive members are checked for safety (no absolute paths, no ``..``, only
     regular files, no encryption); offending members go to ``errors`` rather
     than raising, so that a checker can list them all.
 
+    Args:
+        path: The submission.
+        shown_as: How messages name it, when not by ``path`` (e.g. a zip
+            checked in a staging folder before it is moved to where the user
+            will find it).
+
     Raises:
         PredictionError: if ``path`` does not exist or is not a readable zip.
     """
     path = Path(path)
+    shown = str(shown_as if shown_as is not None else path)
     if path.is_dir():
-        listing = SubmissionFiles(source=str(path), archive=False)
-        _sort_entries(listing, _walk_folder(path))
+        listing = SubmissionFiles(source=shown, archive=False)
+        _sort_entries(listing, _walk_folder(path, Path(shown)))
         yield listing
     elif path.is_file() and path.suffix.lower() == ".zip":
         try:
@@ -212,12 +219,12 @@ def open_submission(path: str | os.PathLike) -> Iterator[SubmissionFiles]:
         except (zipfile.BadZipFile, OSError) as error:
             raise PredictionError(f"not a readable zip archive ({error})", path=path) from None
         with archive:
-            listing = SubmissionFiles(source=str(path), archive=True)
+            listing = SubmissionFiles(source=shown, archive=True)
             _sort_entries(listing, _walk_archive(archive, listing))
             yield listing
     elif path.is_file():
-        listing = SubmissionFiles(source=str(path), archive=False)
-        listing.files.append(SubmissionFile.from_path(path))
+        listing = SubmissionFiles(source=shown, archive=False)
+        listing.files.append(replace(SubmissionFile.from_path(path), source=shown))
         yield listing
     else:
         raise PredictionError("does not exist", path=path)
@@ -234,24 +241,26 @@ class _Opener:
     open: Callable[[], BinaryIO]
 
 
-def _walk_folder(root: Path) -> list[_Entry]:
-    """Files of ``root`` and of its direct subfolders (deeper ones are listed as folders)."""
+def _walk_folder(root: Path, shown: Path) -> list[_Entry]:
+    """Files of ``root`` and of its direct subfolders (deeper ones are listed as folders), named under ``shown``."""
     entries: list[_Entry] = []
     for top in sorted(os.scandir(root), key=lambda e: e.name):
         if top.is_dir():
-            entries.append((top.name + "/", top.path, None))
+            entries.append((top.name + "/", str(shown / top.name), None))
             for sub in sorted(os.scandir(top.path), key=lambda e: e.name):
                 name = f"{top.name}/{sub.name}"
-                entries.append((name + "/", sub.path, None) if sub.is_dir() else _folder_entry(name, sub))
+                entries.append(
+                    (name + "/", str(shown / name), None) if sub.is_dir() else _folder_entry(name, sub, shown)
+                )
         else:
-            entries.append(_folder_entry(top.name, top))
+            entries.append(_folder_entry(top.name, top, shown))
     return entries
 
 
-def _folder_entry(name: str, entry: os.DirEntry) -> _Entry:
+def _folder_entry(name: str, entry: os.DirEntry, shown: Path) -> _Entry:
     if not entry.is_file():
-        return (name, entry.path, None)
-    return (name, entry.path, _Opener(entry.stat().st_size, functools.partial(open, entry.path, "rb")))
+        return (name, str(shown / name), None)
+    return (name, str(shown / name), _Opener(entry.stat().st_size, functools.partial(open, entry.path, "rb")))
 
 
 def _walk_archive(archive: zipfile.ZipFile, listing: SubmissionFiles) -> list[_Entry]:

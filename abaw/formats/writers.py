@@ -37,7 +37,7 @@ from abaw.fileio import atomic_output_file, refuse_overwrite
 from abaw.formats.readers import read_sample_file
 from abaw.formats.types import PER_VIDEO_HEADER, SINGLE_FILE_HEADER, VideoPrediction
 from abaw.messages import some
-from abaw.outputs import OutputKind, check_output_dir, staged_output_dir
+from abaw.outputs import OutputKind, check_output_dir, staged_output
 from abaw.progress import ProgressFn, no_progress
 
 __all__ = [
@@ -297,10 +297,9 @@ def write_per_video(
     check_output_dir(out_dir, OutputKind.PREDICTIONS, force, protect)
     header = (",".join(PER_VIDEO_HEADER) + "\n").encode()
     videos = _filled_videos(predictions, frame_counts, allow_missing, warn, progress, "Writing predictions")
-    staged = staged_output_dir(out_dir, OutputKind.PREDICTIONS, force=force, protect=protect, marker=marker)
-    with staged as tmp:
+    with staged_output(out_dir, OutputKind.PREDICTIONS, force=force, protect=protect, marker=marker) as stage:
         for name, values in videos:
-            (tmp / f"{name}.txt").write_bytes(header + format_values(values, precision))
+            (stage.path / f"{name}.txt").write_bytes(header + format_values(values, precision))
     return out_dir
 
 

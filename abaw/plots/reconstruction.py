@@ -25,7 +25,7 @@ from abaw.data.layout import Split
 from abaw.data.samples import images_to_float, read_face_image, select_frames
 from abaw.errors import DataError
 from abaw.plots.affect import new_figure, save_figure
-from abaw.prediction.predict import TrainedModel
+from abaw.prediction.members import TrainedModel
 from abaw.scoring.psnr import psnr
 from abaw.training.noise import NoiseConfig, apply_artifact
 

@@ -24,12 +24,13 @@ from abaw.data.layout import Split
 from abaw.errors import CheckpointError, DataError, PredictionError
 from abaw.formats.types import VideoPrediction
 from abaw.messages import some
-from abaw.outputs import OutputKind, check_output_dir, layout_sources, staged_output_dir
+from abaw.outputs import OutputKind, check_output_dir, layout_sources, staged_output
 from abaw.plots.affect import AffectSeries, plot_affect_over_time
 from abaw.plots.reconstruction import plot_reconstruction, sample_degraded_faces, sample_faces
-from abaw.prediction.predict import TrainedModel, load_trained_model, predict_entries
+from abaw.prediction.ensemble import Ensemble, EnsembleMember
+from abaw.prediction.members import TrainedModel
+from abaw.prediction.open import open_model
 from abaw.progress import ProgressFn, no_progress
-from abaw.runtime.rundir import resolve_checkpoint
 from abaw.training.config import TrainConfig
 from abaw.training.noise import NoiseConfig
 
@@ -172,13 +173,14 @@ def _choose_entries(
 
 
 def _predict(
-    trained: TrainedModel, index: DatasetIndex, split: Split, entries: list[Entry], progress: ProgressFn
+    members: Sequence[EnsembleMember], index: DatasetIndex, split: Split, entries: list[Entry], progress: ProgressFn
 ) -> dict[str, VideoPrediction]:
     # An index restricted to the plotted entries: predicting the whole split would waste most of the work.
     subset = dataclasses.replace(index, entries={entry.name: entry for entry in entries})
     frames = sum(len(entry.face_frames) for entry in entries)
     workers = 2 if frames >= _WORKER_FRAMES else 0
-    return predict_entries(trained, subset, split, workers=workers, progress=progress)
+    ensemble = Ensemble(list(members), [1.0] * len(members))
+    return ensemble.predict(subset, split, workers=workers, progress=progress)
 
 
 def _affect_description(entry: Entry, series: AffectSeries) -> tuple[str, dict[str, Any]]:
@@ -210,9 +212,11 @@ def plot_run(
     """Write the affect-over-time figures of some videos and the reconstruction figure of a run.
 
     Args:
-        checkpoint: A ``best.pt`` or ``last.pt`` of ``abaw train``, or a run
-            folder (its ``best.pt`` if present, else its ``last.pt``), or a
-            model already loaded from one (``device`` is then ignored).
+        checkpoint: Whatever ``abaw predict --checkpoint`` takes
+            (:func:`abaw.prediction.open.open_model`: a checkpoint of ``abaw train``
+            or ``abaw temporal train``, a run folder, a kfold run folder), or a
+            per-frame model already loaded from one (``device`` is then ignored).
+            The reconstruction figure needs one per-frame model with a generator.
         index: The dataset.
         out_dir: Folder for the PNGs, created with the figures once all are
             drawn; an existing one is replaced only with ``force`` and only
@@ -255,26 +259,30 @@ def plot_run(
         )
     if not split.is_labelled:
         raise DataError(f"the {split.value} split has no labels to plot against; choose train or val")
-    loaded = checkpoint if isinstance(checkpoint, TrainedModel) else None
-    path = loaded.checkpoint if loaded is not None else resolve_checkpoint(checkpoint)
     index.require_usable([split])
+    if isinstance(checkpoint, TrainedModel):
+        members: list[EnsembleMember] = [checkpoint]
+        path = checkpoint.checkpoint
+    else:
+        members = list(open_model(checkpoint, device).members)
+        path = members[0].checkpoint if len(members) == 1 else Path(checkpoint)
     report = PlotReport(checkpoint=path, split=split)
     entries = _choose_entries(index, split, videos, max_videos, predictions, report.notes)
-    trained = loaded if loaded is not None else load_trained_model(path, device)
-    report.variant = trained.variant
+    report.variant = Ensemble(members, [1.0] * len(members)).name
     protect = layout_sources(index.layout)
     out_dir = check_output_dir(out_dir, OutputKind.FIGURES, force, protect)
-    reconstruct = trained.model.generator is not None
+    trained = members[0] if len(members) == 1 and isinstance(members[0], TrainedModel) else None
+    reconstruct = trained is not None and trained.model.generator is not None
     if reconstruct:
         # Read before the long work, so that a bad face image or setting fails at once.
         noise = run_noise(trained)
         shown = sample_faces(index, split, faces, seed)
         degraded = sample_degraded_faces(index, split, DEGRADED_FACES, seed)
     else:
-        report.notes.append(f"reconstruction figure skipped: variant {trained.variant} has no generator")
+        report.notes.append(f"reconstruction figure skipped: {report.variant} has no generator")
 
     if predictions is None:
-        predictions = _predict(trained, index, split, entries, progress)
+        predictions = _predict(members, index, split, entries, progress)
         faceless = [entry.name for entry in entries if entry.name not in predictions]
         if faceless:
             notes = f"{len(faceless)} video(s) have no face image; their predictions are zeros: {some(faceless)}"
@@ -283,7 +291,8 @@ def plot_run(
     if unknown_fps:
         report.notes.append(f"frame rate unknown (no video found), time axis in frames: {some(unknown_fps)}")
     empty = VideoPrediction(np.zeros(0, np.int64), np.zeros((0, 2)))
-    with staged_output_dir(out_dir, OutputKind.FIGURES, force=force, protect=protect) as stage:
+    with staged_output(out_dir, OutputKind.FIGURES, force=force, protect=protect) as staged:
+        stage = staged.path
         for entry in progress(entries, "plotting videos", len(entries)):
             name = affect_file_name(entry.name)
             prediction = predictions.get(entry.name, empty)

@@ -4,7 +4,7 @@ The cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
 model, so it sits here, above the data layer.
 
 Frames are read and fed as ``abaw predict`` feeds them
-(:func:`~abaw.prediction.predict.inference_dataset` and
+(:func:`~abaw.prediction.members.inference_dataset` and
 :func:`~abaw.runtime.evaluation.batched_outputs`), in entry order, so an
 entry's file is written as soon as its last frame is embedded and the whole
 dataset never sits in memory. Entries whose file is up to date are skipped.
@@ -39,10 +39,11 @@ from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.fileio import atomic_output_file, atomic_write_json
-from abaw.prediction.predict import inference_dataset, load_trained_model
+from abaw.prediction.members import inference_dataset
+from abaw.prediction.open import open_frame_model
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.evaluation import batched_outputs
-from abaw.runtime.rundir import RunDir, resolve_checkpoint
+from abaw.runtime.rundir import RunDir
 
 
 @dataclass
@@ -185,12 +186,13 @@ def extract_embeddings(
     workers: int = 2,
     force: bool = False,
     progress: ProgressFn = no_progress,
+    recorded_as: Path | None = None,
 ) -> EmbeddingReport:
     """Embed every face frame of every entry of ``index`` (all splits) with a trained model and cache it.
 
     Args:
         index: The dataset.
-        checkpoint: A checkpoint of ``abaw train``, or a run folder (its best, else last).
+        checkpoint: A checkpoint of ``abaw train``, or its run folder (its best, else last).
         name: The embeddings' name; default :func:`default_embeddings_name` of ``checkpoint``.
         splits: Only the entries of these splits (default every split), e.g. the demo's
             Train and Validation: the entries of other splits are left as they are.
@@ -199,6 +201,8 @@ def extract_embeddings(
         workers: DataLoader worker processes reading the images.
         force: Extract every entry again, up to date or not.
         progress: Wraps the batch loop.
+        recorded_as: The checkpoint's path the cache records, when it is read
+            from elsewhere now (a recipe's checkpoint still in its staging folder).
 
     Returns:
         Counts, speed and where everything was written.
@@ -210,12 +214,12 @@ def extract_embeddings(
     """
     began = time.perf_counter()
     name = check_name(name if name is not None else default_embeddings_name(checkpoint))
-    path = resolve_checkpoint(checkpoint)
-    trained = load_trained_model(path, device)
+    trained = open_frame_model(checkpoint, device, use="abaw features embed")
+    path = trained.checkpoint
     kinds = tuple(FeatureKind(kind, dim) for kind, dim in trained.model.embedding_kinds())
     manifest = Manifest(
         name=name,
-        checkpoint=path.absolute(),
+        checkpoint=(recorded_as if recorded_as is not None else path).absolute(),
         fingerprint=checkpoint_fingerprint(path),
         variant=trained.variant,
         kinds=kinds,

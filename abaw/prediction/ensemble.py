@@ -25,12 +25,9 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import ConfigError, PredictionError
 from abaw.formats.types import VideoPrediction
-from abaw.prediction.predict import TrainedModel, trained_model_from_checkpoint
+from abaw.prediction.open import open_model
 from abaw.progress import ProgressFn, no_progress
-from abaw.runtime.checkpoint import load_checkpoint
-from abaw.runtime.devices import resolve_device
 from abaw.runtime.evaluation import complete_predictions
-from abaw.runtime.rundir import resolve_checkpoint
 
 
 class EnsembleMember(Protocol):
@@ -70,17 +67,23 @@ class Ensemble:
         check_weights(self.weights, len(self.members))
 
     @classmethod
-    def of(cls, trained: TrainedModel | Ensemble) -> Ensemble:
+    def of(cls, trained: EnsembleMember | Ensemble) -> Ensemble:
         """``trained`` itself when it is an ensemble, else a one-member ensemble of it."""
         return trained if isinstance(trained, Ensemble) else cls([trained], [1.0])
+
+    @property
+    def name(self) -> str:
+        """The member's variant, or ``ensemble of N (its members' variants)``."""
+        if len(self.members) == 1:
+            return self.members[0].variant
+        return f"ensemble of {len(self.members)} ({', '.join(member.variant for member in self.members)})"
 
     @property
     def label(self) -> str:
         """Names the model in tables: the variant and checkpoint, or the members' variants."""
         if len(self.members) == 1:
-            only = self.members[0]
-            return f"{only.variant} ({only.checkpoint.name})"
-        return f"ensemble of {len(self.members)} ({', '.join(member.variant for member in self.members)})"
+            return f"{self.name} ({self.members[0].checkpoint.name})"
+        return self.name
 
     @property
     def checkpoints(self) -> list[str]:
@@ -142,15 +145,17 @@ def check_weights(weights: Sequence[float], count: int) -> None:
 def load_ensemble(
     paths: Sequence[str | os.PathLike], device: str = "auto", weights: Sequence[float] | None = None
 ) -> Ensemble:
-    """Restore every checkpoint (a file, or a run folder: its best, else last) as one ensemble.
+    """Open every path (see :func:`abaw.prediction.open.open_model`) as one ensemble.
+
+    A kfold run folder is one member per fold, the folds sharing the weight given to the folder.
 
     Args:
-        paths: Checkpoint files or run folders.
+        paths: Checkpoint files, run folders or kfold run folders.
         device: auto, cpu or cuda.
-        weights: One per checkpoint; equal weights by default.
+        weights: One per path; equal weights by default.
 
     Raises:
-        ConfigError: for weights that do not match the checkpoints (before any is loaded).
+        ConfigError: for weights that do not match the paths (before any is loaded).
         CheckpointError: naming a checkpoint that is missing, unreadable or does not fit its model.
     """
     weights = [1.0] * len(paths) if weights is None else [float(weight) for weight in weights]
@@ -158,33 +163,10 @@ def load_ensemble(
     members: list[EnsembleMember] = []
     member_weights: list[float] = []
     for path, weight in zip(paths, weights, strict=True):
-        loaded = load_members(path, device)
-        members.extend(loaded)
-        member_weights.extend([weight / len(loaded)] * len(loaded))
+        opened = open_model(path, device)
+        members.extend(opened.members)
+        member_weights.extend([weight / len(opened.members)] * len(opened.members))
     return Ensemble(members, member_weights)
-
-
-def load_members(path: str | os.PathLike, device: str = "auto") -> list[EnsembleMember]:
-    """The members one ``--checkpoint`` names: a per-frame or temporal checkpoint (or its run folder), or
-    every fold of a kfold run folder of ``abaw temporal train``.
-
-    Raises:
-        CheckpointError: naming a checkpoint that is missing, unreadable or does not fit its model.
-    """
-    from abaw.temporal.predict import (
-        TemporalMember,
-        is_temporal_checkpoint,
-        load_temporal_members,
-        temporal_checkpoint_files,
-    )
-
-    if temporal_checkpoint_files(path) is not None:
-        return list(load_temporal_members(path, device))
-    file = resolve_checkpoint(path)
-    checkpoint = load_checkpoint(file)
-    if is_temporal_checkpoint(checkpoint):
-        return [TemporalMember.from_checkpoint(checkpoint, file, resolve_device(device))]
-    return [trained_model_from_checkpoint(checkpoint, file, device)]
 
 
 def average_predictions(
@@ -215,4 +197,4 @@ def average_predictions(
     return averaged
 
 
-__all__ = ["Ensemble", "EnsembleMember", "average_predictions", "check_weights", "load_ensemble", "load_members"]
+__all__ = ["Ensemble", "EnsembleMember", "average_predictions", "check_weights", "load_ensemble"]

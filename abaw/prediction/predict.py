@@ -9,145 +9,27 @@ submission that would be rejected is never reported as ready.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-import torch
-
-from abaw.data.audio import AudioFeatureConfig, load_audio_features
-from abaw.data.entries import Entry, SkippedEntry
+from abaw.data.entries import SkippedEntry
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
-from abaw.data.samples import FaceFrameDataset, select_frames
-from abaw.errors import CheckpointError
 from abaw.formats.check import SubmissionReport, check_submission
 from abaw.formats.readers import read_sample_counts
 from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.formats.writers import write_per_video, write_single_file, zip_submission
-from abaw.model import AffectModel
-from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output_dir
+from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output
+from abaw.prediction.ensemble import Ensemble, EnsembleMember
 from abaw.prediction.smoothing import SmoothingPlan, apply_smoothing
 from abaw.progress import ProgressFn, no_progress
-from abaw.runtime.checkpoint import load_checkpoint, model_from_checkpoint
-from abaw.runtime.devices import resolve_device
-from abaw.runtime.evaluation import predict_dataset, score_split
-from abaw.runtime.rundir import resolve_checkpoint
+from abaw.runtime.evaluation import score_split
 from abaw.scoring.report import ScoreReport
 
-if TYPE_CHECKING:
-    from abaw.prediction.ensemble import Ensemble
-
 WarnFn = Callable[[str], None]
-
-
-@dataclass
-class TrainedModel:
-    """A model restored from a checkpoint, with what it needs to see its inputs as in training.
-
-    Attributes:
-        model: The network, in eval mode, on ``device``.
-        device: Where it computes.
-        checkpoint: The file it came from.
-        epoch: The epoch the checkpoint was written after.
-        audio_config: The audio features it was trained with, or ``None``.
-        audio_mean, audio_std: The normalisation of those features in training.
-        train_config: The run's stored settings (``TrainConfig.to_dict()``), e.g. its noise.
-    """
-
-    model: AffectModel
-    device: torch.device
-    checkpoint: Path
-    epoch: int
-    audio_config: AudioFeatureConfig | None = None
-    audio_mean: np.ndarray | None = None
-    audio_std: np.ndarray | None = None
-    train_config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def variant(self) -> str:
-        """The registered variant name."""
-        return self.model.config.variant
-
-    def predict(
-        self,
-        index: DatasetIndex,
-        split: Split,
-        *,
-        batch_size: int = 256,
-        workers: int = 2,
-        progress: ProgressFn = no_progress,
-    ) -> dict[str, VideoPrediction]:
-        """Every face frame of ``split`` (see :func:`predict_entries`): the ensemble member's protocol."""
-        return predict_entries(self, index, split, batch_size=batch_size, workers=workers, progress=progress)
-
-
-def load_trained_model(path: str | os.PathLike, device: str = "auto") -> TrainedModel:
-    """Restore a model onto ``device`` from a checkpoint of ``abaw train`` or a run folder (best, else last).
-
-    Raises:
-        CheckpointError: naming the file when it is missing, unreadable or does not fit the model.
-    """
-    path = resolve_checkpoint(path)
-    return trained_model_from_checkpoint(load_checkpoint(path), path, device)
-
-
-def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device: str = "auto") -> TrainedModel:
-    """Restore a model onto ``device`` from a loaded checkpoint of ``abaw train`` (read from ``path``).
-
-    Raises:
-        CheckpointError: naming ``path`` when the checkpoint does not fit the model.
-    """
-    target = resolve_device(device)
-    model = model_from_checkpoint(checkpoint, path).to(target).eval()
-    audio = checkpoint.get("audio")
-    trained = TrainedModel(model, target, path, int(checkpoint.get("epoch", 0)), train_config=checkpoint["config"])
-    if model.uses_audio:
-        if not audio:
-            raise CheckpointError("the model takes audio but the checkpoint has no audio settings", path=path)
-        trained.audio_config = AudioFeatureConfig.from_dict(audio["config"])
-        trained.audio_mean = audio["mean"].numpy()
-        trained.audio_std = audio["std"].numpy()
-    return trained
-
-
-def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
-    """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
-
-    Raises:
-        DataError: audio features the model needs missing or out of date.
-    """
-    samples = select_frames(index, entries, labelled=False)
-    audio_rows, audio_dim = None, 0
-    if trained.audio_config is not None:
-        stats = (trained.audio_mean, trained.audio_std)
-        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
-        audio_dim = trained.audio_config.dim
-    return FaceFrameDataset(index, samples, audio_rows, audio_dim)
-
-
-def predict_entries(
-    trained: TrainedModel,
-    index: DatasetIndex,
-    split: Split,
-    *,
-    batch_size: int = 256,
-    workers: int = 2,
-    progress: ProgressFn = no_progress,
-) -> dict[str, VideoPrediction]:
-    """Predict every face frame of the entries of ``split`` (clean images, clipped values)."""
-    return predict_dataset(
-        trained.model,
-        inference_dataset(trained, index, index.split(split)),
-        batch_size=batch_size,
-        workers=workers,
-        bf16=trained.device.type == "cuda",
-        progress=progress,
-        description=f"predicting {split.value}",
-    )
 
 
 def write_split_predictions(
@@ -198,7 +80,7 @@ class SplitPredictions:
 
 
 def predict_split(
-    trained: TrainedModel | Ensemble,
+    trained: EnsembleMember | Ensemble,
     index: DatasetIndex,
     split: Split,
     out_dir: str | os.PathLike,
@@ -222,8 +104,6 @@ def predict_split(
     check_output_dir(out_dir, OutputKind.PREDICTIONS, force, layout_sources(index.layout))
     index.require_split(split)
     scored = index.scorable_entries(split) if split.is_labelled else None
-    from abaw.prediction.ensemble import Ensemble  # it builds on this module
-
     predictions = Ensemble.of(trained).predict(index, split, batch_size=batch_size, workers=workers, progress=progress)
     counts = index.frame_counts(split)
     if smoothing is not None:
@@ -276,7 +156,7 @@ class TestSubmission:
 
 
 def predict_test(
-    trained: TrainedModel | Ensemble,
+    trained: EnsembleMember | Ensemble,
     index: DatasetIndex,
     out_dir: str | os.PathLike,
     *,
@@ -313,28 +193,29 @@ def predict_test(
     # With a sample file its rows give the counts (the strongest source).
     counts = index.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     index.require_writable(Split.TEST, counts, need_faces=True)
-    from abaw.prediction.ensemble import Ensemble  # it builds on this module
-
     ensemble = Ensemble.of(trained)
     predictions = ensemble.predict(index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
     if smoothing is not None:
         predictions = apply_smoothing(predictions, counts, smoothing)
     kept_previous = False
     try:
-        with staged_output_dir(target, OutputKind.SUBMISSION, force=force, protect=protect) as stage:
+        with staged_output(target, OutputKind.SUBMISSION, force=force, protect=protect) as stage:
             staged = write_test_submission(
-                stage, predictions, counts, submission_format, sample_file=sample_file, warn=warn, progress=progress
+                stage.path,
+                predictions,
+                counts,
+                submission_format,
+                sample_file=sample_file,
+                shown_in=target,
+                warn=warn,
+                progress=progress,
             )
             if not staged.report.ok and check_replaceable(target, OutputKind.SUBMISSION, force=True):
                 raise _KeepPrevious
     except _KeepPrevious:
         kept_previous = True
     return replace(
-        staged,
-        files=target / staged.files.name,
-        zip_path=target / staged.zip_path.name,
-        report=_moved_report(staged.report, stage, target),
-        kept_previous=kept_previous,
+        staged, files=stage.final(staged.files), zip_path=stage.final(staged.zip_path), kept_previous=kept_previous
     )
 
 
@@ -345,6 +226,7 @@ def write_test_submission(
     submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
     *,
     sample_file: str | os.PathLike | None = None,
+    shown_in: Path | None = None,
     warn: WarnFn | None = None,
     progress: ProgressFn = no_progress,
 ) -> TestSubmission:
@@ -356,6 +238,7 @@ def write_test_submission(
         counts: Frame count of every test video.
         submission_format: Per-video files or one file.
         sample_file: The organisers' sample single file (rows and order).
+        shown_in: Where ``folder`` will be once complete (the check's messages name the zip there).
         warn: Receives one line per warning.
         progress: Wraps the loop over videos.
     """
@@ -374,24 +257,11 @@ def write_test_submission(
     else:
         write_per_video(files, predictions, counts, allow_missing=True, warn=warn, progress=progress, marker=False)
     zip_submission(files, zip_path)
-    report = check_submission(zip_path, counts, sample_file=sample_file)
+    shown = None if shown_in is None else shown_in / zip_path.name
+    report = check_submission(zip_path, counts, sample_file=sample_file, shown_as=shown)
     frames = sum(len(video) for video in predictions.values())
     return TestSubmission(files, zip_path, report, len(counts), frames, submission_format, counts)
 
 
 class _KeepPrevious(Exception):
     """Leaves a staged submission that failed its check unwritten, keeping the previous one."""
-
-
-def _moved_report(report: SubmissionReport, stage: Path, target: Path) -> SubmissionReport:
-    """``report`` naming the files where they will be once ``stage`` is moved onto ``target``."""
-
-    def moved(text: str) -> str:
-        return text.replace(str(stage), str(target))
-
-    return replace(
-        report,
-        path=moved(report.path),
-        problems=[moved(line) for line in report.problems],
-        notes=[moved(line) for line in report.notes],
-    )

@@ -4,13 +4,17 @@ A checkpoint is a plain dict of tensors and primitive values, so it loads
 with ``torch.load(..., weights_only=True)`` (no pickled code runs). Keys:
 
 * ``format``, ``version``: the checkpoint format and the package version that wrote it;
-* ``config``: the resolved training settings (``TrainConfig.to_dict()``);
-* ``model_config``: the :class:`~abaw.model.ModelConfig` the model was built from;
-* ``model``: the model's state dict (generator and discriminator);
-* ``optimizers``: the ``D`` and ``G`` optimiser states (for resuming);
+* ``kind``: the :class:`~abaw.model.ModelFamily` of the model, ``frame`` or
+  ``temporal`` (checkpoints without one are per-frame);
+* ``config``: the resolved training settings (``TrainConfig.to_dict()`` or ``TemporalConfig.to_dict()``);
+* ``model_config``: the config the model was built from (:class:`~abaw.model.ModelConfig`,
+  :class:`~abaw.model.TemporalModelConfig`);
+* ``model``: the model's state dict;
+* ``optimizers``: the optimiser states (for resuming);
 * ``class_weights``: the ``(2, 21)`` affect-loss weights of the trained frames;
-* ``audio``: ``None``, or the audio feature config with the normalisation
+* per-frame: ``audio``: ``None``, or the audio feature config with the normalisation
   statistics the model was trained with (prediction reuses them);
+* temporal: ``normalisation`` (of its inputs) and ``features`` (their names and sizes);
 * ``epoch``, ``iteration``: epochs and iterations completed;
 * ``best``: the best validation epoch so far (val protocol), ``metrics`` the last epoch's.
 
@@ -31,7 +35,7 @@ from abaw import __version__
 from abaw.errors import CheckpointError
 from abaw.fileio import atomic_write_bytes
 from abaw.messages import shown_value
-from abaw.model import AffectModel, ModelConfig, create_model
+from abaw.model import AffectModel, ModelConfig, ModelFamily, create_model
 from abaw.model.transfer import UnreadableWeights, read_weights_file, state_tensors
 
 CHECKPOINT_FORMAT = 1
@@ -71,6 +75,40 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             path=path,
         )
     return checkpoint
+
+
+def checkpoint_family(checkpoint: dict[str, Any], path: str | os.PathLike) -> ModelFamily:
+    """Which family of model a loaded checkpoint holds (one without a ``kind`` is a per-frame one).
+
+    Raises:
+        CheckpointError: naming ``path`` for a kind this abaw does not know.
+
+    Example:
+        >>> checkpoint_family({"kind": "temporal"}, "run/best.pt"), checkpoint_family({}, "run/best.pt")
+        (<ModelFamily.TEMPORAL: 'temporal'>, <ModelFamily.FRAME: 'frame'>)
+    """
+    kind = checkpoint.get("kind", ModelFamily.FRAME.value)
+    try:
+        return ModelFamily(kind)
+    except ValueError:
+        raise CheckpointError(f"holds a model of unknown kind {shown_value(kind)}", path=path) from None
+
+
+def require_family(checkpoint: dict[str, Any], path: str | os.PathLike, family: ModelFamily, use: str) -> None:
+    """Refuse a checkpoint of another family, naming what it holds and the command that takes it.
+
+    Raises:
+        CheckpointError: e.g. "a temporal model of abaw temporal train; abaw features embed takes a
+            per-frame checkpoint of abaw train".
+    """
+    found = checkpoint_family(checkpoint, path)
+    if found is not family:
+        raise CheckpointError(f"holds a {_family_words(found)}; {use} takes a {_family_words(family)}", path=path)
+
+
+def _family_words(family: ModelFamily) -> str:
+    what = "per-frame model" if family is ModelFamily.FRAME else "temporal model"
+    return f"{what} of {family.trained_by}"
 
 
 RESUME_KEYS = ("optimizers", "class_weights", "epoch", "iteration")

@@ -113,13 +113,20 @@ class Distributed:
         return holder[0]
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:
-        """Average scalar logs over ranks (the same keys on every rank)."""
-        if not self.enabled or not values:
-            return values
-        keys = sorted(values)
-        tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return {key: float(value) / self.world_size for key, value in zip(keys, tensor.tolist(), strict=True)}
+        """Each logged value averaged over the ranks that have it (a rank may lack a term its batches had no data for).
+
+        Example:
+            >>> Distributed().mean({"loss": 0.5})
+            {'loss': 0.5}
+        """
+        if not self.enabled:
+            return dict(values)
+        gathered = self.gather(values)
+        keys = sorted({key for part in gathered for key in part})
+        return {
+            key: float(sum(part[key] for part in gathered if key in part) / sum(key in p for p in gathered))
+            for key in keys
+        }
 
     def barrier(self) -> None:
         """Wait for every rank."""

@@ -196,6 +196,19 @@ def score_split(
     return score_predictions(prediction_set, labels, line_counts=counts)
 
 
+def score_entries(predictions: Mapping[str, VideoPrediction], index: DatasetIndex, names: Iterable[str]) -> ScoreReport:
+    """Score labelled entries of any splits together, as one split (a kfold run's held-out folds).
+
+    Raises:
+        DataError: when no scored row is annotated.
+    """
+    names = list(names)
+    counts = {name: index.entries[name].label_rows for name in names}
+    complete = complete_predictions(predictions, counts)
+    labels = {name: index.labels(name) for name in names}
+    return score_predictions(PredictionSet(SubmissionFormat.PER_VIDEO, "held out", complete), labels, counts)
+
+
 def _keep_rows(labels: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
     """``labels`` with every row outside ``keep`` marked unannotated (-5); a mask shorter than the labels keeps less.
 

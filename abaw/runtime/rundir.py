@@ -11,22 +11,30 @@ A run folder holds::
       best.pt             the best validation epoch (val protocol only)
       metrics.jsonl       one row per epoch, and the same rows as metrics.csv
 
+A kfold run of ``abaw temporal train`` holds one such folder per fold, and
+the folds' results::
+
+    RUN/
+      fold-1/ ... fold-K/   one run folder per fold
+      oof/                  the out-of-fold predictions, one official per-video file per entry
+      summary.json          each fold's scores, the out-of-fold score, mean and spread
+      skipped.json          the entries left out and why
+
 A run that replaces an earlier one with ``--force`` is built in
-``RUN.partial`` (the staging folder of :mod:`abaw.outputs`) and moved onto
-``RUN`` only when it ends; ``--resume`` continues that unfinished
-replacement when it has a ``last.pt``.
+``RUN.partial`` and moved onto ``RUN`` only when it ends
+(:func:`abaw.outputs.staged_output` with :attr:`~abaw.outputs.Staging.RUN`);
+``--resume`` continues that unfinished replacement when it has a ``last.pt``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from abaw.errors import AbawError, CheckpointError, OutputExistsError
-from abaw.outputs import OutputKind, check_replaceable, remove_output_dir, staging_dir, write_marker
+from abaw.errors import CheckpointError
+from abaw.outputs import staging_dir
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class RunDir:
     SKIPPED: ClassVar[str] = "skipped.json"
     METRICS_JSONL: ClassVar[str] = "metrics.jsonl"
     METRICS_CSV: ClassVar[str] = "metrics.csv"
+    SUMMARY: ClassVar[str] = "summary.json"
+    OOF: ClassVar[str] = "oof"
 
     path: Path
 
@@ -91,6 +101,16 @@ class RunDir:
         return self.path / self.METRICS_CSV
 
     @property
+    def summary(self) -> Path:
+        """``summary.json``: a kfold run's folds and out-of-fold scores."""
+        return self.path / self.SUMMARY
+
+    @property
+    def oof(self) -> Path:
+        """``oof/``: a kfold run's out-of-fold prediction files."""
+        return self.path / self.OOF
+
+    @property
     def staging(self) -> RunDir:
         """``RUN.partial``: where a run replacing this one is built until it ends."""
         return RunDir(staging_dir(self.path))
@@ -118,37 +138,20 @@ class RunDir:
             raise CheckpointError(f"nothing to resume: no {self.LAST} here", path=self.path)
         return last
 
-    def create(self, force: bool) -> RunDir:
-        """Create the folder a new run writes to: this one, or ``RUN.partial`` when it replaces an earlier run.
+    def folds(self) -> list[RunDir]:
+        """The fold folders ``fold-1`` ... ``fold-K`` of a kfold run, in fold order (none for another run)."""
+        found = [path for path in self.path.glob("fold-*") if path.is_dir() and path.name[5:].isdigit()]
+        return [RunDir(path) for path in sorted(found, key=lambda path: int(path.name[5:]))]
 
-        Nothing of an earlier run is touched: the caller moves the new run
-        onto it when it ends. A stale ``RUN.partial`` is removed first.
+    def fold(self, number: int) -> RunDir:
+        """``RUN/fold-k``: the run folder of fold ``k`` (from 1) of a kfold run."""
+        return RunDir(self.path / f"fold-{number}")
 
-        Raises:
-            OutputExistsError: this folder holds a run and ``force`` is false.
-            UnsafeOutputError: this folder (or ``RUN.partial``) is not abaw's run folder.
-        """
-        if check_replaceable(self.path, OutputKind.TRAIN_RUN, force=True):
-            if not force:
-                message = (
-                    "run folder exists; pass --resume to continue it or --force to replace it once the new run ends"
-                )
-                raise OutputExistsError(message, self.path)
-            work = self.staging
-            if work.path.exists():
-                remove_output_dir(work.path, OutputKind.TRAIN_RUN)
-        else:
-            work = self
-        work.path.mkdir(parents=True, exist_ok=True)
-        write_marker(work.path, OutputKind.TRAIN_RUN)
-        return work
-
-    def discard_unstarted_staging(self) -> None:
-        """Remove ``RUN.partial`` if it never reached its first checkpoint: there is nothing in it to resume."""
-        staging = self.staging
-        if staging.path.is_dir() and not staging.last.exists():
-            with contextlib.suppress(AbawError):  # not abaw's run: left alone, and the first error stays the one shown
-                remove_output_dir(staging.path, OutputKind.TRAIN_RUN)
+    @staticmethod
+    def has_progress(folder: Path) -> bool:
+        """Whether ``folder`` holds a finished epoch to resume: its ``last.pt``, or a fold's."""
+        run = RunDir(folder)
+        return run.last.is_file() or any(fold.last.is_file() for fold in run.folds())
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

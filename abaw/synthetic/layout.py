@@ -11,7 +11,7 @@ import numpy as np
 from abaw.data.annotations import ANNOTATION_HEADER, MISSING_LABEL
 from abaw.data.layout import TEST_LIST_NAMES, Edition, Split
 from abaw.errors import DataError
-from abaw.outputs import GENERATOR_NAME, OutputKind, staged_output_dir
+from abaw.outputs import GENERATOR_NAME, OutputKind, staged_output
 from abaw.progress import ProgressFn, no_progress
 from abaw.synthetic.config import MANIFEST_NAME, TEST_LABELS_FOLDER, GeneratedDataset, GeneratedEntry, GeneratorConfig
 from abaw.synthetic.degradations import degradations_path, write_degradations
@@ -84,7 +84,8 @@ def generate_dataset(
         test_list_path = TEST_LIST_NAMES[1]
 
     # The manifest, written last, is the marker that lets --force replace this folder later.
-    with staged_output_dir(final_root, OutputKind.DATASET, force=force, marker=False) as root:
+    with staged_output(final_root, OutputKind.DATASET, force=force, marker=False) as stage:
+        root = stage.path
         for number, video in enumerate(progress(plan, "Generating videos", len(plan))):
             write_video(video, root, config, number)
             for person in video.persons:

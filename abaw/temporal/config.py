@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from abaw.choices import parse_enum
 from abaw.data.layout import Split
+from abaw.data.sequences import parse_feature_names
 from abaw.data.source import DatasetSource
 from abaw.errors import ConfigError
-from abaw.temporal.models import TemporalModelConfig, temporal_model_names
-from abaw.temporal.sequences import parse_feature_names
-from abaw.training.config import plain_settings
+from abaw.fitting.settings import RunSettings
+from abaw.model import ModelFamily, TemporalModelConfig, list_models, model_config
 
 
 class TemporalProtocol(str, Enum):
@@ -42,7 +40,7 @@ class TemporalLoss(str, Enum):
 
 
 @dataclass
-class TemporalConfig:
+class TemporalConfig(RunSettings):
     """Every setting of a temporal run (see ``abaw temporal train --help``).
 
     Attributes:
@@ -89,8 +87,9 @@ class TemporalConfig:
         self.features = parse_feature_names(self.features)
         self.protocol = parse_enum(TemporalProtocol, self.protocol, "protocol")
         self.loss = parse_enum(TemporalLoss, self.loss, "loss")
-        if self.model not in temporal_model_names():
-            raise ConfigError(f"unknown temporal model {self.model!r}; known: {', '.join(temporal_model_names())}")
+        known = list_models(family=ModelFamily.TEMPORAL)
+        if self.model not in known:
+            raise ConfigError(f"unknown temporal model {self.model!r}; known: {', '.join(known)}")
         for name in ("window", "epochs", "batch_size", "folds"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -115,47 +114,10 @@ class TemporalConfig:
         Raises:
             ConfigError: for sizes the model refuses.
         """
+        sizes = {"hidden": self.hidden, "layers": self.layers, "dropout": self.dropout, "kernel": self.kernel}
         try:
-            return TemporalModelConfig(
-                input_dim, visual_dim, self.hidden, self.layers, self.dropout, self.kernel, self.heads, self.causal
+            return model_config(
+                self.model, input_dim=input_dim, visual_dim=visual_dim, heads=self.heads, causal=self.causal, **sizes
             )
         except ValueError as error:
             raise ConfigError(f"model {self.model}: {error}") from None
-
-    def require_dataset(self) -> DatasetSource:
-        """The dataset.
-
-        Raises:
-            ConfigError: when none is named.
-        """
-        if self.dataset is None:
-            raise ConfigError("no dataset root given (pass --root)")
-        return self.dataset
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (YAML, JSON and ``weights_only`` checkpoints)."""
-        return plain_settings(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TemporalConfig:
-        """Rebuild from :meth:`to_dict`.
-
-        Raises:
-            ConfigError: naming ``source`` for an unknown key or a bad value.
-        """
-        known = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}", path=source)
-        try:
-            return cls(**values)
-        except ConfigError as error:
-            raise ConfigError(error.message, path=source) from None
-        except (TypeError, ValueError) as error:
-            raise ConfigError(str(error), path=source) from None
-
-    def replace(self, **changes: Any) -> TemporalConfig:
-        """A copy with ``changes`` (``None`` values ignored), validated."""
-        values = self.to_dict()
-        values.update({key: value for key, value in changes.items() if value is not None})
-        return TemporalConfig.from_dict(values)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from abaw.fitting.affect_loss import DIMENSIONS, affect_loss, batch_ccc
+from abaw.fitting.class_weights import sample_weights
 from abaw.temporal.config import TemporalLoss
-from abaw.training.class_weights import sample_weights
-from abaw.training.losses import DIMENSIONS, affect_loss, batch_ccc
 
 
 def _as_pair(values: Tensor) -> Tensor:

@@ -6,19 +6,15 @@ every checkpoint, so a run can be reproduced and resumed from it alone.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from abaw.choices import parse_enum
 from abaw.data.layout import Split
-from abaw.data.source import DatasetSource, absolute_path
-from abaw.errors import ConfigError
+from abaw.data.source import DatasetSource
+from abaw.fitting.settings import RunSettings, absolute_setting, plain_settings, read_config_file
 from abaw.messages import shown_value
 
 
@@ -75,10 +71,11 @@ class RealLatent(str, Enum):
 class DiscriminatorAffect(str, Enum):
     """Which images the D step's affect loss regresses valence and arousal on.
 
-    ``real`` (default, eq. 9 of the paper and the authors' code): the clean
-    real images only. ``real+fake`` (the paper's text, eqs. 3 and 4): the
-    real images and the generator's outputs, the two terms averaged, so the
-    VA head also learns the cleaned faces it reads at inference.
+    ``real`` (eq. 9 of the paper and the authors' code): the clean real
+    images only. ``real+fake`` (the default; the paper's text, eqs. 3 and 4):
+    the real images and the generator's outputs, the two terms averaged, so
+    the VA head also learns the cleaned faces it reads at inference. Runs
+    made before this setting existed resume with ``real``.
     """
 
     REAL = "real"
@@ -86,7 +83,7 @@ class DiscriminatorAffect(str, Enum):
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunSettings):
     """Every setting of a training run.
 
     Attributes mirror ``abaw train``'s options; the paper's values are the
@@ -136,8 +133,8 @@ class TrainConfig:
         elif self.dataset is not None and not isinstance(self.dataset, DatasetSource):
             raise ValueError(f"dataset: expected a mapping, got {shown_value(self.dataset)}")
         # Stored paths are absolute, so that --resume and --config work from any directory.
-        self.init = _absolute(self.init)
-        self.backbone_weights = _absolute(self.backbone_weights)
+        self.init = absolute_setting(self.init)
+        self.backbone_weights = absolute_setting(self.backbone_weights)
         self.protocol = parse_enum(Protocol, self.protocol, "protocol")
         self.precision = parse_enum(Precision, self.precision, "precision")
         self.real_latent = parse_enum(RealLatent, self.real_latent, "real_latent")
@@ -192,133 +189,7 @@ class TrainConfig:
             >>> TrainConfig.from_dict({"variant": "disc", "protocol": "final"}).protocol
             <Protocol.FINAL: 'final'>
         """
-        annotations = {item.name: str(item.type) for item in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(annotations))
-        if unknown:
-            known = ", ".join(sorted(annotations))
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {known}", path=source)
-        values = {name: _checked_value(name, annotations[name], value, source) for name, value in values.items()}
-        try:
-            return cls(**values)
-        except ConfigError as error:  # already names the setting
-            raise ConfigError(error.message, path=source) from None
-        except (TypeError, ValueError) as error:
-            name = next((name for name in values if not _accepted(cls, name, values[name])), None)
-            message = str(error) if name is None or str(error).startswith(name) else f"{name}: {error}"
-            raise ConfigError(message, path=source) from None
-
-    def require_dataset(self) -> DatasetSource:
-        """The dataset the run trains on.
-
-        Raises:
-            ConfigError: when the config names none.
-        """
-        if self.dataset is None:
-            raise ConfigError("no dataset root given (pass --root)")
-        return self.dataset
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` applied and validated (``None`` values are ignored)."""
-        values = self.to_dict()
-        values.update({key: value for key, value in changes.items() if value is not None})
-        return TrainConfig.from_dict(values)
-
-
-def plain_settings(settings: Any) -> dict[str, Any]:
-    """A settings dataclass as plain values: enums by value, tuples as lists, the dataset as a mapping."""
-    result = {}
-    for item in dataclasses.fields(settings):
-        value = getattr(settings, item.name)
-        if isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, DatasetSource):
-            value = value.to_dict()
-        result[item.name] = value
-    return result
-
-
-def _absolute(path: Any) -> Any:
-    """``path`` made absolute (see :func:`absolute_path`); ``None`` and non-strings unchanged."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        return path
-    return str(absolute_path(path))
-
-
-_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "str": (str,),
-    "bool": (bool,),
-    "tuple": (list, tuple),
-    "dict": (dict,),
-    "DatasetSource": (dict, DatasetSource),
-}
-_TYPE_WORDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "str": "text",
-    "bool": "true or false",
-    "tuple": "a list",
-    "dict": "a mapping",
-    "DatasetSource": "a mapping",
-}
-
-
-def _checked_value(name: str, annotation: str, value: Any, source: str) -> Any:
-    """``value`` if it has the setting's type (a number written as text is read for a float setting).
-
-    Raises:
-        ConfigError: naming ``source`` and the setting, for a value of another type.
-    """
-    base, _, rest = annotation.partition(" | ")
-    base = base.split("[")[0]
-    if value is None and rest == "None":
-        return None
-    kinds = _PLAIN_TYPES.get(base)
-    if kinds is None:  # an enum: its own check names the setting's type
-        return value
-    if isinstance(value, kinds) and (base == "bool" or not isinstance(value, bool)):
-        return float(value) if base == "float" else value
-    if base == "float" and isinstance(value, str):
-        # YAML 1.1 reads 1e-4 (no '.') as text.
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ConfigError(f"{name}: expected {_TYPE_WORDS[base]}, got {shown_value(value)}", path=source)
-
-
-def _accepted(cls: type[TrainConfig], name: str, value: Any) -> bool:
-    """Whether ``value`` alone, the other settings default, makes a valid config (to name the faulty setting)."""
-    try:
-        cls(**{name: value})
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping of settings (validated when merged into a :class:`TrainConfig`).
-
-    Raises:
-        ConfigError: naming the file (and line, for a YAML syntax error).
-    """
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(error.strerror or "cannot be read", path=path) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or "not valid YAML"
-        raise ConfigError(problem, path=path, line=mark.line + 1 if mark else None) from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ConfigError("must be a mapping of setting: value", path=path)
-    return {str(key).replace("-", "_"): value for key, value in values.items()}
+        return super().from_dict(values, source)
 
 
 def resolve_config(config_file: str | os.PathLike | None = None, **flags: Any) -> TrainConfig:

@@ -1,8 +1,7 @@
 """Everything a training run prepares before its first epoch: :func:`prepare_run` builds a :class:`PreparedRun`.
 
-1. Open the run folder (:class:`~abaw.runtime.rundir.RunDir`): a new one,
-   ``RUN.partial`` beside a run it replaces, or the one ``--resume`` continues,
-   with its ``last.pt``.
+1. Read the ``last.pt`` of the run folder that ``--resume`` continues (the
+   folder itself is opened by :func:`abaw.fitting.run.open_run_folder`).
 2. Seed, open the dataset; skip the entries that cannot train (an error in
    one of their files, or no usable frame), name them in ``skipped.json``;
    choose the frames of the protocol's splits (face image and both labels).
@@ -12,55 +11,37 @@
    checkpoint, and the solver with its optimisers; write ``config.yaml`` and
    ``class_weights.json``; build the shuffling loader.
 
-The loop that uses it is in :mod:`abaw.training.trainer`.
+The loop that uses it is in :mod:`abaw.training.trainer`, on :mod:`abaw.fitting`.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from abaw.data.audio import AudioFeatureConfig, load_audio_features
 from abaw.data.entries import EntrySelection, SkippedEntry
-from abaw.data.index import DatasetIndex, open_dataset
+from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.errors import AbawError, CheckpointError, DataError
 from abaw.fileio import atomic_write_json, atomic_write_text
+from abaw.fitting.class_weights import class_balanced_weights
+from abaw.fitting.loop import seed_everything
+from abaw.fitting.records import BestScore, Reporter, write_skipped
+from abaw.fitting.run import RunFolder, open_run_dataset
 from abaw.model import AffectModel, ModelConfig, create_model, load_matching_state, model_config
-from abaw.outputs import OutputKind, check_replaceable
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint, load_model_state, load_weights, require_resumable
 from abaw.runtime.devices import Distributed
 from abaw.runtime.rundir import RunDir
-from abaw.training.class_weights import class_balanced_weights
 from abaw.training.config import TrainConfig
-from abaw.training.reporting import Reporter, TensorBoardLog
 from abaw.training.solver import Solver
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def open_run_dataset(config: TrainConfig, dist: Distributed, progress: ProgressFn) -> DatasetIndex:
-    """Open the dataset named in ``config.dataset``; rank 0 builds the index cache first."""
-    if dist.is_main:
-        index = open_dataset(config.require_dataset(), progress=progress)
-    dist.barrier()
-    if not dist.is_main:
-        index = open_dataset(config.require_dataset())
-    return index
 
 
 def variant_config(variant: str) -> ModelConfig:
@@ -99,36 +80,6 @@ def _audio_config(config: TrainConfig) -> AudioFeatureConfig:
 
 
 @dataclass
-class BestScore:
-    """The best validation epoch so far (val protocol); stored in every checkpoint as ``best``.
-
-    Attributes:
-        epoch: The epoch of ``best.pt``, ``None`` before the first scored epoch.
-        ccc_mean: Its mean CCC.
-    """
-
-    epoch: int | None = None
-    ccc_mean: float | None = None
-
-    def update(self, epoch: int, ccc_mean: float) -> bool:
-        """Take ``epoch`` as the best if it scores higher (or is the first scored); whether it did."""
-        if self.ccc_mean is not None and not ccc_mean > self.ccc_mean:
-            return False
-        self.epoch, self.ccc_mean = epoch, float(ccc_mean)
-        return True
-
-    def to_dict(self) -> dict[str, Any]:
-        """The checkpoint's ``best`` entry."""
-        return {"epoch": self.epoch, "ccc_mean": self.ccc_mean}
-
-    @classmethod
-    def from_dict(cls, stored: dict[str, Any] | None) -> BestScore:
-        """Read a checkpoint's ``best`` entry (absent: nothing scored yet)."""
-        stored = stored or {}
-        return cls(stored.get("epoch"), stored.get("ccc_mean"))
-
-
-@dataclass
 class TrainingData:
     """The frames a run trains and validates on, and what is computed from them once per run.
 
@@ -157,8 +108,7 @@ class PreparedRun:
     Attributes:
         config: The run's settings.
         dist: Where this process sits among the run's processes.
-        final: The run folder the caller named.
-        work: Where this attempt writes: ``final``, or its ``RUN.partial`` while replacing an earlier run.
+        folder: The run folder, and where this attempt writes it.
         data: The frames and what was computed from them.
         model: The model, on ``dist.device``.
         solver: The optimisation step, with the optimisers.
@@ -170,8 +120,7 @@ class PreparedRun:
 
     config: TrainConfig
     dist: Distributed
-    final: RunDir
-    work: RunDir
+    folder: RunFolder
     data: TrainingData
     model: AffectModel
     solver: Solver
@@ -183,31 +132,37 @@ class PreparedRun:
 
 def prepare_run(
     config: TrainConfig,
-    final: RunDir,
+    folder: RunFolder,
     dist: Distributed,
     *,
-    resume: bool,
-    force: bool,
     strict: bool,
     reporter: Reporter,
     progress: ProgressFn,
+    init_weights: Path | None = None,
 ) -> PreparedRun:
-    """Open the run folder, the data, the model and the loader: everything before the first epoch.
+    """Read the checkpoint to resume, open the data, the model and the loader: everything before the first epoch.
 
     The order is fixed (seeding, then data, then the model's random
     initialisation), so a run is reproducible from its seed.
+
+    Args:
+        config: The run's settings.
+        folder: The opened run folder.
+        dist: Where this process sits among the run's processes.
+        strict: Refuse any entry with an error instead of skipping it.
+        reporter: Receives the warnings.
+        progress: Progress bar for the dataset index.
+        init_weights: Where to read ``config.init``'s weights when they are not
+            at that path yet (a chain's previous stage, still in its staging folder).
     """
-    base = variant_config(config.variant)  # an unknown variant fails before the run folder is touched
-    if config.tensorboard:
-        TensorBoardLog.summary_writer_class()
-    work, checkpoint = _open_run_folder(final, dist, resume, force)
-    if config.batch_size % dist.world_size:
-        raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
+    checkpoint = None
+    if folder.resumed:
+        checkpoint = load_checkpoint(folder.work.last)
+        require_resumable(checkpoint, folder.work.last)
     seed_everything(config.seed + dist.rank)
-    data = load_training_data(
-        config, dist, checkpoint, needs_audio=base.audio_dim > 0, strict=strict, progress=progress
-    )
-    model = _start_model(config, data, checkpoint, work, reporter, dist.device)
+    needs_audio = variant_config(config.variant).audio_dim > 0
+    data = load_training_data(config, dist, checkpoint, needs_audio=needs_audio, strict=strict, progress=progress)
+    model = _start_model(config, data, checkpoint, folder.work, reporter, dist.device, init_weights)
     solver = Solver(model, config, data.class_weights, dist)
     start_epoch, best = 0, BestScore()
     if checkpoint is not None:
@@ -216,29 +171,10 @@ def prepare_run(
         start_epoch = int(checkpoint["epoch"])
         best = BestScore.from_dict(checkpoint.get("best"))
     if dist.is_main:
-        _write_run_files(work, config, data, reporter, fresh=checkpoint is None)
+        _write_run_files(folder.work, config, data, reporter, fresh=checkpoint is None)
     loader = _train_loader(data.train_set, config, dist)
     steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
-    return PreparedRun(config, dist, final, work, data, model, solver, loader, steps, start_epoch, best)
-
-
-def _open_run_folder(
-    final: RunDir, dist: Distributed, resume: bool, force: bool
-) -> tuple[RunDir, dict[str, Any] | None]:
-    """The folder this attempt writes to, and the checkpoint it resumes from (``None`` for a new run)."""
-    checkpoint = None
-    work = final
-    if resume:
-        last = final.resume_checkpoint()
-        work = final.resumed()
-        if work != final:
-            check_replaceable(final.path, OutputKind.TRAIN_RUN, force=True)
-        checkpoint = load_checkpoint(last)
-        require_resumable(checkpoint, last)
-    elif dist.is_main:
-        work = final.create(force)
-    dist.barrier()
-    return work, checkpoint
+    return PreparedRun(config, dist, folder, data, model, solver, loader, steps, start_epoch, best)
 
 
 def load_training_data(
@@ -259,7 +195,7 @@ def load_training_data(
         DataError: when fewer than 2 usable training frames are left, or see
             :func:`select_training_entries`.
     """
-    index = open_run_dataset(config, dist, progress)
+    index = open_run_dataset(config.require_dataset(), dist, progress)
     training, evaluation = select_training_entries(index, config, strict=strict)
     skipped = training.skipped + (evaluation.skipped if evaluation is not None else [])
     samples = select_frames(index, training.entries, labelled=True)
@@ -297,6 +233,7 @@ def _start_model(
     work: RunDir,
     reporter: Reporter,
     device: torch.device,
+    init_weights: Path | None,
 ) -> AffectModel:
     """The variant's model on ``device``, started from ``--init`` (matching layers) or resumed from ``checkpoint``."""
     model = build_model(config, data.train_set.audio_dim).to(device)
@@ -304,7 +241,7 @@ def _start_model(
         load_model_state(model, checkpoint, work.last)
     elif config.init:
         try:
-            report = load_matching_state(model, load_weights(config.init))
+            report = load_matching_state(model, load_weights(init_weights or config.init))
         except ValueError as error:
             raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
         reporter.note(f"--init {config.init}: {report.summary()}")
@@ -365,12 +302,6 @@ def select_training_entries(
                 "run 'abaw data check' to see why"
             )
     return training, evaluation
-
-
-def write_skipped(run_dir: Path, skipped: list[SkippedEntry]) -> None:
-    """List the skipped entries and their reasons in ``run_dir/skipped.json`` (atomically)."""
-    payload = {"skipped": [entry.to_dict() for entry in skipped]}
-    atomic_write_json(RunDir(run_dir).skipped, payload, force=True)
 
 
 def _seed_worker(worker_id: int) -> None:

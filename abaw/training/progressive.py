@@ -5,8 +5,11 @@ AEG-CD-SZ from the AEG-CD's. :func:`train_chain` runs such a chain into
 ``RUNS/<variant>/`` and continues an interrupted one: a finished stage is
 skipped, a half-trained one resumed from its ``last.pt``.
 :func:`train_stages` adds the output policy (``abaw train --stages``): the
-chain is built in ``RUNS.partial`` and moved onto ``RUNS`` once complete, and
-``resume`` accepts only the recipe the chain started with.
+chain is built in ``RUNS.partial`` and moved onto ``RUNS`` once complete
+(:func:`abaw.outputs.staged_output`), and ``resume`` accepts only the recipe
+the chain started with. Results name each stage's folder relative to the
+chain's folder, and a stage's ``init`` names where the previous stage's
+checkpoint is once the chain is complete, never its staging folder.
 """
 
 from __future__ import annotations
@@ -19,20 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw.errors import AbawError, DataError
-from abaw.fileio import move_dir_onto
-from abaw.outputs import (
-    OutputKind,
-    output_lock,
-    prepare_resumable_output,
-    refuse_dataset_overlap,
-    relocated,
-)
+from abaw.outputs import OutputKind, Staging, staged_output
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.rundir import RunDir
 from abaw.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from abaw.training.reporting import Reporter
+    from abaw.fitting.records import Reporter
 
 # torch loads with the trainer, inside the functions below: the demo's recipe (and the CLI) import this module.
 
@@ -140,8 +136,9 @@ class StageRun:
 
     Attributes:
         stage: What was trained.
-        run_dir: Its run folder (``config.yaml``, checkpoints, metrics).
-        checkpoint: What the next stage starts from: ``best.pt``, else ``last.pt`` (final protocol).
+        run_dir: Its run folder (``config.yaml``, checkpoints, metrics), relative to the chain's folder.
+        checkpoint: What the next stage starts from: ``best.pt``, else ``last.pt`` (final protocol);
+            relative to the chain's folder.
         epochs: Epochs in its ``last.pt``.
         best_epoch: The best validation epoch (val protocol), else ``None``.
         best_ccc: The mean CCC of that epoch, else ``None``.
@@ -155,14 +152,6 @@ class StageRun:
     best_epoch: int | None
     best_ccc: float | None
     train_seconds: float
-
-    def moved(self, staging: Path, target: Path) -> StageRun:
-        """This stage with its paths where they will be once ``staging`` is moved onto ``target``."""
-        return replace(
-            self,
-            run_dir=relocated(self.run_dir, staging, target),
-            checkpoint=relocated(self.checkpoint, staging, target),
-        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -184,11 +173,15 @@ class StagesResult:
 
     Attributes:
         out_dir: The chain's folder, one run folder per stage.
-        stages: Each stage, in training order.
+        stages: Each stage, in training order (paths relative to ``out_dir``).
     """
 
     out_dir: Path
     stages: list[StageRun] = field(default_factory=list)
+
+    def path(self, relative: Path) -> Path:
+        """Where a path a stage names lies: ``out_dir / relative``."""
+        return self.out_dir / relative
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (for ``--json``)."""
@@ -225,6 +218,7 @@ def _train_stage(
     reporter: Reporter | None,
     progress: ProgressFn,
     log: LogFn,
+    init_weights: Path | None,
 ) -> float:
     """Train (or finish) one stage in ``run_dir``; returns the seconds spent."""
     from abaw.training.trainer import resume_config, train
@@ -239,23 +233,25 @@ def _train_stage(
         resumed = resume_config(run_dir, device=config.device, workers=config.workers)
         train(resumed, run_dir, resume=True, strict=strict, reporter=reporter, progress=progress)
     else:
-        train(config, run_dir, force=True, strict=strict, reporter=reporter, progress=progress)
+        train(
+            config, run_dir, force=True, strict=strict, reporter=reporter, progress=progress, init_weights=init_weights
+        )
     return time.perf_counter() - started
 
 
-def _stage_run(stage: Stage, run_dir: Path, train_seconds: float) -> StageRun:
-    """What ``run_dir`` holds once ``stage`` is trained."""
+def _stage_run(stage: Stage, runs_dir: Path, train_seconds: float) -> StageRun:
+    """What ``runs_dir/<variant>`` holds once ``stage`` is trained, its paths relative to ``runs_dir``."""
     from abaw.runtime.checkpoint import load_checkpoint
 
-    run = RunDir(run_dir)
+    run = RunDir(runs_dir / stage.variant)
     last = load_checkpoint(run.last)
     best = last.get("best") or {}
     checkpoint = run.best_or_last() or run.last
     best_ccc = best.get("ccc_mean")
     return StageRun(
         stage,
-        run_dir,
-        checkpoint,
+        Path(stage.variant),
+        checkpoint.relative_to(runs_dir),
         int(last.get("epoch", 0)),
         best.get("epoch"),
         None if best_ccc is None else float(best_ccc),
@@ -268,6 +264,7 @@ def train_chain(
     runs_dir: Path,
     base: TrainConfig,
     *,
+    final_dir: Path | None = None,
     strict: bool = False,
     reporter: Reporter | None = None,
     progress: ProgressFn = no_progress,
@@ -284,25 +281,29 @@ def train_chain(
         runs_dir: Folder of the stages' run folders.
         base: Settings shared by the stages (data, batch, seed, device...);
             ``base.init`` starts the first stage.
+        final_dir: Where ``runs_dir`` will be once the output holding it is
+            complete (a stage's ``init`` records it); ``runs_dir`` by default.
         strict: Refuse any entry with an error instead of skipping it.
         reporter: Shows each stage's training progress.
         progress: Progress bar for indexing and validation.
         log: Receives one line per stage.
 
     Returns:
-        Each stage's run, in training order.
+        Each stage's run, in training order, its paths relative to ``runs_dir``.
 
     Raises:
         AbawError: for bad data, settings or checkpoints (one line each).
     """
+    final_dir = runs_dir if final_dir is None else final_dir
     runs: list[StageRun] = []
-    init: Path | None = None
     for number, stage in enumerate(stages, start=1):
         run_dir = runs_dir / stage.variant
         log(f"stage {number}/{len(stages)}: {stage.paper_name} ({stage.variant}), {stage.epochs} epochs")
-        seconds = _train_stage(stage, stage_config(base, stage, init), run_dir, strict, reporter, progress, log)
-        runs.append(_stage_run(stage, run_dir, seconds))
-        init = runs[-1].checkpoint
+        previous = runs[-1].checkpoint if runs else None
+        config = stage_config(base, stage, None if previous is None else final_dir / previous)
+        weights = None if previous is None else runs_dir / previous
+        seconds = _train_stage(stage, config, run_dir, strict, reporter, progress, log, weights)
+        runs.append(_stage_run(stage, runs_dir, seconds))
     return runs
 
 
@@ -344,7 +345,7 @@ def train_stages(
         log: Receives one line per stage.
 
     Returns:
-        Each stage's run, with its final paths.
+        The chain's folder and each stage's run, its paths relative to that folder.
 
     Raises:
         AbawError: for bad settings, existing outputs or bad data (one line
@@ -352,12 +353,24 @@ def train_stages(
     """
     if (os.environ.get("WORLD_SIZE") or "1") != "1":
         raise AbawError("--stages runs in one process; under torchrun, train each stage alone with --init")
-    out_dir = refuse_dataset_overlap(out_dir, base.require_dataset().read_paths())
-    with output_lock(out_dir):
-        recipe = stages_recipe(stages, base)
-        staging = prepare_resumable_output(
-            out_dir, OutputKind.TRAIN_STAGES, recipe, force=force, resume=resume, what="chain of stages"
+    with staged_output(
+        out_dir,
+        OutputKind.TRAIN_STAGES,
+        staging=Staging.RESUMABLE,
+        force=force,
+        resume=resume,
+        protect=base.require_dataset().read_paths(),
+        recipe=stages_recipe(stages, base),
+        what="chain of stages",
+    ) as stage:
+        runs = train_chain(
+            stages,
+            stage.path,
+            base,
+            final_dir=stage.target,
+            strict=strict,
+            reporter=reporter,
+            progress=progress,
+            log=log,
         )
-        runs = train_chain(stages, staging, base, strict=strict, reporter=reporter, progress=progress, log=log)
-        move_dir_onto(staging, out_dir)
-    return StagesResult(out_dir, [run.moved(staging, out_dir) for run in runs])
+    return StagesResult(stage.target, runs)

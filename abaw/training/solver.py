@@ -9,11 +9,11 @@ Adversarial variants (AEG-CD, AEG-CD-SZ), WGAN-GP as in StarGAN:
 
       L_D = -mean(D_src(x_r)) + mean(D_src(G(x_n))) + l_afc * L_afc(D_va(x_r), y) + l_gp * GP
 
-  Two flags change it, both off by default (the paper's recipe):
-  ``d_affect=real+fake`` replaces the affect term by the mean of
-  ``L_afc(D_va(x_r), y)`` and ``L_afc(D_va(G(x_n)), y)`` (the paper's text,
-  eqs. 3-4: the VA head also learns the cleaned faces it reads at
-  inference), and ``drift=eps`` adds ProGAN's ``eps * mean(D_src(x_r)^2)``
+  Two settings change it. ``d_affect=real+fake`` (the default) replaces the
+  affect term by the mean of ``L_afc(D_va(x_r), y)`` and
+  ``L_afc(D_va(G(x_n)), y)`` (the paper's text, eqs. 3-4: the VA head also
+  learns the cleaned faces it reads at inference; ``d_affect=real`` is the
+  equation above, the authors' code), and ``drift=eps`` (off by default) adds ProGAN's ``eps * mean(D_src(x_r)^2)``
   (logged unweighted as ``D/drift``) so the real/fake scores cannot run away.
   ``lr_d`` and ``lr_g`` give the two networks their own Adam rates (two
   time scales).
@@ -70,12 +70,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from abaw.data.samples import Batch
+from abaw.fitting.affect_loss import affect_loss
+from abaw.fitting.class_weights import sample_weights
 from abaw.model import AffectModel
 from abaw.runtime.devices import Distributed
-from abaw.training.class_weights import sample_weights
 from abaw.training.config import DiscriminatorAffect, Precision, RealLatent, TrainConfig
 from abaw.training.losses import (
-    affect_loss,
     critic_loss,
     cycle_loss,
     drift_penalty,

@@ -1,18 +1,15 @@
 """``abaw train``: a training run, read top to bottom.
 
-:func:`train` prepares the run (:func:`~abaw.training.prepare.prepare_run`:
-the run folder, data, class weights, audio, model, solver and loader), then
-:func:`run_epochs` loops, every epoch:
+:func:`train` opens the run folder (:func:`~abaw.fitting.run.open_run_folder`),
+prepares the run (:func:`~abaw.training.prepare.prepare_run`: data, class
+weights, audio, model, solver and loader), then runs the epoch loop of
+:func:`abaw.fitting.loop.run_epochs` over :class:`AlnEpochs`, every epoch:
 
-1. :func:`train_epoch`: shuffle (seeded by seed and epoch, sharded over
-   ranks), run the solver's D and G steps, average the losses over ranks;
-2. :func:`validate`: score Validation (val protocol) with
+1. :meth:`AlnEpochs.train_epoch`: shuffle (seeded by seed and epoch,
+   sharded over ranks), run the solver's D and G steps;
+2. :meth:`AlnEpochs.validate`: score Validation (val protocol) with
    :func:`~abaw.runtime.evaluation.evaluate`;
-3. :func:`save_epoch`: write ``last.pt`` (and ``best.pt``), then the metrics.
-
-Everything a step draws at random is seeded from ``(seed, epoch, rank)``, so
-a run resumed from ``last.pt`` after a kill ends with the same weights as
-one that was never interrupted.
+3. :meth:`AlnEpochs.checkpoint`: what ``last.pt`` (and ``best.pt``) hold.
 
 The run folder follows :mod:`abaw.outputs`: never in the dataset, locked
 while a process writes it, and with ``force`` an earlier run is replaced only
@@ -22,31 +19,26 @@ once the new one has finished: until then the new run lives in
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from abaw.data.layout import Split
 from abaw.data.samples import batch_to_device, raise_first_fault
-from abaw.errors import CheckpointError
-from abaw.fileio import move_dir_onto
-from abaw.outputs import output_lock, refuse_dataset_overlap
+from abaw.errors import AbawError, CheckpointError
+from abaw.fitting.loop import EpochCallback, epoch_seed, run_epochs
+from abaw.fitting.records import BestScore, Reporter, TensorBoardLog
+from abaw.fitting.run import open_run_folder
 from abaw.progress import ProgressFn, no_progress
-from abaw.runtime.checkpoint import load_checkpoint, save_checkpoint
+from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import distributed
 from abaw.runtime.evaluation import evaluate
 from abaw.runtime.rundir import RunDir
 from abaw.scoring.metrics import AffectScores
 from abaw.training.config import DiscriminatorAffect, TrainConfig
-from abaw.training.prepare import PreparedRun, prepare_run
-from abaw.training.reporting import MetricsLog, Reporter, TensorBoardLog
+from abaw.training.prepare import PreparedRun, prepare_run, variant_config
 from abaw.training.solver import uses_bf16
-
-EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
 @dataclass
@@ -56,18 +48,24 @@ class TrainResult:
     Attributes:
         run_dir: The run folder.
         epochs: Epochs completed.
-        last: Path of ``last.pt``.
-        best: Path of ``best.pt`` (val protocol), else ``None``.
-        best_epoch: The epoch of ``best.pt``.
+        best_epoch: The epoch of ``best.pt`` (val protocol), else ``None``.
         rows: Every epoch's metrics row.
     """
 
     run_dir: Path
     epochs: int
-    last: Path
-    best: Path | None = None
     best_epoch: int | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def last(self) -> Path:
+        """``last.pt``."""
+        return RunDir(self.run_dir).last
+
+    @property
+    def best(self) -> Path | None:
+        """``best.pt`` (val protocol), else ``None``."""
+        return RunDir(self.run_dir).best if self.best_epoch is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (for ``--json``)."""
@@ -91,6 +89,7 @@ def train(
     reporter: Reporter | None = None,
     progress: ProgressFn = no_progress,
     on_epoch_end: EpochCallback | None = None,
+    init_weights: Path | None = None,
 ) -> TrainResult:
     """Train ``config.variant`` under ``config.protocol``, writing checkpoints and metrics to ``run_dir``.
 
@@ -109,6 +108,8 @@ def train(
         progress: Progress bar for dataset indexing and validation.
         on_epoch_end: Called with the epoch and its metrics row after the
             checkpoints are written.
+        init_weights: Where ``config.init``'s weights are read from when they
+            are not at that path yet (see :func:`~abaw.training.prepare.prepare_run`).
 
     Raises:
         AbawError: for bad data, settings or checkpoints (one line each);
@@ -117,158 +118,98 @@ def train(
         UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
         OutputBusyError: another process writes ``run_dir``.
     """
-    final = RunDir(refuse_dataset_overlap(run_dir, config.require_dataset().read_paths()))
-    with distributed(config.device) as dist, contextlib.ExitStack() as lock:
-        if dist.is_main:  # only rank 0 writes under torchrun
-            lock.enter_context(output_lock(final.path))
-        try:
-            reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
-            progress = progress if dist.is_main else no_progress
+    variant_config(config.variant)  # an unknown variant fails before the run folder is touched
+    if config.tensorboard:
+        TensorBoardLog.summary_writer_class()
+    with distributed(config.device) as dist:
+        if config.batch_size % dist.world_size:
+            raise AbawError(f"--batch-size {config.batch_size} is not divisible by the {dist.world_size} processes")
+        reporter = reporter if (reporter is not None and dist.is_main) else Reporter()
+        progress = progress if dist.is_main else no_progress
+        dataset = config.require_dataset()
+        with open_run_folder(run_dir, dataset, dist, resume=resume, force=force) as folder:
             run = prepare_run(
-                config, final, dist, resume=resume, force=force, strict=strict, reporter=reporter, progress=progress
+                config, folder, dist, strict=strict, reporter=reporter, progress=progress, init_weights=init_weights
             )
-            return run_epochs(run, reporter, progress, on_epoch_end)
-        except BaseException:
-            if dist.is_main and not resume:
-                final.discard_unstarted_staging()
-            raise
+            rows = run_epochs(
+                AlnEpochs(run, progress),
+                folder.work,
+                dist,
+                epochs=config.epochs,
+                start_epoch=run.start_epoch,
+                best=run.best,
+                reporter=reporter,
+                tensorboard=config.tensorboard,
+                on_epoch_end=on_epoch_end,
+            )
+    return TrainResult(folder.final.path, config.epochs, run.best.epoch, rows)
 
 
-@dataclass
-class EpochRow:
-    """One epoch's metrics: a line of ``metrics.jsonl`` once :meth:`to_dict` is applied.
+class AlnEpochs:
+    """The ALN's part of the epoch loop: the solver's steps, validation with :func:`evaluate`, the checkpoint."""
 
-    Attributes:
-        epoch: The epoch (from 1).
-        iteration: Iterations completed after it.
-        losses: Each loss term averaged over the epoch's steps and the ranks.
-        validation: The validation scores (val protocol), written ``val/NAME``.
-        best: Whether this epoch became ``best.pt``.
-        seconds: Wall time of the epoch, validation included.
-    """
+    def __init__(self, run: PreparedRun, progress: ProgressFn = no_progress):
+        self.run = run
+        self.progress = progress
 
-    epoch: int
-    iteration: int
-    losses: dict[str, float]
-    validation: dict[str, float] = field(default_factory=dict)
-    best: bool = False
-    seconds: float = 0.0
+    @property
+    def iteration(self) -> int:
+        """Solver iterations so far."""
+        return self.run.solver.iteration
 
-    def to_dict(self) -> dict[str, Any]:
-        """The row as written: epoch, iteration, losses, ``val/...``, ``best`` (only when true), seconds."""
-        row: dict[str, Any] = {"epoch": self.epoch, "iteration": self.iteration, **self.losses}
-        row.update({f"val/{key}": value for key, value in self.validation.items()})
-        if self.best:
-            row["best"] = True
-        row["seconds"] = self.seconds
-        return row
+    def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
+        """One epoch of solver steps; each loss term averaged over the steps it appears in."""
+        run = self.run
+        config, dist, solver = run.config, run.dist, run.solver
+        run.loader.sampler.set_epoch(epoch)
+        solver.seed_noise(epoch_seed(config.seed, epoch, dist.rank))
+        reporter.start_epoch(epoch, config.epochs, run.steps_per_epoch)
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for step, batch in enumerate(run.loader):
+            if step >= run.steps_per_epoch:
+                break
+            raise_first_fault(batch["fault"])
+            losses = solver.step(batch_to_device(batch, dist.device, solver.channels_last))
+            for key, value in losses.items():
+                totals[key] = totals.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+            reporter.step(losses)
+        return {key: totals[key] / counts[key] for key in totals}
 
+    def validate(self, epoch: int) -> AffectScores | None:
+        """The Validation scores after ``epoch`` (val protocol; every rank gets them), else ``None``."""
+        run = self.run
+        if run.data.validation_set is None:
+            return None
+        return evaluate(
+            run.model,
+            run.data.index,
+            Split.VALIDATION,
+            run.data.validation_set,
+            dist=run.dist,
+            batch_size=run.config.eval_batch_size,
+            workers=run.config.workers,
+            bf16=uses_bf16(run.config.precision, run.dist.device),
+            progress=self.progress,
+            description=f"validation {epoch}",
+        ).report.scores
 
-# --------------------------------------------------------------------------- the loop
-
-
-def run_epochs(
-    run: PreparedRun, reporter: Reporter, progress: ProgressFn, on_epoch_end: EpochCallback | None = None
-) -> TrainResult:
-    """The training loop: for each remaining epoch, train, evaluate, save; then move the run into place."""
-    dist, config = run.dist, run.config
-    metrics_log = MetricsLog(run.work.path, resume_epoch=run.start_epoch) if dist.is_main else None
-    tensorboard = TensorBoardLog(run.work.path) if config.tensorboard and dist.is_main else None
-    rows = list(metrics_log.rows) if metrics_log else []
-    try:
-        for epoch in range(run.start_epoch + 1, config.epochs + 1):
-            started = time.perf_counter()
-            losses = train_epoch(run, epoch, reporter)
-            row = EpochRow(epoch, run.solver.iteration, losses)
-            scores = validate(run, epoch, progress)
-            if scores is not None:
-                row.validation = scores.to_dict()
-                row.best = run.best.update(epoch, scores.ccc_mean)
-            row.seconds = time.perf_counter() - started
-            written = row.to_dict()
-            if dist.is_main:
-                save_epoch(run, row)
-                metrics_log.append(written)
-                if tensorboard is not None:
-                    tensorboard.log(written, epoch)
-            rows.append(written)
-            reporter.end_epoch(written)
-            dist.barrier()
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, written)
-    finally:
-        reporter.close()
-        if tensorboard is not None:
-            tensorboard.close()
-    if dist.is_main and run.work != run.final:
-        move_dir_onto(run.work.path, run.final.path)
-    dist.barrier()
-    final = run.final
-    best_path = final.best if final.best.is_file() else None
-    return TrainResult(final.path, config.epochs, final.last, best_path, run.best.epoch, rows)
-
-
-def train_epoch(run: PreparedRun, epoch: int, reporter: Reporter) -> dict[str, float]:
-    """One epoch of solver steps; each loss term averaged over the steps it appears in, then over the ranks."""
-    config, dist, solver = run.config, run.dist, run.solver
-    run.loader.sampler.set_epoch(epoch)
-    solver.seed_noise(_step_seed(config.seed, epoch, dist.rank))
-    reporter.start_epoch(epoch, config.epochs, run.steps_per_epoch)
-    totals: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for step, batch in enumerate(run.loader):
-        if step >= run.steps_per_epoch:
-            break
-        raise_first_fault(batch["fault"])
-        losses = solver.step(batch_to_device(batch, dist.device, solver.channels_last))
-        for key, value in losses.items():
-            totals[key] = totals.get(key, 0.0) + value
-            counts[key] = counts.get(key, 0) + 1
-        reporter.step(losses)
-    return dist.mean({key: totals[key] / counts[key] for key in totals})
-
-
-def validate(run: PreparedRun, epoch: int, progress: ProgressFn) -> AffectScores | None:
-    """The Validation scores after ``epoch`` (val protocol; every rank gets them), else ``None``."""
-    if run.data.validation_set is None:
-        return None
-    config, dist = run.config, run.dist
-    return evaluate(
-        run.model,
-        run.data.index,
-        Split.VALIDATION,
-        run.data.validation_set,
-        dist=dist,
-        batch_size=config.eval_batch_size,
-        workers=config.workers,
-        bf16=uses_bf16(config.precision, dist.device),
-        progress=progress,
-        description=f"validation {epoch}",
-    ).report.scores
-
-
-def save_epoch(run: PreparedRun, row: EpochRow) -> None:
-    """Write ``last.pt`` after the epoch of ``row``, and ``best.pt`` too when it is the best (one serialisation).
-
-    The checkpoint holds everything :func:`prepare_run` needs to resume (see :mod:`abaw.runtime.checkpoint`).
-    """
-    payload = {
-        "config": run.config.to_dict(),
-        "model_config": run.model.config.to_dict(),
-        "class_weights": run.data.class_weights,
-        "audio": run.data.audio_state,
-        "model": run.model.state_dict(),
-        "optimizers": run.solver.optimizer_states(),
-        "epoch": row.epoch,
-        "iteration": row.iteration,
-        "best": run.best.to_dict(),
-        "metrics": row.to_dict(),
-    }
-    save_checkpoint(run.work.last, payload, also=[run.work.best] if row.best else [])
-
-
-def _step_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
+    def checkpoint(self, row: dict[str, Any], best: BestScore) -> dict[str, Any]:
+        """Everything :func:`prepare_run` needs to resume (see :mod:`abaw.runtime.checkpoint`)."""
+        run = self.run
+        return {
+            "config": run.config.to_dict(),
+            "model_config": run.model.config.to_dict(),
+            "class_weights": run.data.class_weights,
+            "audio": run.data.audio_state,
+            "model": run.model.state_dict(),
+            "optimizers": run.solver.optimizer_states(),
+            "epoch": row["epoch"],
+            "iteration": row["iteration"],
+            "best": best.to_dict(),
+            "metrics": row,
+        }
 
 
 def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:

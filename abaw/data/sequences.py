@@ -21,9 +21,11 @@ import numpy as np
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
 from abaw.data.audio.cache import fit_rows
 from abaw.data.embeddings import Embeddings, load_embeddings
-from abaw.data.entries import Entry
+from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.index import DatasetIndex
-from abaw.errors import ConfigError
+from abaw.data.layout import Split
+from abaw.errors import ConfigError, DataError
+from abaw.progress import ProgressFn, no_progress
 
 AUDIO = "audio"
 """The feature name of the toolkit's audio features (default configuration)."""
@@ -223,3 +225,47 @@ def sequences_for(
 ) -> list[EntrySequence]:
     """Raw sequences of ``entries`` (for prediction, labelled or not)."""
     return [build_sequence(index, entry, sources) for entry in entries]
+
+
+@dataclass
+class SequenceData:
+    """Every usable entry's raw sequence, built once per run.
+
+    Attributes:
+        index: The dataset.
+        sources: Feature names and widths, in column order.
+        visual_dim: Columns of the visual sources (first).
+        sequences: Raw (unnormalised) sequences by entry name.
+        skipped: Entries left out, with the reasons.
+    """
+
+    index: DatasetIndex
+    sources: list[tuple[str, int]]
+    visual_dim: int
+    sequences: dict[str, EntrySequence]
+    skipped: list[SkippedEntry]
+
+    def of(self, names: Sequence[str]) -> list[EntrySequence]:
+        """The sequences of ``names``, in that order."""
+        return [self.sequences[name] for name in names]
+
+
+def load_sequence_data(
+    index: DatasetIndex, features: Sequence[str], splits: Sequence[Split], progress: ProgressFn = no_progress
+) -> SequenceData:
+    """Open the feature sources and build the sequence of every usable labelled entry of ``splits``.
+
+    Raises:
+        DataError: when a source is missing or out of date, or no entry is usable.
+    """
+    selection = index.usable_entries(splits)
+    entries = [entry for entry in selection.entries if entry.label_rows]
+    if not entries:
+        raise DataError(f"{index.layout.root}: no usable labelled entry to train on; run 'abaw data check'")
+    sources = open_sources(index, features, [entry.name for entry in entries])
+    sequences = {
+        entry.name: build_sequence(index, entry, sources)
+        for entry in progress(entries, "building sequences", total=len(entries))
+    }
+    described = [(source.name, source.dim) for source in sources]
+    return SequenceData(index, described, visual_dim(sources), sequences, list(selection.skipped))

@@ -1,4 +1,4 @@
-"""Temporal models by name: ``create_temporal_model("tcn", config)``.
+"""Temporal models over per-frame features, registered by name: ``create_model("tcn", input_dim=48)``.
 
 Every model maps ``(B, T, F)`` inputs, ``(B, T)`` has-face flags and a
 ``(B, T)`` valid mask (false on padding) to ``(B, T, 2)`` valence and
@@ -22,16 +22,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-BodyFactory = Callable[["TemporalModelConfig"], nn.Module]
-
-_REGISTRY: dict[str, BodyFactory] = {}
+from abaw.model.registry import ModelFamily, register_model
 
 
 @dataclass
 class TemporalModelConfig:
-    """Sizes of a temporal model.
+    """What to build: a registered temporal body and its sizes.
 
     Attributes:
+        variant: The registered name (``tcn``, ``gru``, ``transformer``).
         input_dim: Feature columns per frame.
         visual_dim: How many of them (the first) are visual, replaced by the missing vector without a face.
         hidden: Width of the body.
@@ -42,6 +41,7 @@ class TemporalModelConfig:
         causal: TCN only: each frame sees only itself and the past.
     """
 
+    variant: str
     input_dim: int
     visual_dim: int = 0
     hidden: int = 128
@@ -52,6 +52,8 @@ class TemporalModelConfig:
     causal: bool = False
 
     def __post_init__(self) -> None:
+        if self.variant not in _BODIES:
+            raise ValueError(f"unknown temporal model {self.variant!r}; known: {', '.join(sorted(_BODIES))}")
         if self.input_dim < 1 or not 0 <= self.visual_dim <= self.input_dim:
             raise ValueError(f"input_dim {self.input_dim} and visual_dim {self.visual_dim} do not fit")
         for name in ("hidden", "layers", "kernel", "heads"):
@@ -60,45 +62,41 @@ class TemporalModelConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    def build(self) -> TemporalModel:
+        """The network this config describes (see :func:`abaw.model.create_model`)."""
+        return TemporalModel(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for the checkpoint)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TemporalModelConfig:
+        """Rebuild a config saved by :meth:`to_dict` (checkpoints from before the registry name it ``name``).
 
-def register_temporal_model(name: str) -> Callable[[BodyFactory], BodyFactory]:
-    """Decorator: register ``fn(config) -> body`` under ``name`` (the body maps ``(B, T, hidden)`` and ``valid``)."""
-
-    def register(fn: BodyFactory) -> BodyFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"temporal model {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
-
-    return register
-
-
-def temporal_model_names() -> list[str]:
-    """Registered temporal model names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def create_temporal_model(name: str, config: TemporalModelConfig) -> TemporalModel:
-    """The registered model ``name`` with ``config``'s sizes.
-
-    Raises:
-        ValueError: for an unknown name or sizes the body refuses.
-    """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown temporal model {name!r}; known: {', '.join(temporal_model_names())}")
-    return TemporalModel(name, config, _REGISTRY[name](config))
+        Example:
+            >>> TemporalModelConfig.from_dict({"name": "gru", "input_dim": 4}).variant
+            'gru'
+        """
+        values = dict(values)
+        if "name" in values:
+            values["variant"] = values.pop("name")
+        return cls(**values)
 
 
 class TemporalModel(nn.Module):
-    """Missing-face input, projection, a registered body, and the ``tanh`` valence-arousal head."""
+    """Missing-face input, projection, a registered body, and the ``tanh`` valence-arousal head.
 
-    def __init__(self, name: str, config: TemporalModelConfig, body: nn.Module):
+    Example:
+        >>> model = TemporalModel(TemporalModelConfig("tcn", input_dim=6, visual_dim=4, hidden=8, layers=1))
+        >>> model(torch.zeros(2, 5, 6), torch.ones(2, 5, dtype=torch.bool), torch.ones(2, 5, dtype=torch.bool)).shape
+        torch.Size([2, 5, 2])
+    """
+
+    def __init__(self, config: TemporalModelConfig):
+        # The body draws its initial weights first, so that a seed gives the weights it gave before the registry.
+        body = _BODIES[config.variant](config)
         super().__init__()
-        self.name = name
         self.config = config
         self.missing = nn.Parameter(torch.zeros(config.visual_dim))
         self.project = nn.Linear(config.input_dim + 1, config.hidden)
@@ -206,6 +204,30 @@ class TransformerEncoderBody(nn.Module):
         return self.encoder(self.position(x), src_key_padding_mask=~valid)
 
 
-register_temporal_model("tcn")(TemporalConvNet)
-register_temporal_model("gru")(BidirectionalGRU)
-register_temporal_model("transformer")(TransformerEncoderBody)
+_BODIES: dict[str, Callable[[TemporalModelConfig], nn.Module]] = {
+    "tcn": TemporalConvNet,
+    "gru": BidirectionalGRU,
+    "transformer": TransformerEncoderBody,
+}
+
+
+def _temporal(variant: str, overrides: dict[str, Any]) -> TemporalModelConfig:
+    return TemporalModelConfig(variant=variant, **{"input_dim": 1, **overrides})
+
+
+@register_model("tcn", family=ModelFamily.TEMPORAL)
+def tcn(**overrides: Any) -> TemporalModelConfig:
+    """A temporal convolutional network: residual blocks with dilations 1, 2, 4, ..."""
+    return _temporal("tcn", overrides)
+
+
+@register_model("gru", family=ModelFamily.TEMPORAL)
+def gru(**overrides: Any) -> TemporalModelConfig:
+    """A bidirectional GRU over the valid frames."""
+    return _temporal("gru", overrides)
+
+
+@register_model("transformer", family=ModelFamily.TEMPORAL)
+def transformer(**overrides: Any) -> TemporalModelConfig:
+    """A Transformer encoder with sinusoidal positions; padded frames masked."""
+    return _temporal("transformer", overrides)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from abaw.data.sequences import EntrySequence
 from abaw.formats.types import VideoPrediction
-from abaw.temporal.sequences import EntrySequence
 
 MISSING_LABEL = -5.0
 

@@ -1,1 +1,0 @@
-"""Measured comparisons over several training seeds (``abaw experiment``)."""
