@@ -6,6 +6,7 @@ import importlib
 import json
 import runpy
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,52 @@ def test_every_benchmark_module_is_registered() -> None:
 
 
 @pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda bench: bench.name)
-def test_each_benchmark_has_a_main_taking_its_quick_options(bench) -> None:
-    main = importlib.import_module(bench.module).main
-    assert callable(main) and bench.quick_args and bench.about
+def test_run_passes_its_quick_options_to_main_only_when_quick(bench, monkeypatch) -> None:
+    received = []
+    monkeypatch.setattr(importlib.import_module(bench.module), "main", received.append)
+    bench.run(quick=True)
+    bench.run()
+    assert received == [list(bench.quick_args), []]
+
+
+@dataclass
+class Figures:
+    frames: int = 3
+
+
+@pytest.mark.parametrize(
+    ("returned", "status", "figures"),
+    [(None, 0, None), (0, 0, None), (1, 1, None), (Figures(), 0, Figures())],
+    ids=["none", "zero", "failed-check", "figures"],
+)
+def test_a_run_keeps_the_exit_status_or_the_figures_main_returns(monkeypatch, returned, status, figures) -> None:
+    bench = find_benchmarks(["audio"])[0]
+    monkeypatch.setattr(importlib.import_module(bench.module), "main", lambda argv: returned)
+    run = bench.run(quick=True)
+    assert (run.name, run.status, run.figures) == ("audio", status, figures) and run.seconds >= 0
+
+
+# Each script's own option parser; the scoring script parses in main (its quick sizes reach its title, see below).
+PARSERS = {
+    "index": "parse_options",
+    "audio": "parse_options",
+    "training": "parse_args",
+    "embed": "parse_options",
+    "temporal": "parse_options",
+}
+
+
+@pytest.mark.parametrize("bench", [b for b in BENCHMARKS if b.name != "scoring"], ids=lambda bench: bench.name)
+def test_quick_options_parse_and_only_make_the_run_smaller(bench) -> None:
+    parse = getattr(importlib.import_module(bench.module), PARSERS[bench.name])
+    quick, full = vars(parse(list(bench.quick_args))), vars(parse([]))
+    changed = [key for key in full if quick[key] != full[key]]
+    assert changed
+    for key in changed:
+        if key == "variants":  # the tiny versions of the measured variants
+            assert {name.removesuffix("-tiny") for name in quick[key].split(",")} <= set(full[key].split(","))
+        else:
+            assert quick[key] < full[key], key
 
 
 def test_find_keeps_the_documented_order_and_rejects_unknown_names() -> None:

@@ -58,11 +58,6 @@ def test_audio_feature_set_and_pooling(generated: GeneratedDataset, tmp_path: Pa
     assert (tmp_path / "cache" / "audio" / "eGeMAPSv01b-meanstd" / "stats.json").is_file()
 
 
-def test_audio_rejects_unknown_feature_set(generated: GeneratedDataset, tmp_path: Path) -> None:
-    code, _, err = run("features", "audio", "--root", str(generated.root), "--feature-set", "MFCC")
-    assert code == 2 and "'MFCC' is not one of" in err
-
-
 def test_audio_warns_about_a_video_without_audio(dataset_copy: Path) -> None:
     video = next(dataset_copy.rglob("video59.mp4"))
     video.write_bytes(b"not a video at all")

@@ -117,8 +117,9 @@ def test_missing_checkpoint_is_one_line(generated, tmp_path):
     assert code == 2 and stderr == f"error: {tmp_path / 'none.pt'}: checkpoint not found\n"
 
 
-def test_test_split_is_not_offered(generated, run_dir, tmp_path):
-    code, _, stderr = run(
-        "plot", run_dir, "--root", generated.root, "--out", tmp_path / "o", "--split", Split.TEST.value
-    )
-    assert code == 2 and "'test' is not one of" in stderr
+def test_split_option_chooses_the_split_the_named_videos_are_looked_up_in(generated, run_dir, tmp_path):
+    args = ("plot", run_dir, "--root", generated.root, "--out", tmp_path / "o", "--video", "video59")
+    code, _, stderr = run(*args, "--split", Split.TRAIN.value)
+    assert code == 2
+    assert stderr == f"error: {generated.root}: video 'video59' is in the val split, not train; pass --split val\n"
+    assert not (tmp_path / "o").exists()

@@ -414,9 +414,29 @@ def test_transfer_skips_what_does_not_fit():
         load_matching_state(plain, {"fc.weight": torch.zeros(2)})
 
 
-def test_transfer_report_defaults():
-    report = TransferReport()
-    assert report.to_dict() == {"loaded": [], "adapted": [], "skipped": {}, "missing": []}
+def test_transfer_report_as_json_lists_every_tensor_and_is_a_copy():
+    small, large = nn.Sequential(nn.Conv2d(3, 2, 1), nn.Conv2d(2, 2, 1)), nn.Sequential(nn.Conv2d(4, 2, 1))
+    report = load_matching_state(large, {**small.state_dict(), "step": 7})
+    plain = json.loads(json.dumps(report.to_dict()))
+    assert plain == {
+        "loaded": ["0.bias"],
+        "adapted": ["0.weight"],
+        "skipped": {"1.weight": "not in the model", "1.bias": "not in the model", "step": "not a tensor (int)"},
+        "missing": [],
+    }
+    changed = report.to_dict()
+    changed["loaded"].append("x")
+    changed["skipped"].clear()
+    assert report.loaded == ["0.bias"] and len(report.skipped) == 3
+
+
+def test_transfer_summary_names_the_first_three_of_each_kind():
+    report = TransferReport(loaded=["a"], adapted=["w"], skipped={f"s{i}": "not in the model" for i in range(5)})
+    report.missing = ["m1", "m2"]
+    assert report.summary() == (
+        "loaded 1 tensors, adapted 1 (w), skipped 5 from the source (s0, s1, s2 and 2 more), "
+        "left 2 as initialised (m1, m2)"
+    )
 
 
 # --- timm ------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from abaw.data.source import DatasetSource
 from abaw.errors import CheckpointError, ConfigError
 from abaw.runtime.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_weights, save_checkpoint
 from abaw.runtime.devices import DeviceError, Distributed, resolve_device
-from abaw.training.config import Precision, Protocol, RealLatent, TrainConfig, read_config_file, resolve_config
+from abaw.training.config import Precision, Protocol, TrainConfig, read_config_file, resolve_config
 from abaw.training.solver import uses_bf16
 
 
@@ -28,11 +28,6 @@ def test_every_protocol(protocol):
 def test_every_precision(precision):
     assert uses_bf16(precision, torch.device("cuda")) is (precision is not Precision.FP32)
     assert uses_bf16(precision, torch.device("cpu")) is (precision is Precision.BF16)
-
-
-@pytest.mark.parametrize("real_latent", list(RealLatent))
-def test_every_real_latent(real_latent):
-    assert TrainConfig.from_dict({"real_latent": real_latent.value}).real_latent is real_latent
 
 
 def test_round_trip_is_plain_and_lossless():

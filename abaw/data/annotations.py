@@ -8,7 +8,6 @@ Row ``i`` (0-based, after the header) belongs to image ``i + 1``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -96,8 +95,11 @@ def read_test_list(path: str | os.PathLike) -> list[str]:
 
 
 def _read_text(path: str | os.PathLike) -> str:
+    # newline="": no translation, so that a lone carriage return reaches refuse_stray_line_breaks
+    # (read as a line end, it would shift every later label by one frame).
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as file:
+            return file.read()
     except UnicodeDecodeError as error:
         raise DataError(f"not UTF-8 text ({error.reason})", path=path) from None
     except OSError as error:
