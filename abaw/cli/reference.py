@@ -33,7 +33,8 @@ CHECK_COMMAND = "python -m abaw.cli.reference --check docs/commands.md"
 _STATED_DEFAULT = re.compile(r"\s*\[default: ([^\[\]]*)\]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<|])")
 # A paragraph opening like a heading, quote, list item or rule would change the page's structure.
-_BLOCK_OPENING = re.compile(r"^(#|>|[-+*=] |\d+[.)] )")
+_BLOCK_OPENING = re.compile(r"^(#|>|[-+*=] )")
+_ORDERED_LIST_OPENING = re.compile(r"^(\d+)(?=[.)] )")
 
 
 def command_reference(root: click.Command | None = None, prog_name: str = "abaw") -> str:
@@ -129,7 +130,19 @@ def _subcommand_contexts(ctx: click.Context) -> list[click.Context]:
 
 
 def command_section(ctx: click.Context) -> list[str]:
-    """The lines of one command's section: heading, usage, help, subcommands, parameter table."""
+    """The lines of one command's section: heading, usage, help, subcommands, parameter table.
+
+    Example:
+        >>> ctx = click.Context(click.Command("go", help="Go."), info_name="go")
+        >>> print("\\n".join(command_section(ctx)))
+        ## `go`
+        <BLANKLINE>
+        ```text
+        go [OPTIONS]
+        ```
+        <BLANKLINE>
+        Go.
+    """
     command = ctx.command
     usage = " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
     lines = [f"## `{ctx.command_path}`", "", "```text", usage, "```"]
@@ -183,7 +196,16 @@ def markdown_text(text: str) -> str:
 
 
 def _escape_block_opening(paragraph: str) -> str:
-    return "\\" + paragraph if _BLOCK_OPENING.match(paragraph) else paragraph
+    """``paragraph`` kept a paragraph: a heading, quote or list opening escaped.
+
+    Example:
+        >>> print(_escape_block_opening("# 1 s"), _escape_block_opening("2. step"), _escape_block_opening("- x"))
+        \\# 1 s 2\\. step \\- x
+    """
+    if _BLOCK_OPENING.match(paragraph):
+        return "\\" + paragraph
+    # A backslash before the digits would be printed; Markdown escapes the full stop instead.
+    return _ORDERED_LIST_OPENING.sub(r"\1\\", paragraph, count=1)
 
 
 def parameter_row(param: click.Parameter, ctx: click.Context) -> str:
@@ -342,7 +364,20 @@ def _anchor(heading: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the reference to a file, or with ``--check`` exit 1 when the file differs from it."""
+    """Write the reference to a file, or with ``--check`` exit 1 when the file differs from it.
+
+    Args:
+        argv: The arguments, ``[--check] PATH`` (default: the process's).
+
+    Returns:
+        The exit status: 0, or 1 when ``--check`` finds the file stale or missing.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "commands.md"
+        >>> main([str(target)]), main(["--check", str(target)])
+        (0, 0)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m abaw.cli.reference",
         description="Write the abaw command reference (Markdown), or check that a file holds it.",
