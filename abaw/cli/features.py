@@ -40,8 +40,8 @@ def features() -> None:
     "--jobs",
     type=click.IntRange(min=1),
     default=min(8, os.cpu_count() or 1),
-    show_default=True,
-    help="Videos processed at once.",
+    # Stated rather than shown: the number differs from machine to machine, and docs/commands.md must not.
+    help="Videos processed at once [default: the CPU cores, at most 8].",
 )
 @json_option
 @pass_cli_context
