@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 
 def some(items: Sequence[str], limit: int = 5) -> str:
@@ -41,3 +42,22 @@ def shown_value(value: object, limit: int = QUOTE_LIMIT) -> str:
         return quoted(value, limit)
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def first_difference(before: Mapping[str, object], now: Mapping[str, object], prefix: str = "") -> str:
+    """The first setting (in name order) that differs between two mappings of settings, with both values.
+
+    Example:
+        >>> first_difference({"seed": 0, "data": {"videos": 6}}, {"seed": 0, "data": {"videos": 8}})
+        'data.videos was 6, now 8'
+        >>> first_difference({"lr": 0.001}, {"lr": 0.001})
+        'the settings differ'
+    """
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            return first_difference(old, new, f"{prefix}{key}.")
+        return f"{prefix}{key} was {json.dumps(old, default=str)}, now {json.dumps(new, default=str)}"
+    return "the settings differ"

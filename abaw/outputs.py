@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from abaw import __version__
 from abaw.errors import AbawError, CheckpointError, DataError, OutputError, OutputExistsError
 from abaw.fileio import atomic_write_json, make_temp_dir, move_dir_onto
+from abaw.messages import first_difference
 
 if TYPE_CHECKING:
     from abaw.data.layout import DatasetLayout
@@ -444,7 +445,7 @@ def _open_resumable(
             raise DataError(f"unreadable ({error}); start over with --force", path=recipe_path) from None
         if stored != recipe:
             raise DataError(
-                f"the interrupted {what} used other settings; {_first_difference(stored, recipe)}; "
+                f"the interrupted {what} used other settings; {first_difference(stored, recipe)}; "
                 "resume with the same options",
                 path=recipe_path,
             )
@@ -496,20 +497,3 @@ def _discard_failed(
             shutil.rmtree(stage.path, ignore_errors=True)
         else:
             remove_output_dir(stage.path, kind)
-
-
-def _first_difference(stored: Mapping[str, Any], given: Mapping[str, Any], prefix: str = "") -> str:
-    """The first setting that differs between two recipes, named with both values.
-
-    Example:
-        >>> _first_difference({"seed": 0, "data": {"videos": 6}}, {"seed": 0, "data": {"videos": 8}})
-        'data.videos was 6, now 8'
-    """
-    for key in sorted(set(stored) | set(given)):
-        old, new = stored.get(key), given.get(key)
-        if old == new:
-            continue
-        if isinstance(old, Mapping) and isinstance(new, Mapping):
-            return _first_difference(old, new, f"{prefix}{key}.")
-        return f"{prefix}{key} was {json.dumps(old)}, now {json.dumps(new)}"
-    return "the settings differ"

@@ -8,8 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from PIL import Image
+from rich.console import Console
 
 from abaw.cli import cli
 from abaw.cli.render_demo import demo_table
@@ -21,6 +23,7 @@ from abaw.outputs import staging_dir
 from abaw.recipes.data import prepare_dataset
 from abaw.recipes.demo import DemoResult, run_demo
 from abaw.recipes.settings import DemoRecipe, base_train_config, check_speed
+from abaw.recipes.state import RecipeRuntime
 from abaw.synthetic import GeneratorConfig
 from abaw.training.config import TrainConfig
 from abaw.training.progressive import Stage
@@ -49,19 +52,21 @@ def test_writes_every_output_in_place(finished: DemoResult) -> None:
     index = open_dataset(finished.data_dir)
     validation = sorted(entry.name for entry in index.split(Split.VALIDATION))
     for result in finished.stages:
-        assert result.run_dir == out / "runs" / result.stage.variant
-        assert (result.run_dir / "best.pt").is_file() and (result.run_dir / "config.yaml").is_file()
-        assert sorted(path.stem for path in result.predictions.glob("*.txt")) == validation
+        # Paths in the result are relative to the demo's folder.
+        assert result.run_dir == Path("runs") / result.stage.variant
+        run_dir = finished.path(result.run_dir)
+        assert (run_dir / "best.pt").is_file() and (run_dir / "config.yaml").is_file()
+        assert sorted(path.stem for path in finished.path(result.predictions).glob("*.txt")) == validation
         assert result.scores.frames > 0
-    # Each stage starts from the previous stage's best checkpoint.
-    second = (finished.stages[1].run_dir / "config.yaml").read_text(encoding="utf-8")
-    assert "runs/disc-tiny/best.pt" in second
-    assert finished.submission == out / "submission.zip"
+    # Each stage starts from the previous stage's best checkpoint, where it is once the demo is complete.
+    second = yaml.safe_load(finished.path(finished.stages[1].run_dir / "config.yaml").read_text(encoding="utf-8"))
+    assert second["init"] == str(out / "runs" / "disc-tiny" / "best.pt")
+    assert finished.submission == Path("submission.zip")
     assert finished.submission_ok
-    assert check_submission(finished.submission, index.frame_counts(Split.TEST)).ok
-    assert finished.plots and all(path.parent == out / "plots" and path.is_file() for path in finished.plots)
+    assert check_submission(out / "submission.zip", index.frame_counts(Split.TEST)).ok
+    assert finished.plots and all(path.parent == Path("plots") for path in finished.plots)
     for path in finished.plots:
-        with Image.open(path) as image:
+        with Image.open(out / path) as image:
             assert image.format == "PNG" and min(image.size) > 100
     assert set(finished.seconds) >= {"data", "audio", "predict", "plots", "total"}
 
@@ -72,7 +77,8 @@ def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> Non
     assert [stage["variant"] for stage in stored["stages"]] == VARIANTS
     assert stored["submission_ok"] is True
     for stage in stored["stages"]:
-        code, stdout, _ = run("score", stage["predictions"], "--root", str(finished.data_dir), "--json", "-")
+        predictions = str(finished.out_dir / stage["predictions"])
+        code, stdout, _ = run("score", predictions, "--root", str(finished.data_dir), "--json", "-")
         assert code == 0
         scored = json.loads(stdout)  # stdout holds the JSON alone
         assert scored["ccc_mean"] == pytest.approx(stage["val"]["ccc_mean"], abs=1e-5)
@@ -82,28 +88,30 @@ def test_results_json_matches_what_abaw_score_reads(finished: DemoResult) -> Non
 @pytest.mark.slow
 def test_stage_scores_equal_the_trainers_best_epoch(finished: DemoResult) -> None:
     for result in finished.stages:
-        rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+        metrics = finished.path(result.run_dir / "metrics.jsonl")
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
         best = next(row for row in rows if row["epoch"] == result.best_epoch)
         assert best["val/ccc_mean"] == pytest.approx(result.scores.ccc_mean, abs=1e-6)
 
 
 @pytest.mark.slow
 def test_table_has_each_stage_beside_its_published_row(finished: DemoResult) -> None:
-    table = demo_table(finished)
-    labels = list(table.columns[0]._cells)
-    assert labels[0].endswith("Disc-tiny (this run)[/bold]")
-    assert "ALN Disc (published)" in labels[1]
-    assert "AEG-CD-SZ-tiny (this run)" in labels[4] and "ALN AEG-CD-SZ (published)" in labels[5]
-    assert any("ABAW 2020 baseline" in label for label in labels)
-    assert [column.header for column in table.columns][1:] == [
-        "MSE V",
-        "MSE A",
-        "PCC V",
-        "PCC A",
-        "CCC V",
-        "CCC A",
-        "CCC mean",
+    console = Console(width=200, record=True)
+    console.print(demo_table(finished))
+    lines = [line for line in console.export_text().splitlines() if "(this run)" in line or "(published)" in line]
+    labels = [line.split("│")[1].strip() for line in lines]
+    assert labels[:6] == [
+        "Disc-tiny (this run)",
+        "ALN Disc (published)",
+        "AEG-CD-tiny (this run)",
+        "ALN AEG-CD (published)",
+        "AEG-CD-SZ-tiny (this run)",
+        "ALN AEG-CD-SZ (published)",
     ]
+    assert "ABAW 2020 baseline (published)" in labels
+    # Each of this run's rows shows its scores: its mean CCC, as the result holds it.
+    for result, line in zip(finished.stages, lines[0:6:2], strict=True):
+        assert f"{result.scores.ccc_mean:.4f}" in line
     assert "training" in finished.time_summary()
 
 
@@ -128,7 +136,7 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
     recipe = DemoRecipe.quick().with_epochs([1, 2, 1])
     data, out = tmp_path / "data", tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_demo(recipe, data, out, reporter=StopAfter(2))
+        run_demo(recipe, data, out, runtime=RecipeRuntime(reporter=StopAfter(2)))
     partial = staging_dir(out)
     assert not out.exists() and (partial / "runs" / "aeg-cd-tiny" / "last.pt").is_file()
     with pytest.raises(OutputExistsError, match="--resume"):

@@ -18,13 +18,14 @@ from abaw.data.layout import Split
 from abaw.errors import DataError
 from abaw.recipes.demo import DemoResult, run_demo
 from abaw.recipes.settings import DemoRecipe, TemporalRecipe
+from abaw.recipes.state import RecipeRuntime
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     """One quick demo with its temporal stage."""
     folder = tmp_path_factory.mktemp("demo-temporal")
-    return run_demo(DemoRecipe.quick(), folder / "data", folder / "out", workers=0)
+    return run_demo(DemoRecipe.quick(), folder / "data", folder / "out", runtime=RecipeRuntime(workers=0))
 
 
 @pytest.mark.slow
@@ -32,21 +33,24 @@ def test_temporal_stage_writes_its_run_and_validation_beside_the_other_stages(fi
     stage = finished.temporal
     assert stage is not None and stage.base == finished.stages[-1].stage.paper_name
     assert stage.base_scores == finished.stages[-1].scores
-    out = finished.out_dir
-    assert stage.run_dir == out / "runs" / "temporal" and (stage.run_dir / "best.pt").is_file()
-    assert stage.checkpoint.parent == stage.run_dir and stage.predictions == out / "val" / "temporal"
+    assert stage.run_dir == Path("runs") / "temporal" and finished.path(stage.run_dir / "best.pt").is_file()
+    assert stage.checkpoint.parent == stage.run_dir and stage.predictions == Path("val") / "temporal"
     index = open_dataset(finished.data_dir)
     validation = sorted(entry.name for entry in index.split(Split.VALIDATION))
-    assert sorted(path.stem for path in stage.predictions.glob("*.txt")) == validation
+    assert sorted(path.stem for path in finished.path(stage.predictions).glob("*.txt")) == validation
     assert stage.features == (stage.embeddings, "audio")
     # Train and Validation were embedded with the base stage's checkpoint; the test entries were left out.
-    embedded = load_embeddings(index, stage.embeddings, names=[*validation], checkpoint=finished.stages[-1].checkpoint)
+    base_checkpoint = finished.path(finished.stages[-1].checkpoint)
+    embedded = load_embeddings(index, stage.embeddings, names=[*validation], checkpoint=base_checkpoint)
     assert embedded.dim > 0
     test_entry = next(entry.name for entry in index.split(Split.TEST))
     with pytest.raises(DataError, match="is missing"):
         load_embeddings(index, stage.embeddings, names=[test_entry])
     manifest = json.loads((embedded.folder / MANIFEST_NAME).read_text())
     assert manifest["variant"] == finished.stages[-1].stage.variant
+    assert manifest["checkpoint"] == str(base_checkpoint), (
+        "the cache names the checkpoint where it is, never its staging"
+    )
     assert {"embed", "temporal"} <= set(finished.seconds)
 
 
@@ -54,7 +58,8 @@ def test_temporal_stage_writes_its_run_and_validation_beside_the_other_stages(fi
 def test_temporal_scores_are_what_abaw_score_reads_and_smoothing_never_loses(finished: DemoResult) -> None:
     stored = json.loads((finished.out_dir / "results.json").read_text(encoding="utf-8"))["temporal"]
     code = CliRunner().invoke(
-        cli, ["-q", "score", stored["predictions"], "--root", str(finished.data_dir), "--json", "-"]
+        cli,
+        ["-q", "score", str(finished.out_dir / stored["predictions"]), "--root", str(finished.data_dir), "--json", "-"],
     )
     assert code.exit_code == 0, code.stderr
     scored = json.loads(code.stdout)

@@ -138,8 +138,9 @@ def test_table_and_json_have_every_stage_and_seed(finished: tuple[Path, dict, st
     for seed in report["seeds"]:
         assert [stage["name"] for stage in seed["stages"]] == STAGES
         for stage in seed["stages"]:
-            assert Path(stage["run_dir"], "best.pt").is_file()
-            assert stage["run_dir"].startswith(str(folder / "out" / f"seed-{seed['seed']}"))
+            # Paths in the results are relative to the experiment's folder.
+            assert stage["run_dir"].startswith(f"seed-{seed['seed']}/runs/")
+            assert (folder / "out" / stage["run_dir"] / "best.pt").is_file()
         assert (folder / "out" / f"seed-{seed['seed']}" / SEED_RESULT_NAME).is_file()
     assert json.loads((folder / "out" / RESULTS_NAME).read_text())["summary"] == report["summary"]
     for name in [*STAGES, "ALN AEG-CD-SZ (published)", "PSNR out", "degr. mean"]:

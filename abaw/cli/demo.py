@@ -59,6 +59,7 @@ def demo_command(
     from abaw.cli.render_training import RichReporter
     from abaw.recipes.demo import run_demo
     from abaw.recipes.settings import DemoRecipe, default_folders
+    from abaw.recipes.state import RecipeRuntime
 
     default_data, default_out = default_folders(quick)
     refuse_json_overwrite(json_path, force, DatasetSource(data if data is not None else default_data))
@@ -72,12 +73,14 @@ def demo_command(
             out if out is not None else default_out,
             force=force,
             resume=resume,
-            device=device,
-            workers=workers,
             submission_format=SubmissionFormat(submission_format),
-            reporter=RichReporter(cli.errors, show_progress=not cli.quiet),
-            progress=cli.progress,
-            log=lambda message: cli.errors.print(f"[bold]demo[/bold]: {message}", highlight=False),
+            runtime=RecipeRuntime(
+                device,
+                workers,
+                RichReporter(cli.errors, show_progress=not cli.quiet),
+                cli.progress,
+                lambda message: cli.errors.print(f"[bold]demo[/bold]: {message}", highlight=False),
+            ),
         )
     except KeyboardInterrupt:
         click.echo("interrupted; `abaw demo --resume` (with the same options) continues where it stopped", err=True)

@@ -78,6 +78,7 @@ def progressive_command(
     from abaw.cli.render_training import RichReporter
     from abaw.recipes.progressive import ExperimentSettings, run_experiment
     from abaw.recipes.settings import default_folders
+    from abaw.recipes.state import RecipeRuntime
 
     if root is not None and data is not None:
         raise click.UsageError("give --root (a dataset to use) or --data (where to generate one), not both")
@@ -100,11 +101,13 @@ def progressive_command(
             data_dir=data_dir,
             force=force,
             resume=resume,
-            device=device,
-            workers=workers,
-            reporter=RichReporter(cli.errors, show_progress=not cli.quiet),
-            progress=cli.progress,
-            log=lambda message: cli.errors.print(f"[bold]experiment[/bold]: {message}", highlight=False),
+            runtime=RecipeRuntime(
+                device,
+                workers,
+                RichReporter(cli.errors, show_progress=not cli.quiet),
+                cli.progress,
+                lambda message: cli.errors.print(f"[bold]experiment[/bold]: {message}", highlight=False),
+            ),
         )
     except KeyboardInterrupt:
         click.echo("interrupted; the same command with --resume continues where it stopped", err=True)

@@ -33,17 +33,15 @@ from abaw.data.layout import Split
 from abaw.fileio import atomic_write_json
 from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.outputs import OutputKind, Staging, staged_output
-from abaw.progress import ProgressFn, no_progress
 from abaw.recipes.data import prepare_dataset
 from abaw.recipes.settings import DemoRecipe, SpeedCheck, base_train_config, check_speed
-from abaw.recipes.state import LogFn, RecipeContext
+from abaw.recipes.state import RecipeContext, RecipeRuntime
 from abaw.recipes.temporal_stage import StageRef, TemporalStageResult, run_temporal_stage
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
 from abaw.training.progressive import Stage
 
 if TYPE_CHECKING:
-    from abaw.fitting.records import Reporter
     from abaw.prediction.members import TrainedModel
 
 RESULTS_NAME = "results.json"
@@ -172,12 +170,8 @@ def run_demo(
     *,
     force: bool = False,
     resume: bool = False,
-    device: str = "auto",
-    workers: int = 2,
     submission_format: SubmissionFormat = SubmissionFormat.PER_VIDEO,
-    reporter: Reporter | None = None,
-    progress: ProgressFn = no_progress,
-    log: LogFn = lambda message: None,
+    runtime: RecipeRuntime | None = None,
 ) -> DemoResult:
     """Run the whole workflow on the generated demo dataset (see the module docstring).
 
@@ -189,12 +183,8 @@ def run_demo(
         force: Replace an earlier demo in ``out_dir`` (once the new one is
             complete) and regenerate a dataset made with other settings.
         resume: Continue the interrupted demo in ``OUT.partial``.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        workers: DataLoader worker processes.
         submission_format: Format of the test submission.
-        reporter: A :class:`~abaw.fitting.records.Reporter` for the training progress.
-        progress: Progress bar for the other steps.
-        log: Receives one line per step.
+        runtime: Device, loader processes and reporting (default: the CPU or CUDA, silent).
 
     Returns:
         The measured scores and where everything was written.
@@ -206,8 +196,9 @@ def run_demo(
 
     began = time.perf_counter()
     recipe = recipe if recipe is not None else DemoRecipe()
+    runtime = runtime if runtime is not None else RecipeRuntime()
     data_dir = Path(data_dir).expanduser().resolve()
-    resolved_device = str(resolve_device(device))
+    resolved_device = str(resolve_device(runtime.device))
     with staged_output(
         Path(out_dir).expanduser().resolve(),
         OutputKind.DEMO,
@@ -218,10 +209,10 @@ def run_demo(
         recipe=recipe.to_dict(),
         what="demo",
     ) as output:
-        context = RecipeContext(output, device, workers, reporter, progress, log)
+        context = RecipeContext(output, runtime)
         with context.timed("speed check"):
-            speed = check_speed(recipe, device)
-            log(speed.summary())
+            speed = check_speed(recipe, runtime.device)
+            context.log(speed.summary())
         result = _open_data(context, recipe, data_dir, force)
         result.device, result.speed = resolved_device, speed
         _extract_audio(context, result)

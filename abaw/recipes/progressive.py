@@ -34,16 +34,14 @@ from abaw.data.layout import Split
 from abaw.errors import DataError
 from abaw.fileio import atomic_write_json
 from abaw.outputs import OutputKind, Staging, staged_output
-from abaw.progress import ProgressFn, no_progress
 from abaw.recipes.data import prepare_dataset
 from abaw.recipes.measures import SeedResult, StageSummary, degraded_rows, measure_stage, summarise
 from abaw.recipes.settings import DemoRecipe, base_train_config
-from abaw.recipes.state import LogFn, RecipeContext
+from abaw.recipes.state import RecipeContext, RecipeRuntime
 from abaw.scoring.references import published_results
 from abaw.training.progressive import train_chain
 
 if TYPE_CHECKING:
-    from abaw.fitting.records import Reporter
     from abaw.training.config import TrainConfig
 
 RESULTS_NAME = "experiment.json"
@@ -180,11 +178,7 @@ def run_experiment(
     data_dir: str | os.PathLike = "demo-data",
     force: bool = False,
     resume: bool = False,
-    device: str = "auto",
-    workers: int = 2,
-    reporter: Reporter | None = None,
-    progress: ProgressFn = no_progress,
-    log: LogFn = lambda message: None,
+    runtime: RecipeRuntime | None = None,
 ) -> ExperimentResult:
     """Train the progressive chain once per training seed on one dataset and measure every stage.
 
@@ -198,11 +192,7 @@ def run_experiment(
             start an interrupted one over; regenerate a demo dataset made with other settings.
         resume: Continue the interrupted experiment (same settings only):
             measured seeds are reused, a half-trained chain continues.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        workers: DataLoader worker processes.
-        reporter: Shows each stage's training progress.
-        progress: Progress bar for the other steps.
-        log: Receives one line per step.
+        runtime: Device, loader processes and reporting (default: the CPU or CUDA, silent).
 
     Raises:
         AbawError: for bad settings, existing outputs or bad data (one line each).
@@ -211,6 +201,7 @@ def run_experiment(
 
     began = time.perf_counter()
     settings = settings if settings is not None else ExperimentSettings()
+    runtime = runtime if runtime is not None else RecipeRuntime()
     dataset = Path(root if root is not None else data_dir).expanduser().resolve()
     with staged_output(
         Path(out_dir).expanduser().resolve(),
@@ -222,12 +213,12 @@ def run_experiment(
         recipe={**settings.to_dict(), "root": None if root is None else str(dataset)},
         what="experiment",
     ) as output:
-        context = RecipeContext(output, device, workers, reporter, progress, log)
+        context = RecipeContext(output, runtime)
         measured = _open_data(context, settings, dataset, given=root is not None, force=force)
-        base = settings.base_config(context.dataset.layout.root, device, workers)
+        base = settings.base_config(context.dataset.layout.root, runtime.device, runtime.workers)
         seeds = []
         for number, seed in enumerate(settings.seeds, start=1):
-            log(f"training seed {seed} ({number}/{len(settings.seeds)})")
+            context.log(f"training seed {seed} ({number}/{len(settings.seeds)})")
             seeds.append(_run_seed(context, settings, base.replace(seed=seed), measured))
             context.seconds[f"seed {seed}"] = seeds[-1].seconds
         context.seconds["total"] = time.perf_counter() - began
@@ -240,7 +231,7 @@ def run_experiment(
             _degraded_frames(seeds, measured.masks),
             measured.notes,
             context.seconds,
-            str(resolve_device(device)),
+            str(resolve_device(runtime.device)),
         )
         atomic_write_json(context.path(RESULTS_NAME), result.to_dict(), force=True)
     return result

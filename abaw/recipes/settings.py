@@ -20,6 +20,7 @@ from abaw.training.progressive import PAPER_CHAIN, Stage, with_epochs
 
 if TYPE_CHECKING:
     # torch loads only when a recipe runs, so that importing this module (and the CLI) stays quick.
+    from abaw.temporal.config import TemporalConfig
     from abaw.training.config import TrainConfig
 
 
@@ -64,6 +65,30 @@ class TemporalRecipe:
     def quick(cls) -> TemporalRecipe:
         """A smoke run: two epochs of a tiny model."""
         return cls(epochs=2, window=16, hidden=8, layers=1)
+
+    def config(self, embeddings: str, root: Path, seed: int, device: str) -> TemporalConfig:
+        """The settings of ``abaw temporal train`` over the embeddings named ``embeddings`` (and the audio).
+
+        Example:
+            >>> TemporalRecipe().config("demo-disc", Path("data"), seed=0, device="cpu").features
+            ('demo-disc', 'audio')
+        """
+        from abaw.temporal.config import TemporalConfig, TemporalProtocol
+
+        return TemporalConfig(
+            features=(embeddings, "audio") if self.audio else (embeddings,),
+            model=self.model,
+            protocol=TemporalProtocol.VAL,
+            window=self.window,
+            epochs=self.epochs,
+            lr=self.lr,
+            loss=self.loss,
+            hidden=self.hidden,
+            layers=self.layers,
+            seed=seed,
+            device=device,
+            dataset={"root": str(root)},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

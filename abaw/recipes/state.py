@@ -19,24 +19,39 @@ if TYPE_CHECKING:
 LogFn = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class RecipeRuntime:
+    """Where a recipe computes and how it reports.
+
+    Attributes:
+        device: ``auto``, ``cpu`` or ``cuda``.
+        workers: DataLoader worker processes.
+        reporter: Shows the training progress.
+        progress: Progress bar for the other steps.
+        log: Receives one line per step.
+    """
+
+    device: str = "auto"
+    workers: int = 2
+    reporter: Reporter | None = None
+    progress: ProgressFn = no_progress
+    log: LogFn = lambda message: None
+
+
 @dataclass
 class RecipeContext:
     """One run of a recipe (the demo, an experiment), as its steps see it.
 
     Attributes:
         output: The recipe's output folder, being built (see :func:`abaw.outputs.staged_output`).
-        device: ``auto``, ``cpu`` or ``cuda``.
-        workers: DataLoader worker processes.
-        reporter: Shows the training progress.
-        progress: Progress bar for the other steps.
-        log: Receives one line per step.
+        runtime: Where it computes and how it reports.
         index: The dataset, once opened.
         seconds: Wall time per step, added up by :meth:`timed`.
 
     Example:
         >>> context = RecipeContext(Stage(Path("out.partial"), Path("out")))
-        >>> str(context.path("runs/disc"))
-        'out.partial/runs/disc'
+        >>> str(context.path("runs/disc")), context.device
+        ('out.partial/runs/disc', 'auto')
         >>> with context.timed("data"):
         ...     pass
         >>> list(context.seconds)
@@ -44,13 +59,33 @@ class RecipeContext:
     """
 
     output: Stage
-    device: str = "auto"
-    workers: int = 2
-    reporter: Reporter | None = None
-    progress: ProgressFn = no_progress
-    log: LogFn = lambda message: None
+    runtime: RecipeRuntime = field(default_factory=RecipeRuntime)
     index: DatasetIndex | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def device(self) -> str:
+        """Where to compute."""
+        return self.runtime.device
+
+    @property
+    def workers(self) -> int:
+        """DataLoader worker processes."""
+        return self.runtime.workers
+
+    @property
+    def reporter(self) -> Reporter | None:
+        """Shows the training progress."""
+        return self.runtime.reporter
+
+    @property
+    def progress(self) -> ProgressFn:
+        """Progress bar for the other steps."""
+        return self.runtime.progress
+
+    def log(self, message: str) -> None:
+        """Tell the user one line about a step."""
+        self.runtime.log(message)
 
     def path(self, relative: str | Path) -> Path:
         """Where to write ``relative`` (a path inside the output) now."""

@@ -148,7 +148,6 @@ def run_temporal_stage(
     from abaw.prediction.open import open_model
     from abaw.prediction.predict import write_split_predictions
     from abaw.runtime.evaluation import score_split
-    from abaw.temporal.config import TemporalConfig, TemporalProtocol
     from abaw.temporal.trainer import train_temporal
 
     index = context.dataset
@@ -167,21 +166,7 @@ def run_temporal_stage(
         )
         context.log(f"embeddings of {base.name}: {embedded.folder} ({embedded.dim} values per frame)")
     with context.timed("temporal"):
-        features = (name, "audio") if recipe.audio else (name,)
-        config = TemporalConfig(
-            features=features,
-            model=recipe.model,
-            protocol=TemporalProtocol.VAL,
-            window=recipe.window,
-            epochs=recipe.epochs,
-            lr=recipe.lr,
-            loss=recipe.loss,
-            hidden=recipe.hidden,
-            layers=recipe.layers,
-            seed=seed,
-            device=context.device,
-            dataset={"root": str(index.layout.root)},
-        )
+        config = recipe.config(name, index.layout.root, seed, context.device)
         run_dir = Path("runs") / TEMPORAL_FOLDER
         trained = train_temporal(config, context.path(run_dir), force=True, reporter=context.reporter)
         (member,) = open_model(trained.run_dir, context.device).members
@@ -195,7 +180,7 @@ def run_temporal_stage(
         base=base.name,
         base_scores=base.scores,
         embeddings=name,
-        features=features,
+        features=config.features,
         run_dir=run_dir,
         checkpoint=run_dir / member.checkpoint.name,
         best_epoch=member.epoch,
