@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from abaw.errors import AbawError
 from abaw.messages import quoted
@@ -177,6 +176,8 @@ def _check_header(text: str, source: str, header: Sequence[str], error: type[Aba
 
 def _parse_fast(body: bytes, width: int, key_columns: int) -> Table | None:
     """Parse with pandas' C reader; ``None`` when anything looks off."""
+    import pandas as pd  # here, not at the top: pandas takes about 0.5 s to import, and abaw --help needs none
+
     dtypes = {k: (str if k < key_columns else np.float64) for k in range(width)}
     rows = body.count(b"\n") + 1
     if body.count(b",") != rows * (width - 1):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 from rich.console import Console
 
-from abaw.benchmarks.scoring import measure
-from abaw.cli.render_scoring import print_scoring_benchmark, status_progress
+from abaw.benchmarks.scoring import main, measure
+from abaw.cli.render_benchmarks import print_figures
 
 
 def test_measure_times_every_stage_and_every_check_passes() -> None:
@@ -31,10 +30,17 @@ def test_measure_times_every_stage_and_every_check_passes() -> None:
 def test_benchmark_table_names_sizes_stages_and_failures() -> None:
     figures = measure(videos=2, lines=40)
     console = Console(record=True, width=200)
-    print_scoring_benchmark(console, dataclasses.replace(figures, failed_checks=["check failed for x.zip: ['bad']"]))
+    failed = dataclasses.replace(figures, failed_checks=["check failed for x.zip: ['bad']"])
+    print_figures(console, "scoring", failed)
     text = console.export_text()
     assert "abaw scoring benchmark: 2 videos, 40 label lines" in text
     assert "write single file in sample order" in text
     assert f"CCC mean {figures.report.scores.ccc_mean:.4f}" in text
     assert "check failed for x.zip: ['bad']" in text
-    assert list(status_progress(Console(file=io.StringIO()))([1, 2], "working")) == [1, 2]
+    assert (figures.status, failed.status) == (0, 1)
+    assert failed.to_dict()["failed_checks"] == ["check failed for x.zip: ['bad']"]
+
+
+def test_main_returns_the_figures_of_its_options() -> None:
+    figures = main(["--videos", "2", "--lines", "40"])
+    assert (figures.videos, figures.lines, figures.status) == (2, 40, 0)

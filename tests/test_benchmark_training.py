@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 from torch.utils.data import DataLoader, Dataset
 
 from abaw.benchmarks.training import VARIANTS, _endless, calibrate_training, main
+from abaw.cli.render_benchmarks import print_figures
 
 TINY = ["--device", "cpu", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--videos", "6", "--frames", "40"]
 
@@ -40,16 +42,21 @@ def test_the_loader_is_read_again_each_pass_not_replayed() -> None:
 def test_tiny_run_writes_the_figures_and_the_environment_as_json(tmp_path: Path, capsys) -> None:
     report = tmp_path / "figures.json"
     variants = [f"{variant}-tiny" for variant in VARIANTS]
-    main([*TINY, "--workers", "1", "--variants", ",".join(variants), "--json", str(report)])
+    figures = main([*TINY, "--workers", "1", "--variants", ",".join(variants), "--json", str(report)])
     payload = json.loads(report.read_text())
+    assert payload == json.loads(json.dumps(figures.to_dict())) and figures.written == str(report)
     assert payload["environment"]["device"] == "cpu" and payload["environment"]["torch"] == torch.__version__
     assert payload["settings"]["batch_size"] == 8 and payload["settings"]["train_frames"] >= 8
     assert [row["variant"] for row in payload["variants"]] == variants
     for row in payload["variants"]:
         assert all(row[key] > 0 for key in ("loader", "train_memory", "train_loader", "inference")), row
         assert row["train_peak_mib"] is None and row["inference_peak_mib"] is None  # measured on CUDA only
-    printed = capsys.readouterr().out
+    assert not figures.peaks and capsys.readouterr().out == ""  # the library prints nothing
+    console = Console(record=True, width=200)
+    print_figures(console, "training", figures)
+    printed = console.export_text()
     assert all(variant in printed for variant in variants) and "peak MiB" not in printed  # no CUDA, no peak column
+    assert f"wrote {report}" in printed
 
 
 def test_an_existing_json_is_refused_before_any_work(tmp_path: Path, capsys) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
-import runpy
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 
 from abaw.benchmarks import BENCHMARKS, find_benchmarks
 from abaw.cli import cli
+from abaw.cli.run_benchmark import main as run_benchmark
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -31,10 +31,11 @@ def test_every_benchmark_module_is_registered() -> None:
 @pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda bench: bench.name)
 def test_run_passes_its_quick_options_to_main_only_when_quick(bench, monkeypatch) -> None:
     received = []
-    monkeypatch.setattr(importlib.import_module(bench.module), "main", received.append)
+    monkeypatch.setattr(importlib.import_module(bench.module), "main", lambda argv, progress: received.append(argv))
     bench.run(quick=True)
     bench.run()
-    assert received == [list(bench.quick_args), []]
+    bench.run(argv=["--custom"])
+    assert received == [list(bench.quick_args), [], ["--custom"]]
 
 
 @dataclass
@@ -42,16 +43,21 @@ class Figures:
     frames: int = 3
 
 
+@dataclass
+class CheckedFigures:
+    status: int = 1
+
+
 @pytest.mark.parametrize(
-    ("returned", "status", "figures"),
-    [(None, 0, None), (0, 0, None), (1, 1, None), (Figures(), 0, Figures())],
-    ids=["none", "zero", "failed-check", "figures"],
+    ("returned", "status"),
+    [(Figures(), 0), (CheckedFigures(0), 0), (CheckedFigures(1), 1)],
+    ids=["figures", "passed-check", "failed-check"],
 )
-def test_a_run_keeps_the_exit_status_or_the_figures_main_returns(monkeypatch, returned, status, figures) -> None:
+def test_a_run_keeps_the_figures_and_the_status_main_returns(monkeypatch, returned, status) -> None:
     bench = find_benchmarks(["audio"])[0]
-    monkeypatch.setattr(importlib.import_module(bench.module), "main", lambda argv: returned)
+    monkeypatch.setattr(importlib.import_module(bench.module), "main", lambda argv, progress: returned)
     run = bench.run(quick=True)
-    assert (run.name, run.status, run.figures) == ("audio", status, figures) and run.seconds >= 0
+    assert (run.name, run.status, run.figures) == ("audio", status, returned) and run.seconds >= 0
 
 
 # Each script's own option parser; the scoring script parses in main (its quick sizes reach its title, see below).
@@ -88,7 +94,7 @@ def test_list_names_every_benchmark() -> None:
     code, stdout, _ = run("benchmark", "--list")
     assert code == 0
     for bench in BENCHMARKS:
-        assert bench.name in stdout and f"python -m {bench.module}" in stdout
+        assert bench.name in stdout and f"python -m abaw.cli.run_benchmark {bench.name}" in stdout
 
 
 def _options_reached(row: dict) -> None:
@@ -112,7 +118,7 @@ def test_quick_run_prints_figures_and_writes_json(tmp_path: Path) -> None:
     assert "20 videos, 20,000 label lines" in stdout
     # ... and the audio benchmark measured a 4 s track, 10 of its 120 frame windows one by one.
     scoring, audio = payload["benchmarks"]
-    assert "figures" not in scoring
+    assert (scoring["figures"]["videos"], scoring["figures"]["failed_checks"]) == (20, [])
     _options_reached(audio)
     assert (audio["figures"]["frames"], audio["figures"]["sampled"]) == (120, 10)
     assert round(audio["figures"]["audio_seconds"]) == 4
@@ -139,12 +145,33 @@ def test_unknown_benchmark_is_one_line() -> None:
     assert code == 2 and stderr.count("\n") == 1 and "unknown benchmark" in stderr
 
 
-# runpy warns when the module was imported before (by other tests): running it again is the point.
-@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
-def test_a_benchmark_run_as_a_script_draws_its_figures(monkeypatch, capsys) -> None:
-    """``python -m abaw.benchmarks.audio``: the module runs as ``__main__``, with its own copy of its classes."""
-    monkeypatch.setattr(sys, "argv", ["audio", "--seconds", "1", "--sample", "2"])
-    with pytest.raises(SystemExit) as raised:
-        runpy.run_module("abaw.benchmarks.audio", run_name="__main__", alter_sys=True)
-    assert raised.value.code == 0
+def test_a_benchmark_run_alone_draws_its_figures(capsys) -> None:
+    """``python -m abaw.cli.run_benchmark audio --seconds 1 ...``: its own options, its figures drawn."""
+    assert run_benchmark(["audio", "--seconds", "1", "--sample", "2"]) == 0
     assert "1 s of audio, 30 frames at 30 fps" in capsys.readouterr().out
+
+
+def test_the_script_names_the_benchmarks_and_refuses_unknown_ones(capsys) -> None:
+    assert run_benchmark(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(bench.name in listed for bench in BENCHMARKS)
+    assert run_benchmark([]) == 2 and "usage:" in capsys.readouterr().err
+    assert run_benchmark(["speed"]) == 2 and "unknown benchmark(s) speed" in capsys.readouterr().err
+
+
+def test_a_benchmark_options_usage_names_the_script(capsys) -> None:
+    with pytest.raises(SystemExit) as raised:
+        run_benchmark(["index", "--help"])
+    assert raised.value.code == 0
+    assert "usage: python -m abaw.cli.run_benchmark index" in capsys.readouterr().out
+
+
+def test_the_benchmarks_never_import_the_command_line() -> None:
+    """The library returns figures and the command line draws them: no import of abaw.cli, even a deferred one."""
+    folder = Path(importlib.import_module("abaw.benchmarks").__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(name == "abaw.cli" or name.startswith("abaw.cli.") for name in names), path.name

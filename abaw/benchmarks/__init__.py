@@ -1,19 +1,25 @@
 """Benchmarks of the toolkit at the full size of the challenge.
 
-Each is a module with a ``main(argv)`` that returns its figures as a
-dataclass (``abaw.cli.render_benchmarks`` draws them; the scoring and
-training benchmarks still print their own and return an exit status).
+Each is a module with a ``main(argv, progress)`` that returns its figures as a
+dataclass and prints nothing; the command line draws them
+(``abaw.cli.render_benchmarks``), and nothing here imports ``abaw.cli``.
 ``abaw benchmark`` runs them all in turn (or those named),
-``python -m abaw.benchmarks.NAME`` runs one with its own options. Speed
-targets live here, never in timed unit tests.
+``python -m abaw.cli.run_benchmark NAME [OPTIONS]`` runs one with its own
+options. Speed targets live here, never in timed unit tests.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from abaw.progress import ProgressFn, no_progress
+
+SCRIPT = "python -m abaw.cli.run_benchmark"
+"""How to run one benchmark alone: this, its name, then its own options."""
 
 
 @dataclass(frozen=True)
@@ -22,10 +28,10 @@ class BenchmarkRun:
 
     Attributes:
         name: The benchmark.
-        status: Its exit status (0: every check it makes passed).
+        status: Its exit status (0: every check it makes passed; the
+            figures' ``status`` where they have one).
         seconds: Wall time of the script.
-        figures: What it measured, for a script that returns its figures
-            rather than printing them.
+        figures: What it measured: the dataclass its ``main`` returned.
     """
 
     name: str
@@ -51,7 +57,7 @@ class Benchmark:
 
     @property
     def module(self) -> str:
-        """The module to run with ``python -m``.
+        """The module holding the benchmark's ``main``.
 
         Example:
             >>> BENCHMARKS[0].module
@@ -59,20 +65,29 @@ class Benchmark:
         """
         return f"abaw.benchmarks.{self.name}"
 
-    def run(self, quick: bool = False) -> BenchmarkRun:
-        """Run the script in this process, with :attr:`quick_args` when ``quick``.
+    @property
+    def command(self) -> str:
+        """The command that runs it alone, with its own options.
 
-        Returns:
-            Its figures, or for a script that prints them itself its exit
-            status (0 when it returns nothing).
+        Example:
+            >>> BENCHMARKS[0].command
+            'python -m abaw.cli.run_benchmark index'
+        """
+        return f"{SCRIPT} {self.name}"
+
+    def run(
+        self, quick: bool = False, argv: Sequence[str] | None = None, progress: ProgressFn = no_progress
+    ) -> BenchmarkRun:
+        """Run the benchmark in this process: with ``argv``, else :attr:`quick_args` when ``quick``, else defaults.
+
+        Imports its module only now (several import torch).
         """
         main = importlib.import_module(self.module).main
+        options = list(argv) if argv is not None else list(self.quick_args) if quick else []
         began = time.perf_counter()
-        result = main(list(self.quick_args) if quick else [])
+        figures = main(options, progress=progress)
         seconds = time.perf_counter() - began
-        if result is None or isinstance(result, int):
-            return BenchmarkRun(self.name, int(result or 0), seconds)
-        return BenchmarkRun(self.name, 0, seconds, figures=result)
+        return BenchmarkRun(self.name, int(getattr(figures, "status", 0)), seconds, figures=figures)
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (

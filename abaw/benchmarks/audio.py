@@ -12,9 +12,9 @@ MP4, then times, for a video of ``--fps`` frames per second:
 
 The real-time factor (RTF) is compute seconds per second of audio: below 1
 is faster than real time. One thread. :func:`main` returns the figures;
-``abaw benchmark`` (or running this module) draws them.
+``abaw benchmark`` (or ``python -m abaw.cli.run_benchmark audio``) draws them.
 
-Run: ``python -m abaw.benchmarks.audio [--seconds 60] [--fps 30] [--sample 200]``
+Run: ``python -m abaw.cli.run_benchmark audio [--seconds 60] [--fps 30] [--sample 200]``
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 import av
 import numpy as np
 
+from abaw.benchmarks import SCRIPT
 from abaw.data.audio import (
     AudioFeatureConfig,
     compute_llds,
@@ -39,6 +40,7 @@ from abaw.data.audio import (
     video_audio_features,
 )
 from abaw.data.audio.decode import AUDIO_RATE, read_audio
+from abaw.progress import ProgressFn, no_progress
 
 
 def synthetic_voice(seconds: float, rate: int = 44_100, seed: int = 0) -> np.ndarray:
@@ -124,7 +126,7 @@ class AudioBenchmark:
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.audio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} audio", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of the audio track.")
     parser.add_argument("--fps", type=float, default=30.0, help="Frame rate of the video the track belongs to.")
     parser.add_argument("--sample", type=int, default=200, help="Frame windows timed for the per-window way.")
@@ -133,8 +135,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> AudioBenchmark:
-    """Run the benchmark with the options ``argv``; its figures."""
+def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> AudioBenchmark:
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the slow per-window timing."""
     args = parse_options(argv)
     config = AudioFeatureConfig(args.feature_set, args.pooling)
     frames = math.floor(args.seconds * args.fps)
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> AudioBenchmark:
     slicing = time.perf_counter() - began
     assert features.shape == (frames, config.dim)
     assert np.array_equal(features, video_audio_features(track.samples, track.rate, args.fps, frames, config))
+    sampled = min(args.sample, frames)
+    for _ in progress([None], f"timing {sampled} openSMILE calls, one per frame window", 1):
+        per_call = per_window_seconds(track.samples, args.fps, frames, args.sample, config)
     return AudioBenchmark(
         options=vars(args),
         config_key=config.key,
@@ -163,12 +168,7 @@ def main(argv: list[str] | None = None) -> AudioBenchmark:
         decode=decode,
         one_pass=one_pass,
         slicing=slicing,
-        per_call=per_window_seconds(track.samples, args.fps, frames, args.sample, config),
-        sampled=min(args.sample, frames),
+        per_call=per_call,
+        sampled=sampled,
     )
 
-
-if __name__ == "__main__":
-    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
-
-    raise SystemExit(run_script("audio"))

@@ -8,7 +8,7 @@ writing one file per entry. The first run of each variant warms up (caches,
 CUDA kernels) and is forced again, so the figure is that of a steady run. On
 a machine with CUDA each variant is timed on the CPU and on CUDA.
 
-Run: ``python -m abaw.benchmarks.embed [--videos 8] [--frames 150] [--variants disc,aeg-cd,aeg-cd-sz]
+Run: ``python -m abaw.cli.run_benchmark embed [--videos 8] [--frames 150] [--variants disc,aeg-cd,aeg-cd-sz]
 [--batch-size 256] [--workers 2] [--devices cpu,cuda]``
 """
 
@@ -23,10 +23,12 @@ from typing import Any
 
 import torch
 
+from abaw.benchmarks import SCRIPT
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
 from abaw.data.index import DatasetIndex, open_dataset
 from abaw.model import model_config
 from abaw.prediction.embed import extract_embeddings
+from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.runtime.devices import cpu_model
 from abaw.synthetic import GeneratorConfig, generate_dataset
@@ -100,7 +102,7 @@ def random_checkpoint(path: Path, variant: str, index: DatasetIndex) -> Path:
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.embed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} embed", description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=8, help="Entries of the generated dataset.")
     parser.add_argument("--frames", type=int, default=150, help="Frames per generated video.")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="Comma-separated registered variants.")
@@ -120,8 +122,8 @@ def machine_name() -> str:
     return name
 
 
-def main(argv: list[str] | None = None) -> EmbedBenchmark:
-    """Run the benchmark with the options ``argv``; its figures."""
+def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> EmbedBenchmark:
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the loop over variants."""
     args = parse_options(argv)
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]
     devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> EmbedBenchmark:
         index = open_dataset(root)
         if any(model_config(variant).audio_dim for variant in variants):
             extract_audio_features(index, AudioFeatureConfig())
-        for variant in variants:
+        for variant in progress(variants, "embedding extraction per variant", len(variants)):
             checkpoint = random_checkpoint(Path(folder) / f"{variant}.pt", variant, index)
             for device in devices:
                 options = {"device": device, "batch_size": args.batch_size, "workers": args.workers}
@@ -142,8 +144,3 @@ def main(argv: list[str] | None = None) -> EmbedBenchmark:
                 speeds.append(EmbedSpeed(variant, report.device, report.dim, report.frames, report.embed_seconds))
     return EmbedBenchmark(options=vars(args), machine=machine_name(), speeds=speeds)
 
-
-if __name__ == "__main__":
-    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
-
-    raise SystemExit(run_script("embed"))

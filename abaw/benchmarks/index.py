@@ -3,10 +3,10 @@
 Builds a tree laid out like Aff-Wild2 in a temporary folder (annotation files
 and empty face images; no video files), then times the first index build,
 a cached load, and the probe of one generated video container.
-:func:`main` returns the figures; ``abaw benchmark`` (or running this module)
-draws them.
+:func:`main` returns the figures; ``abaw benchmark`` (or
+``python -m abaw.cli.run_benchmark index``) draws them.
 
-Run: ``python -m abaw.benchmarks.index [--videos 600] [--lines 3000000]``
+Run: ``python -m abaw.cli.run_benchmark index [--videos 600] [--lines 3000000]``
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from abaw.benchmarks import SCRIPT
 from abaw.data.frames import frame_image_path
 from abaw.data.index import open_dataset
 from abaw.data.layout import Edition
 from abaw.data.video import probe_video
+from abaw.progress import ProgressFn, no_progress
 from abaw.synthetic import GeneratorConfig, generate_dataset
 
 
@@ -85,20 +87,21 @@ class IndexBenchmark:
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.index", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} index", description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=600)
     parser.add_argument("--lines", type=int, default=3_000_000)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> IndexBenchmark:
-    """Run the benchmark with the options ``argv``; its figures."""
+def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> IndexBenchmark:
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the building of the tree."""
     args = parse_options(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
-        start = time.perf_counter()
-        lines = build_tree(root, args.videos, args.lines)
-        built = time.perf_counter() - start
+        for _ in progress([None], f"building a tree of {args.videos} videos", 1):
+            start = time.perf_counter()
+            lines = build_tree(root, args.videos, args.lines)
+            built = time.perf_counter() - start
         start = time.perf_counter()
         index = open_dataset(root)
         first = time.perf_counter() - start
@@ -109,8 +112,3 @@ def main(argv: list[str] | None = None) -> IndexBenchmark:
         probe = probe_seconds(Path(tmp) / "generated")
     return IndexBenchmark(vars(args), args.videos, lines, built, first, again, probe)
 
-
-if __name__ == "__main__":
-    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
-
-    raise SystemExit(run_script("index"))

@@ -3,10 +3,10 @@
 Generates a synthetic validation split in a temporary folder (annotation
 files of about 5000 lines, with -5 rows, and matching per-video prediction
 files, some one line shorter as decoded videos often are), then times each
-stage (:func:`measure` returns the figures, :mod:`abaw.cli.render_scoring`
+stage (:func:`measure` returns the figures, :mod:`abaw.cli.render_benchmarks`
 draws seconds and lines per second)::
 
-    python -m abaw.benchmarks.scoring [--videos 600] [--lines 3000000]
+    python -m abaw.cli.run_benchmark scoring [--videos 600] [--lines 3000000]
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from abaw.benchmarks import SCRIPT
 from abaw.data.annotations import read_annotation
 from abaw.formats.check import check_submission
 from abaw.formats.readers import read_predictions
@@ -84,6 +85,21 @@ class ScoringBenchmark:
     stages: list[StageTime]
     report: ScoreReport
     failed_checks: list[str]
+
+    @property
+    def status(self) -> int:
+        """The exit status: 1 when a submission check failed, else 0."""
+        return 1 if self.failed_checks else 0
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary."""
+        return {
+            "videos": self.videos,
+            "lines": self.lines,
+            "stages": [asdict(stage) for stage in self.stages],
+            "report": self.report.to_dict(),
+            "failed_checks": list(self.failed_checks),
+        }
 
 
 def _timed(rows: list[StageTime], stage: str, lines: int | Callable[[T], int], run: Callable[[], T]) -> T:
@@ -161,25 +177,13 @@ def measure(videos: int, lines: int, seed: int = 0, progress: ProgressFn = no_pr
     return ScoringBenchmark(videos, lines, rows, report, failed)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print a table; return the exit status (1 when a check failed)."""
-    # The command line draws; imported here, as running this module is the command line.
-    from rich.console import Console
-
-    from abaw.cli.render_scoring import print_scoring_benchmark, status_progress
-
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.scoring", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, progress: ProgressFn = no_progress) -> ScoringBenchmark:
+    """Run the benchmark with the options ``argv``; its figures (``status`` 1 when a check failed)."""
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} scoring", description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=600, help="videos in the split (default 600)")
     parser.add_argument("--lines", type=int, default=3_000_000, help="label lines over all videos (default 3000000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.videos < 1 or args.lines < 2 * args.videos:
         parser.error("need at least one video and two lines per video")
-    console = Console()
-    figures = measure(args.videos, args.lines, args.seed, progress=status_progress(console))
-    print_scoring_benchmark(console, figures)
-    return 1 if figures.failed_checks else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return measure(args.videos, args.lines, args.seed, progress=progress)

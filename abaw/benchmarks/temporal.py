@@ -17,7 +17,7 @@ after warm-up steps:
 
 The temporal trainer runs fp32 on every device (no autocast), so does this.
 
-Run: ``python -m abaw.benchmarks.temporal [--models tcn,gru,transformer] [--sequences 8] [--frames 2048]
+Run: ``python -m abaw.cli.run_benchmark temporal [--models tcn,gru,transformer] [--sequences 8] [--frames 2048]
 [--embedding-dim 1088] [--audio-dim 50] [--window 256] [--batch-size 16] [--hidden 128] [--layers 4]
 [--steps 10] [--warmup 2] [--devices cpu,cuda]``; the defaults are the trainer's and the models' default sizes.
 """
@@ -32,12 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from abaw.benchmarks import SCRIPT
 from abaw.benchmarks.embed import machine_name
 from abaw.benchmarks.training import peak_mib, start_peak, synchronise
 from abaw.data.audio import AudioFeatureConfig
 from abaw.data.sequences import EntrySequence, Normalisation
 from abaw.fitting.class_weights import class_balanced_weights
 from abaw.model import ModelFamily, create_model, list_models
+from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.windows import MISSING_LABEL, cut_windows, predict_sequences, stack_windows
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.trainer import train_step
@@ -188,7 +190,7 @@ def measure_model(
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
-    parser = argparse.ArgumentParser(prog="python -m abaw.benchmarks.temporal", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} temporal", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--models", default=",".join(list_models(family=ModelFamily.TEMPORAL)), help="Comma-separated temporal models."
     )
@@ -208,8 +210,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> TemporalBenchmark:
-    """Run the benchmark with the options ``argv``; its figures."""
+def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> TemporalBenchmark:
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the loop over models."""
     args = parse_options(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
@@ -218,16 +220,11 @@ def main(argv: list[str] | None = None) -> TemporalBenchmark:
     raw = synthetic_sequences(args.sequences, args.frames, args.embedding_dim, args.audio_dim)
     normalisation = Normalisation.fit(raw, args.embedding_dim)
     sequences = [normalisation.apply(sequence, args.embedding_dim) for sequence in raw]
+    runs = [(device, name) for device in devices for name in models]
     speeds = [
         measure_model(name, sequences, args.embedding_dim, torch.device(device), args)
-        for device in devices
-        for name in models
+        for device, name in progress(runs, "temporal models per device", len(runs))
     ]
     input_dim = args.embedding_dim + args.audio_dim
     return TemporalBenchmark(options=vars(args), machine=machine_name(), input_dim=input_dim, speeds=speeds)
 
-
-if __name__ == "__main__":
-    from abaw.cli.render_benchmarks import run_script  # run as a script, the command line draws the figures
-
-    raise SystemExit(run_script("temporal"))

@@ -15,7 +15,10 @@ If ``train (loader)`` is well below ``train (memory)`` while ``loader`` is
 not far above it, data loading is the bottleneck. The loader is re-iterated
 epoch after epoch, so every measured batch is freshly decoded.
 
-Run: ``python -m abaw.benchmarks.training [--device auto] [--batch-size 32] [--steps 10] [--workers 2]
+:func:`main` returns the figures (and writes them with ``--json``);
+``abaw benchmark`` (or ``python -m abaw.cli.run_benchmark training``) draws them.
+
+Run: ``python -m abaw.cli.run_benchmark training [--device auto] [--batch-size 32] [--steps 10] [--workers 2]
 [--json FILE]``; ``.ci/gpu-check`` runs it on CUDA at batch 256.
 """
 
@@ -26,13 +29,14 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
+from abaw.benchmarks import SCRIPT
 from abaw.data.audio import AudioFeatureConfig, extract_audio_features, load_audio_features
 from abaw.data.index import open_dataset
 from abaw.data.layout import Split
@@ -40,6 +44,7 @@ from abaw.data.samples import FaceFrameDataset, batch_to_device, split_frames
 from abaw.fileio import atomic_write_json
 from abaw.fitting.class_weights import class_balanced_weights
 from abaw.model import model_config
+from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.devices import Distributed, cpu_model, resolve_device
 from abaw.synthetic import GeneratorConfig, generate_dataset
 from abaw.training.config import Precision, TrainConfig
@@ -73,23 +78,36 @@ class VariantSpeed:
     train_peak_mib: float | None = None
     inference_peak_mib: float | None = None
 
-    def cells(self, peaks: bool = True) -> list[str]:
-        """The table row: frames/s, then peak memory (``-`` where not measured) when ``peaks``.
 
-        Example:
-            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000, 512.3, None).cells()
-            ['disc', '1000', '200', '150', '4000', '512', '-']
-            >>> VariantSpeed("disc", 1000.4, 200, 150, 4000).cells(peaks=False)
-            ['disc', '1000', '200', '150', '4000']
-        """
-        rates = [f"{value:.0f}" for value in (self.loader, self.train_memory, self.train_loader, self.inference)]
-        if not peaks:
-            return [self.variant, *rates]
-        memory = ["-" if value is None else f"{value:,.0f}" for value in (self.train_peak_mib, self.inference_peak_mib)]
-        return [self.variant, *rates, *memory]
+@dataclass(frozen=True)
+class TrainingBenchmark:
+    """The figures of one run.
 
+    Attributes:
+        environment: What they were measured with (:func:`environment`).
+        settings: Batch size, steps, warm-up steps, loader workers and train frames.
+        variants: One per variant, in the order asked for.
+        written: The ``--json`` file written, if any.
+    """
 
-COLUMNS = ("variant", "loader", "train (memory)", "train (loader)", "inference", "train peak MiB", "infer peak MiB")
+    environment: dict[str, Any]
+    settings: dict[str, Any]
+    variants: list[VariantSpeed]
+    written: str | None = None
+
+    @property
+    def peaks(self) -> bool:
+        """Whether peak memory was measured (on CUDA only)."""
+        return self.environment["device"].startswith("cuda")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``--json`` writes: the benchmark's name, the environment, the settings and each variant's figures."""
+        return {
+            "benchmark": "training",
+            "environment": self.environment,
+            "settings": self.settings,
+            "variants": [asdict(speed) for speed in self.variants],
+        }
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -238,7 +256,7 @@ def calibrate_training(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The options; an existing ``--json`` file without ``--force`` is refused here, before any work."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{SCRIPT} training", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10, help="Measured iterations (n_critic=5: 2 G steps in 10).")
@@ -255,16 +273,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    # The command line draws; imported here, as running this module is the command line.
-    from rich.console import Console
-
-    from abaw.cli.render_training_speed import training_speed_table
-
+def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> TrainingBenchmark:
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the loop over variants."""
     args = parse_args(argv)
-    console = Console()
     device = resolve_device(args.device)
-    peaks = device.type == "cuda"  # peak memory is measured on CUDA only
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         root = generate_dataset(Path(folder) / "data", GeneratorConfig(videos=args.videos, frames=args.frames)).root
@@ -273,29 +285,14 @@ def main(argv: list[str] | None = None) -> None:
         samples = split_frames(index, [Split.TRAIN], labelled=True)
         audio = load_audio_features(index, AudioFeatureConfig(), names=samples.names).rows()
         results = []
-        for variant in args.variants.split(","):
+        variants = args.variants.split(",")
+        for variant in progress(variants, "training speed per variant", len(variants)):
             uses_audio = model_config(variant).audio_dim > 0
             dataset = FaceFrameDataset(index, samples, audio if uses_audio else None, AudioFeatureConfig().dim)
-            speed = measure_variant(variant, dataset, samples.targets, device, args)
-            results.append(speed)
-            cells = speed.cells(peaks)
-            console.print(", ".join(f"{column} {cell}" for column, cell in zip(COLUMNS, cells, strict=False)))
-    title = (
-        f"training speed, frames/s (device {device}, batch {args.batch_size}, {args.workers} workers, "
-        f"{len(samples)} train frames)"
-    )
-    console.print(training_speed_table(results, title, peaks))
-    if args.json is not None:
-        settings = {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "workers")}
-        payload = {
-            "benchmark": "training",
-            "environment": environment(device),
-            "settings": {**settings, "train_frames": len(samples)},
-            "variants": [asdict(speed) for speed in results],
-        }
-        atomic_write_json(args.json, payload, force=args.force)
-        console.print(f"wrote {args.json}")
-
-
-if __name__ == "__main__":
-    main()
+            results.append(measure_variant(variant, dataset, samples.targets, device, args))
+    settings = {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "workers")}
+    figures = TrainingBenchmark(environment(device), {**settings, "train_frames": len(samples)}, results)
+    if args.json is None:
+        return figures
+    atomic_write_json(args.json, figures.to_dict(), force=args.force)
+    return replace(figures, written=str(args.json))

@@ -1,17 +1,19 @@
-"""``abaw benchmark``: run every benchmark script (or those named) and print their figures."""
+"""``abaw benchmark``: run every benchmark (or those named) and print their figures.
+
+Each benchmark's module (several import torch) is imported only when it runs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.rule import Rule
 
-from abaw.benchmarks import BENCHMARKS, find_benchmarks
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import json_option, refuse_json_overwrite, write_json
-from abaw.cli.render_benchmarks import benchmark_list_table, benchmark_summary_table, print_figures
 from abaw.errors import AbawError
 
 
@@ -29,6 +31,10 @@ def benchmark_command(
     Full size takes several minutes on a 2-core CPU. Exits 1 when a script
     reports a failed check.
     """
+    # Imported here: abaw --help lists this command without loading the benchmarks.
+    from abaw.benchmarks import BENCHMARKS, find_benchmarks
+    from abaw.cli.render_benchmarks import benchmark_list_table, benchmark_summary_table, print_figures
+
     try:
         chosen = find_benchmarks(names)
     except ValueError as error:
@@ -40,9 +46,8 @@ def benchmark_command(
     runs = []
     for bench in chosen:
         cli.console.print(Rule(f"{bench.name}: {bench.about}"))
-        run = bench.run(quick=quick)
-        if run.figures is not None:
-            print_figures(cli.console, run.figures)
+        run = bench.run(quick=quick, progress=cli.progress)
+        print_figures(cli.console, run.name, run.figures)
         runs.append(run)
     cli.console.print(benchmark_summary_table(runs, quick))
     results = [
@@ -50,10 +55,15 @@ def benchmark_command(
             "name": run.name,
             "seconds": round(run.seconds, 1),
             "status": run.status,
-            **({} if run.figures is None else {"figures": asdict(run.figures)}),
+            "figures": figures_json(run.figures),
         }
         for run in runs
     ]
     write_json(json_path, {"quick": quick, "benchmarks": results}, force)
     if any(run.status for run in runs):
         raise SystemExit(EXIT_CHECK_FAILED)
+
+
+def figures_json(figures: Any) -> dict[str, Any]:
+    """A benchmark's figures as JSON: their ``to_dict()`` where they have one, else every field."""
+    return figures.to_dict() if hasattr(figures, "to_dict") else asdict(figures)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import click
 from rich.console import Console
 
+from abaw.cli.lazy import LazyGroup
 from abaw.cli.progress import rich_progress
-from abaw.cli.render_errors import error_line
 from abaw.errors import AbawError
 from abaw.progress import ProgressFn, no_progress
 
@@ -71,13 +71,19 @@ def os_error_line(error: OSError) -> str:
     return f"{error.filename}: {reason}"
 
 
-class AbawGroup(click.Group):
-    """A command group that turns :class:`AbawError` (and, as a last resort, ``OSError``) into one line and exit 2."""
+class AbawGroup(LazyGroup):
+    """A lazy command group (:class:`LazyGroup`) that turns :class:`AbawError` into one line and exit 2.
+
+    As a last resort it does the same for ``OSError``.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AbawError as error:
+            # Imported here: the error renderers name the commands that fix an error (they read feature settings).
+            from abaw.cli.render_errors import error_line
+
             click.echo(f"error: {error_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except OSError as error:

@@ -1,20 +1,28 @@
-"""Drawing what the benchmarks measured: one ``rich`` table per benchmark, and the summary of a run."""
+"""Drawing what the benchmarks measured: one ``rich`` table per benchmark, and the summary of a run.
+
+The benchmarks (:mod:`abaw.benchmarks`) return dataclasses and never import
+this package; their modules are imported here for type checking only, so that
+drawing one benchmark's figures does not import another's (several import torch).
+"""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-from abaw.benchmarks import Benchmark, BenchmarkRun, find_benchmarks
-from abaw.benchmarks.audio import AudioBenchmark
-from abaw.benchmarks.embed import EmbedBenchmark
-from abaw.benchmarks.index import IndexBenchmark
-from abaw.benchmarks.temporal import TemporalBenchmark
+from abaw.benchmarks import Benchmark, BenchmarkRun
+
+if TYPE_CHECKING:
+    from abaw.benchmarks.audio import AudioBenchmark
+    from abaw.benchmarks.embed import EmbedBenchmark
+    from abaw.benchmarks.index import IndexBenchmark
+    from abaw.benchmarks.scoring import ScoringBenchmark
+    from abaw.benchmarks.temporal import TemporalBenchmark
+    from abaw.benchmarks.training import TrainingBenchmark, VariantSpeed
 
 
 def audio_figures(figures: AudioBenchmark) -> list[RenderableType]:
@@ -104,41 +112,95 @@ def temporal_figures(figures: TemporalBenchmark) -> list[RenderableType]:
     return [table]
 
 
-_DRAWERS: dict[type, Callable[[Any], list[RenderableType]]] = {
-    AudioBenchmark: audio_figures,
-    EmbedBenchmark: embed_figures,
-    IndexBenchmark: index_figures,
-    TemporalBenchmark: temporal_figures,
+def scoring_figures(figures: ScoringBenchmark) -> list[RenderableType]:
+    """The scoring benchmark's table of stages, its score and notes, and any failed check."""
+    table = Table(title=f"abaw scoring benchmark: {figures.videos} videos, {figures.lines:,} label lines")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("lines", justify="right")
+    table.add_column("lines/s", justify="right")
+    for row in figures.stages:
+        speed = f"{row.lines / row.seconds:,.0f}" if row.seconds else "-"
+        table.add_row(row.stage, f"{row.seconds:.2f}", f"{row.lines:,}", speed)
+    scores = figures.report.scores
+    lines: list[RenderableType] = [table, f"CCC mean {scores.ccc_mean:.4f} over {scores.frames:,} annotated frames"]
+    lines += [Text(f"note: {note}") for note in figures.report.notes]
+    lines += [Text(failed) for failed in figures.failed_checks]
+    return lines
+
+
+TRAINING_COLUMNS = (
+    "variant",
+    "loader",
+    "train (memory)",
+    "train (loader)",
+    "inference",
+    "train peak MiB",
+    "infer peak MiB",
+)
+
+
+def variant_cells(speed: VariantSpeed, peaks: bool = True) -> list[str]:
+    """A training benchmark row: frames/s, then peak memory (``-`` where not measured) when ``peaks``.
+
+    Example:
+        >>> from abaw.benchmarks.training import VariantSpeed
+        >>> variant_cells(VariantSpeed("disc", 1000.4, 200, 150, 4000, 512.3, None))
+        ['disc', '1000', '200', '150', '4000', '512', '-']
+        >>> variant_cells(VariantSpeed("disc", 1000.4, 200, 150, 4000), peaks=False)
+        ['disc', '1000', '200', '150', '4000']
+    """
+    rates = [f"{value:.0f}" for value in (speed.loader, speed.train_memory, speed.train_loader, speed.inference)]
+    if not peaks:
+        return [speed.variant, *rates]
+    memory = ["-" if value is None else f"{value:,.0f}" for value in (speed.train_peak_mib, speed.inference_peak_mib)]
+    return [speed.variant, *rates, *memory]
+
+
+def training_figures(figures: TrainingBenchmark) -> list[RenderableType]:
+    """The training benchmark: one line per variant (whole in a narrow log), the table, and the JSON file written."""
+    peaks, settings = figures.peaks, figures.settings
+    columns = TRAINING_COLUMNS if peaks else TRAINING_COLUMNS[:-2]
+    table = Table(
+        title=f"training speed, frames/s (device {figures.environment['device']}, batch {settings['batch_size']}, "
+        f"{settings['workers']} workers, {settings['train_frames']} train frames)"
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    lines: list[RenderableType] = []
+    for speed in figures.variants:
+        cells = variant_cells(speed, peaks)
+        table.add_row(*cells)
+        lines.append(", ".join(f"{column} {cell}" for column, cell in zip(columns, cells, strict=True)))
+    lines.append(table)
+    if figures.written is not None:
+        lines.append(Text(f"wrote {figures.written}"))
+    return lines
+
+
+_DRAWERS: dict[str, Callable[[Any], list[RenderableType]]] = {
+    "audio": audio_figures,
+    "embed": embed_figures,
+    "index": index_figures,
+    "scoring": scoring_figures,
+    "temporal": temporal_figures,
+    "training": training_figures,
 }
 
 
-def figures_renderables(figures: object) -> list[RenderableType]:
-    """What to print for the figures a benchmark returned.
+def figures_renderables(name: str, figures: object) -> list[RenderableType]:
+    """What to print for the figures benchmark ``name`` returned.
 
     Raises:
-        TypeError: for figures of a kind no drawer is registered for.
+        KeyError: for a benchmark no drawer is registered for.
     """
-    drawer = _DRAWERS.get(type(figures))
-    if drawer is None:
-        raise TypeError(f"no drawer for benchmark figures of type {type(figures).__name__}")
-    return drawer(figures)
+    return _DRAWERS[name](figures)
 
 
-def print_figures(console: Console, figures: object) -> None:
-    """Print the figures a benchmark returned on ``console``."""
-    for renderable in figures_renderables(figures):
+def print_figures(console: Console, name: str, figures: object) -> None:
+    """Print the figures benchmark ``name`` returned on ``console``."""
+    for renderable in figures_renderables(name, figures):
         console.print(renderable)
-
-
-def run_script(name: str) -> int:
-    """Run benchmark ``name`` as a script (``python -m abaw.benchmarks.NAME``): its figures on standard output.
-
-    The module is imported by name rather than taken from ``__main__``: run as
-    a script, it would define its own copy of the figures class.
-    """
-    (bench,) = find_benchmarks([name])
-    print_figures(Console(), importlib.import_module(bench.module).main(sys.argv[1:]))
-    return 0
 
 
 def benchmark_list_table(benchmarks: Sequence[Benchmark]) -> Table:
@@ -147,7 +209,7 @@ def benchmark_list_table(benchmarks: Sequence[Benchmark]) -> Table:
     for column in ("name", "measures", "run alone"):
         table.add_column(column)
     for bench in benchmarks:
-        table.add_row(bench.name, bench.about, f"python -m {bench.module}")
+        table.add_row(bench.name, bench.about, bench.command)
     return table
 
 

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
 
-from rich.console import Console
 from rich.table import Table
 
-from abaw.progress import ProgressFn
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import PublishedResult
-
-if TYPE_CHECKING:
-    from abaw.benchmarks.scoring import ScoringBenchmark
-
-T = TypeVar("T")
 
 _COLUMNS = ("CCC V", "CCC A", "CCC mean", "PCC V", "PCC A", "MSE V", "MSE A", "frames")
 
@@ -117,32 +108,3 @@ def comparison_table(title: str, rows: list[ComparisonRow], caption: str | None 
             ]
             table.add_row(f"[dim]{label}[/dim]", *[f"[dim]{cell}[/dim]" for cell in cells])
     return table
-
-
-def print_scoring_benchmark(console: Console, figures: ScoringBenchmark) -> None:
-    """The scoring benchmark's table of stages, its score and notes, and any failed check."""
-    table = Table(title=f"abaw scoring benchmark: {figures.videos} videos, {figures.lines:,} label lines")
-    table.add_column("stage")
-    table.add_column("seconds", justify="right")
-    table.add_column("lines", justify="right")
-    table.add_column("lines/s", justify="right")
-    for row in figures.stages:
-        speed = f"{row.lines / row.seconds:,.0f}" if row.seconds else "-"
-        table.add_row(row.stage, f"{row.seconds:.2f}", f"{row.lines:,}", speed)
-    console.print(table)
-    scores = figures.report.scores
-    console.print(f"CCC mean {scores.ccc_mean:.4f} over {scores.frames:,} annotated frames")
-    for note in figures.report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    for failed in figures.failed_checks:
-        console.print(failed, markup=False)
-
-
-def status_progress(console: Console) -> ProgressFn:
-    """A :data:`~abaw.progress.ProgressFn` that shows a spinner with the description while the items are worked on."""
-
-    def track(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
-        with console.status(description):
-            yield from items
-
-    return track

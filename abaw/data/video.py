@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import av
+from typing import TYPE_CHECKING
 
 from abaw.errors import DataError
+
+if TYPE_CHECKING:
+    import av
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def probe_video(path: str | os.PathLike, *, decode: bool = False) -> VideoInfo:
         DataError: naming the file when it cannot be opened, has no video
             stream, or (with ``decode``) does not decode.
     """
+    import av  # here, not at the top: the commands that never open a video start faster
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -92,6 +96,8 @@ def count_decoded_frames(path: str | os.PathLike) -> int:
     Raises:
         DataError: naming the file when it cannot be read or decoded.
     """
+    import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -20,9 +20,9 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from abaw.data.frame_counts import SampleCounts
 from abaw.errors import PredictionError
@@ -39,6 +39,9 @@ from abaw.formats.types import (
 from abaw.messages import quoted, some
 from abaw.progress import ProgressFn, no_progress
 from abaw.tables import Table, parse_table, split_lines
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -200,6 +203,8 @@ def parse_single_file_rows(
         >>> rows.names, rows.frames.tolist(), rows.bad.tolist(), rows.duplicates.tolist()
         (['b', 'a'], [2, 1, 2, 0], [3], [[2, 0]])
     """
+    import pandas as pd  # here, not at the top: pandas takes about 0.5 s to import, and abaw --help needs none
+
     count = len(locations)
     lines = np.arange(2, count + 2, dtype=np.int64) if lines is None else np.asarray(lines, dtype=np.int64)
     series = pd.Series(list(locations), dtype=str)

@@ -16,7 +16,7 @@ The paper's AEG-CD-SZ variant gives its discriminator, for video frame ``t``
 60 ms windows every 10 ms; the paper runs openSMILE once per frame window
 and keeps its first two LLD frames. Here openSMILE runs ONCE per audio track
 and the LLD frames are sliced per window, which gives the same frames at a
-small fraction of the cost (``python -m abaw.benchmarks.audio``).
+small fraction of the cost (``python -m abaw.cli.run_benchmark audio``).
 
 Conventions:
 
