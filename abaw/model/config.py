@@ -10,12 +10,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from abaw.choices import parse_enum
-
-if TYPE_CHECKING:
-    from abaw.model.affect import AffectModel
 
 # Below this the CD's six stride-2 convolutions leave no pixel for the heads.
 MIN_IMAGE_SIZE = 32
@@ -126,12 +123,6 @@ class ModelConfig:
 
     def _fail(self, message: str) -> None:
         raise ValueError(f"model {self.variant!r}: {message}")
-
-    def build(self) -> AffectModel:
-        """The network this config describes (see :func:`abaw.model.create_model`)."""
-        from abaw.model.affect import AffectModel  # it builds from this module's configs
-
-        return AffectModel(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain JSON/YAML values (enums become their strings).

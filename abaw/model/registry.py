@@ -58,6 +58,18 @@ class RegisteredModel:
 
 
 _REGISTRY: dict[str, RegisteredModel] = {}
+_NETWORKS: dict[type, Callable[[Any], nn.Module]] = {}
+
+
+def register_network(config_type: type, network: Callable[[Any], nn.Module]) -> None:
+    """Build the models whose configs are of ``config_type`` with ``network(config)``.
+
+    Example:
+        >>> from abaw.model.config import ModelConfig
+        >>> _NETWORKS[ModelConfig].__name__
+        'AffectModel'
+    """
+    _NETWORKS[config_type] = network
 
 
 def register_model(name: str, family: ModelFamily = ModelFamily.FRAME) -> Callable[[ConfigFactory], ConfigFactory]:
@@ -143,12 +155,12 @@ def create_model(name_or_config: Any, **overrides: Any) -> nn.Module:
     """
     if isinstance(name_or_config, str):
         config = model_config(name_or_config, **overrides)
-    elif dataclasses.is_dataclass(name_or_config) and hasattr(name_or_config, "build"):
+    elif type(name_or_config) in _NETWORKS:
         _check_overrides(overrides, _field_names(name_or_config), f"model {name_or_config.variant!r}")
         config = dataclasses.replace(name_or_config, **overrides)
     else:
         raise TypeError(f"create_model takes a model name or a model config, got {type(name_or_config).__name__}")
-    return config.build()
+    return _NETWORKS[type(config)](config)
 
 
 def _entry(name: str) -> RegisteredModel:

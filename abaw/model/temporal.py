@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from abaw.model.registry import ModelFamily, register_model
+from abaw.model.registry import ModelFamily, register_model, register_network
 
 
 @dataclass
@@ -61,10 +61,6 @@ class TemporalModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    def build(self) -> TemporalModel:
-        """The network this config describes (see :func:`abaw.model.create_model`)."""
-        return TemporalModel(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for the checkpoint)."""
@@ -209,6 +205,9 @@ _BODIES: dict[str, Callable[[TemporalModelConfig], nn.Module]] = {
     "gru": BidirectionalGRU,
     "transformer": TransformerEncoderBody,
 }
+
+
+register_network(TemporalModelConfig, TemporalModel)
 
 
 def _temporal(variant: str, overrides: dict[str, Any]) -> TemporalModelConfig:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from abaw.model.affect import AffectModel
 from abaw.model.config import ModelConfig
-from abaw.model.registry import register_model
+from abaw.model.registry import register_model, register_network
+
+register_network(ModelConfig, AffectModel)
 
 # The paper concatenates two eGeMAPSv02 LLD frames (2 x 25); eGeMAPSv01 gives 46.
 DEFAULT_AUDIO_DIM = 50
