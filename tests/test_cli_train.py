@@ -358,11 +358,12 @@ def test_stages_chain_is_interrupted_resumed_and_each_stage_starts_from_the_prev
     stages = json.loads(report.read_text())["stages"]
     assert [stage["variant"] for stage in stages] == ["disc-tiny", "aeg-cd-tiny"]
     assert stages[0]["train_seconds"] == 0.0 and stages[1]["train_seconds"] > 0
-    assert [stage["checkpoint"] for stage in stages] == [str(runs / name / "best.pt") for name in CHAIN[1].split(",")]
+    assert [stage["checkpoint"] for stage in stages] == [f"{name}/best.pt" for name in CHAIN[1].split(",")]
     rows = [json.loads(line) for line in (runs / "aeg-cd-tiny" / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]
     second = load_checkpoint(runs / "aeg-cd-tiny" / "last.pt")
-    assert second["epoch"] == 2 and second["config"]["init"] == str(partial / "disc-tiny" / "best.pt")
+    # It read the first stage's weights in the staging folder and records where they are once the chain is complete.
+    assert second["epoch"] == 2 and second["config"]["init"] == str(runs / "disc-tiny" / "best.pt")
     assert second["config"]["variant"] == "aeg-cd-tiny" and second["config"]["n_critic"] == 1
     best = load_checkpoint(runs / "disc-tiny" / "best.pt")["best"]
     assert stages[0]["best_epoch"] == best["epoch"] and stages[0]["best_ccc_mean"] == pytest.approx(best["ccc_mean"])

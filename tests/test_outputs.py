@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -239,19 +240,31 @@ def test_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
 
 @pytest.mark.slow
 def test_two_trainers_on_one_new_run_folder(generated, tmp_path):
-    """Both start together; one trains, the other stops at once with one line; the run is one seed's."""
+    """The second starts while the first trains; it stops at once with one line; the run is one seed's."""
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     command = [sys.executable, "-m", "abaw", "-q", "train", "--root", str(generated.root), "--out", str(out)]
     command += ["--variant", "disc-tiny", "--epochs", "3", "--steps-per-epoch", "4", "--batch-size", "8"]
     command += ["--workers", "0", "--device", "cpu"]
-    trainers = [
-        subprocess.Popen(
+
+    def start(seed: int) -> subprocess.Popen:
+        return subprocess.Popen(
             [*command, "--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
-        for seed in (1, 2)
-    ]
-    results = [(trainer.wait(timeout=600), trainer.stderr.read()) for trainer in trainers]
+
+    first = start(1)
+    lock = out.parent / f".{out.name}.lock"
+    deadline = time.monotonic() + 120
+    while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Held from here until the first trainer ends; stop it from ending before the second one asks.
+    first.send_signal(signal.SIGSTOP)
+    second = start(2)
+    try:
+        second_code = second.wait(timeout=600)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    results = [(first.wait(timeout=600), first.stderr.read()), (second_code, second.stderr.read())]
     assert sorted(code for code, _ in results) == [0, 2], results
     error = next(stderr for code, stderr in results if code == 2)
     assert error.count("\n") == 1 and error.startswith("error: ") and "Traceback" not in error

@@ -125,6 +125,26 @@ def test_a_kfold_folder_is_the_ensemble_of_its_folds_and_mixes_with_per_frame_ch
 
 
 @pytest.mark.slow
+def test_plot_and_embed_take_the_paths_predict_takes_or_say_why_not(root, kfold_run, tmp_path):
+    # abaw plot draws a kfold folder's predictions (its folds averaged); a temporal model has no reconstruction.
+    code, _, stderr = run(
+        "plot", kfold_run, "--root", root, "--out", tmp_path / "figures", "--max-videos", 1, "--device", "cpu",
+        "--json", tmp_path / "figures.json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = json.loads((tmp_path / "figures.json").read_text())
+    assert [figure["kind"] for figure in report["figures"]] == ["affect"]
+    assert report["variant"] == "ensemble of 2 (temporal-gru, temporal-gru)"
+    assert any("reconstruction figure skipped" in note for note in report["notes"])
+    # abaw features embed needs one per-frame model: one line naming what the folder holds.
+    code, _, stderr = run("features", "embed", "--checkpoint", kfold_run, "--root", root, "--device", "cpu")
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "kfold run folder of abaw temporal train (2 folds); abaw features embed takes one per-frame" in stderr
+    code, _, stderr = run("features", "embed", "--checkpoint", kfold_run / "fold-1", "--root", root)
+    assert code == 2 and "holds a temporal model of abaw temporal train" in stderr, stderr
+
+
+@pytest.mark.slow
 def test_cli_trains_val_protocol_writes_json_and_refuses_to_overwrite(root, tmp_path):
     out = tmp_path / "run"
     args = ("temporal", "train", "--root", root, "--features", "audio", "--model", "transformer", "--window", 16,

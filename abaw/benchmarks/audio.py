@@ -171,4 +171,3 @@ def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> A
         per_call=per_call,
         sampled=sampled,
     )
-

@@ -143,4 +143,3 @@ def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> E
                 report = extract_embeddings(index, checkpoint, variant, force=True, **options)
                 speeds.append(EmbedSpeed(variant, report.device, report.dim, report.frames, report.embed_seconds))
     return EmbedBenchmark(options=vars(args), machine=machine_name(), speeds=speeds)
-

@@ -111,4 +111,3 @@ def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> I
         assert cached.from_cache and not index.from_cache
         probe = probe_seconds(Path(tmp) / "generated")
     return IndexBenchmark(vars(args), args.videos, lines, built, first, again, probe)
-

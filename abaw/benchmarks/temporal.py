@@ -227,4 +227,3 @@ def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> T
     ]
     input_dim = args.embedding_dim + args.audio_dim
     return TemporalBenchmark(options=vars(args), machine=machine_name(), input_dim=input_dim, speeds=speeds)
-

@@ -244,7 +244,7 @@ def _start_model(
             report = load_matching_state(model, load_weights(init_weights or config.init))
         except ValueError as error:
             raise CheckpointError(f"cannot start {config.variant} from it: {error}", path=config.init) from None
-        reporter.note(f"--init {config.init}: {report.summary()}")
+        reporter.note(f"--init {init_weights or config.init}: {report.summary()}")
     return model
 
 

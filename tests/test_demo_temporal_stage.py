@@ -1,4 +1,4 @@
-"""``abaw demo``'s temporal stage (``abaw/demo_temporal.py``) with the quick recipe: outputs, scores, the table."""
+"""The demo's temporal stage (``abaw/recipes/temporal_stage.py``) with the quick recipe: outputs, scores, the table."""
 
 from __future__ import annotations
 
