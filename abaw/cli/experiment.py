@@ -28,6 +28,12 @@ def experiment_group() -> None:
 @click.option("--seeds", callback=seed_list, help="Training seeds, comma-separated [default: 0,1,2].")
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the demo data.")
 @click.option("--epochs", callback=epoch_counts, help="Epochs of Disc, AEG-CD, AEG-CD-SZ [default: the demo's 3,1,1].")
+@click.option(
+    "--lrs",
+    "learning_rates",
+    callback=comma_separated(float, "numbers", "3e-4,1e-4,1e-4"),
+    help="Adam learning rates of Disc, AEG-CD, AEG-CD-SZ (the control takes AEG-CD's) [default: the demo's].",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration [default: the demo's 32].")
 @click.option("--warmup-steps", type=click.IntRange(min=0), help="Generator warm-up iterations (abaw train's flag).")
 @click.option(
@@ -43,6 +49,11 @@ def experiment_group() -> None:
     default=None,
     help="The latent joins the discriminator through a gate learned from 0 (abaw train's flag) [default: with "
     "the residual generator].",
+)
+@click.option(
+    "--gate-lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Adam learning rate of the scalars learned from 0 (abaw train's flag).",
 )
 @click.option(
     "--generators",
@@ -74,6 +85,7 @@ def progressive_command(
     seeds: list[int] | None,
     data_seed: int,
     epochs: list[int] | None,
+    learning_rates: list[float] | None,
     batch_size: int | None,
     psnr_faces: int | None,
     generators: list[str] | None,
@@ -111,6 +123,7 @@ def progressive_command(
         seeds=seeds if seeds is not None else (0, 1, 2),
         data_seed=data_seed,
         epochs=epochs,
+        learning_rates=learning_rates,
         batch_size=batch_size,
         psnr_faces=psnr_faces,
         generators=generators if generators is not None else ("paper", "residual"),

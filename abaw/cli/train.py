@@ -127,6 +127,12 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
     "residual].",
 )
 @click.option(
+    "--gate-lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Adam learning rate of the scalars learned from 0 (the residual generator's scale, the latent gate) "
+    "[default: their network's].",
+)
+@click.option(
     "--noise-augment",
     is_flag=True,
     default=None,

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 RESULTS_NAME = "experiment.json"
 SEED_RESULT_NAME = "seed.json"
-KNOBS = ("warmup_steps", "d_affect", "drift", "lr_d", "lr_g", "latent_gate")
+KNOBS = ("warmup_steps", "d_affect", "drift", "lr_d", "lr_g", "latent_gate", "gate_lr")
 """The adversarial settings an experiment may override (``abaw train``'s flags of the same names)."""
 
 
@@ -173,6 +173,7 @@ class ExperimentSettings:
         seeds: Sequence[int] = (0, 1, 2),
         data_seed: int = 0,
         epochs: Sequence[int] | None = None,
+        learning_rates: Sequence[float] | None = None,
         batch_size: int | None = None,
         psnr_faces: int | None = None,
         generators: Sequence[str] = ("paper", "residual"),
@@ -190,6 +191,8 @@ class ExperimentSettings:
         recipe = replace(recipe, data=replace(recipe.data, seed=data_seed))
         if epochs is not None:
             recipe = recipe.with_epochs(list(epochs))
+        if learning_rates is not None:
+            recipe = recipe.with_learning_rates(list(learning_rates))
         if batch_size is not None:
             recipe = replace(recipe, batch_size=batch_size)
         faces = psnr_faces if psnr_faces is not None else (16 if quick else cls.psnr_faces)

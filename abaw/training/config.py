@@ -124,6 +124,7 @@ class TrainConfig(RunSettings):
     va_head: str = "linear"
     generator: GeneratorKind = GeneratorKind.PAPER
     latent_gate: bool | None = None
+    gate_lr: float | None = None
     noise_augment: bool = False
     backbone: str | None = None
     backbone_weights: str | None = None
@@ -153,7 +154,7 @@ class TrainConfig(RunSettings):
             raise ValueError(f"workers must be 0 or more, got {self.workers}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be at least 1, got {self.steps_per_epoch}")
-        for name in ("lr", "lr_d", "lr_g"):
+        for name in ("lr", "lr_d", "lr_g", "gate_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
