@@ -173,7 +173,7 @@ def test_an_unreadable_test_list_is_an_error_of_the_test_split_and_gives_no_test
     assert problem.message.startswith(f"{tmp_path}/{message}"), problem.message
 
 
-def test_face_folders_are_found_for_known_names_only_and_the_first_crop_root_wins(tmp_path):
+def test_face_folders_are_found_in_every_crop_root_and_a_folder_of_no_entry_is_reported(tmp_path):
     layout = make_layout(tmp_path, frame_roots=("crops", "crops_new"))
     for name in ("a", "b", "c"):
         write_annotation(tmp_path / "train" / f"{name}.txt", labels(2))
@@ -186,10 +186,14 @@ def test_face_folders_are_found_for_known_names_only_and_the_first_crop_root_win
     (tmp_path / "crops" / "c").write_text("a file, not a folder")
     sources = collect_sources(layout)
     assert sources.frames_dirs == {
-        "a": tmp_path / "crops" / "a",
-        "b": tmp_path / "crops_new" / "b",
-        "t": tmp_path / "crops" / "t",
+        "a": [tmp_path / "crops" / "a", tmp_path / "crops_new" / "a"],
+        "b": [tmp_path / "crops_new" / "b"],
+        "t": [tmp_path / "crops" / "t"],
     }
+    (stray,) = [problem for problem in sources.problems if "stranger" in problem.message]
+    assert stray.severity is Severity.WARNING
+    assert stray.message.startswith(f"{tmp_path / 'crops'}: 1 face-crop folder(s) named by no annotation file")
+    assert "test list" in stray.message and "misspelt" in stray.message
 
 
 def test_videos_are_matched_by_exact_name_first_then_without_the_person_suffix(tmp_path):

@@ -56,7 +56,8 @@ paper's way), measured on the generated dataset (``tests/test_audio_features.py`
 
 Extraction writes, under ``CACHE/audio/<config key>/``, one ``<video
 stem>.npz`` per video (``_left``/``_right`` entries share it), keyed on the
-video's size and modification time and the configuration; ``stats.json``
+video's content key (size and a digest of three parts, kept by a copy) and
+the configuration; ``stats.json``
 with the train split's per-dimension mean and standard deviation; and
 ``report.json``.
 """

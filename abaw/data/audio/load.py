@@ -15,8 +15,8 @@ from abaw.data.audio.cache import (
     entry_rows,
     features_folder,
     fit_rows,
-    is_fresh,
     read_meta,
+    stale_reason,
 )
 from abaw.data.audio.config import DEFAULT_AUDIO_CONFIG, AudioFeatureConfig
 from abaw.data.audio.normalise import read_stats
@@ -136,9 +136,10 @@ def load_audio_features(
             raise AudioFeaturesNotReady(
                 f"no audio features for video {entry.video.stem} ({config.key})", config, index.layout
             )
-        if not is_fresh(meta, entry.video, config):
+        reason = stale_reason(meta, entry.video, config)
+        if reason is not None:
             raise AudioFeaturesNotReady(
-                f"the audio features of video {entry.video.stem} ({config.key}) are out of date",
+                f"the audio features of video {entry.video.stem} ({config.key}) are out of date: {reason}",
                 config,
                 index.layout,
                 path=path,
