@@ -355,7 +355,7 @@ def test_a_face_folder_that_cannot_be_listed_is_an_error_of_its_entry(tmp_path):
     sources = collect_sources(layout)
     # Listed when the sources were collected, replaced by a file before the build reads it.
     for name in ("a", "t"):
-        sources.frames_dirs[name] = tmp_path / "crops" / name
+        sources.frames_dirs[name] = [tmp_path / "crops" / name]
         (tmp_path / "crops" / name).write_text("not a folder")
     contents = build_contents(layout, sources, no_progress)
     for name, effect in (("a", Effect.SKIPPED), ("t", Effect.BLOCKS)):

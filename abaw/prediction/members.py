@@ -9,7 +9,7 @@ from a checkpoint by :func:`abaw.prediction.open.open_model`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,18 @@ def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device
     return trained
 
 
+def audio_rows(trained: TrainedModel, index: DatasetIndex, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The audio rows ``trained`` takes for each of ``names``, scaled as in its training; ``None`` without audio.
+
+    Raises:
+        DataError: audio features the model needs missing or out of date.
+    """
+    if trained.audio_config is None:
+        return None
+    stats = (trained.audio_mean, trained.audio_std)
+    return load_audio_features(index, trained.audio_config, names=names, stats=stats).rows()
+
+
 def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
     """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
 
@@ -100,12 +112,8 @@ def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Itera
         DataError: audio features the model needs missing or out of date.
     """
     samples = select_frames(index, entries, labelled=False)
-    audio_rows, audio_dim = None, 0
-    if trained.audio_config is not None:
-        stats = (trained.audio_mean, trained.audio_std)
-        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
-        audio_dim = trained.audio_config.dim
-    return FaceFrameDataset(index, samples, audio_rows, audio_dim)
+    audio_dim = 0 if trained.audio_config is None else trained.audio_config.dim
+    return FaceFrameDataset(index, samples, audio_rows(trained, index, samples.names), audio_dim)
 
 
 def predict_entries(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ EMBEDDINGS_FOLDER = "embeddings"
 MANIFEST_NAME = "embeddings.json"
 REPORT_NAME = "report.json"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DIGEST_THREADS = 4
+"""Entries whose crops are read at once for their digests: the work waits on the disk."""
 
 
 class EmbeddingsNotReady(DataError):
@@ -241,6 +245,26 @@ def entry_meta(
     if audio is not None:
         meta["audio"] = audio
     return meta
+
+
+def entry_keys(
+    manifest: Manifest, entries: Sequence[Entry], audio: Mapping[str, np.ndarray] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The whole key (:func:`entry_meta` with the crops' digest, and the audio's) of each of ``entries``, by name.
+
+    Args:
+        manifest: The embeddings' manifest.
+        entries: The entries.
+        audio: The audio rows the model takes for each entry, ``None`` for a model without audio.
+    """
+    with ThreadPoolExecutor(max_workers=DIGEST_THREADS) as pool:
+        digests = list(pool.map(crops_digest, entries))
+    return {
+        entry.name: entry_meta(
+            manifest, entry, crops=crops, audio=None if audio is None else audio_digest(audio[entry.name])
+        )
+        for entry, crops in zip(entries, digests, strict=True)
+    }
 
 
 def stale_reason(meta: dict[str, Any], wanted: dict[str, Any]) -> str | None:
