@@ -22,7 +22,14 @@ from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
-from abaw.data.sequences import EntrySequence, Normalisation, open_sources, sequences_for
+from abaw.data.sequences import (
+    EntrySequence,
+    Normalisation,
+    feature_keys,
+    open_sources,
+    require_same_features,
+    sequences_for,
+)
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
 from abaw.model import AffectModel, TemporalModel, TemporalModelConfig, create_model
@@ -151,6 +158,8 @@ class TemporalMember:
         feature_names: Its feature sources, in column order.
         epoch: The epoch the checkpoint was written after.
         train_config: The run's stored settings (``TemporalConfig.to_dict()``).
+        feature_record: The checkpoint's ``features``: names, sizes and what made each source
+            (:func:`abaw.data.sequences.feature_keys`; none in checkpoints from before they were recorded).
     """
 
     model: TemporalModel
@@ -162,6 +171,7 @@ class TemporalMember:
     feature_names: list[str] = field(default_factory=list)
     epoch: int = 0
     train_config: dict[str, Any] = field(default_factory=dict)
+    feature_record: dict[str, Any] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -184,12 +194,14 @@ class TemporalMember:
                 checkpoint["normalisation"]["mean"].numpy(), checkpoint["normalisation"]["std"].numpy()
             )
             names = list(checkpoint["features"]["names"])
+            record = dict(checkpoint["features"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise CheckpointError(f"not a usable temporal checkpoint ({first})", path=path) from None
         model = model.to(device).eval()
         epoch = int(checkpoint.get("epoch", 0))
-        return cls(model, device, path, features, window, normalisation, names, epoch, dict(checkpoint["config"]))
+        config = dict(checkpoint["config"])
+        return cls(model, device, path, features, window, normalisation, names, epoch, config, record)
 
     def predict_sequences(self, sequences: list[EntrySequence]) -> dict[str, VideoPrediction]:
         """Every frame of raw ``sequences`` (normalised here), by entry."""
@@ -210,7 +222,8 @@ class TemporalMember:
         """Every frame of every entry of ``split`` (the entry's rows: label lines, or its frame count).
 
         Raises:
-            DataError: when a feature source is missing or out of date for the split.
+            DataError: when a feature source is missing or out of date for the split, or is not
+                made as the one the model was trained on (other embeddings under the same name).
         """
         entries = [entry for entry in index.split(split) if entry.frame_count]
         sources = open_sources(index, self.features, [entry.name for entry in entries])
@@ -219,6 +232,7 @@ class TemporalMember:
                 f"expects features {','.join(self.feature_names)}, found {','.join(s.name for s in sources)}",
                 path=self.checkpoint,
             )
+        require_same_features(self.feature_record, feature_keys(sources), self.checkpoint, index.layout)
         sequences = sequences_for(
             index, list(progress(entries, f"features {split.value}", total=len(entries))), sources
         )

@@ -35,7 +35,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 
 from abaw.data.layout import Split
-from abaw.data.sequences import EntrySequence, Normalisation, SequenceData, load_sequence_data
+from abaw.data.sequences import EntrySequence, Normalisation, SequenceData, load_sequence_data, require_same_features
 from abaw.errors import CheckpointError, DataError
 from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.fitting.class_weights import class_balanced_weights
@@ -250,6 +250,7 @@ class TemporalEpochs:
             "features": {
                 "names": [name for name, _ in self.data.sources],
                 "dims": [dim for _, dim in self.data.sources],
+                **self.data.keys,
             },
             "class_weights": self.class_weights,
             "model": self.model.state_dict(),
@@ -373,7 +374,7 @@ def _train_single(
         held_out = sorted(validation.sequences)
     if not train_names:
         raise DataError(f"{index.layout.root}: no usable Train entry to train on")
-    checkpoint = _resume_checkpoint(folder.work) if folder.resumed else None
+    checkpoint = _resume_checkpoint(folder.work, data) if folder.resumed else None
     fitted = fit(config, folder.work, data, train_names, held_out, dist, checkpoint=checkpoint, reporter=reporter)
     scores = None
     if fitted.best.epoch is not None:
@@ -381,10 +382,12 @@ def _train_single(
     return TemporalResult(folder.final.path, config.protocol, config.epochs, fitted.rows, fitted.best.epoch, scores)
 
 
-def _resume_checkpoint(run: RunDir) -> dict[str, Any] | None:
+def _resume_checkpoint(run: RunDir, data: SequenceData) -> dict[str, Any] | None:
     if not run.last.is_file():
         return None
-    return require_temporal(load_checkpoint(run.last), run.last)
+    checkpoint = require_temporal(load_checkpoint(run.last), run.last)
+    require_same_features(checkpoint["features"], data.keys, run.last, data.index.layout)
+    return checkpoint
 
 
 def _fresh_fold(fold: RunDir) -> None:
@@ -407,7 +410,7 @@ def _train_kfold(
     for number, held_out in enumerate(folds, start=1):
         member = folder.work.fold(number)
         train_names = sorted(name for other in folds if other is not held_out for name in other)
-        checkpoint = _resume_checkpoint(member) if folder.resumed else None
+        checkpoint = _resume_checkpoint(member, data) if folder.resumed else None
         if checkpoint is None and dist.is_main:
             _fresh_fold(member)
         dist.barrier()
