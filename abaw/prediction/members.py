@@ -23,6 +23,7 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.data.sequences import (
+    AUDIO,
     EntrySequence,
     Normalisation,
     feature_keys,
@@ -32,7 +33,7 @@ from abaw.data.sequences import (
 )
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
-from abaw.model import AffectModel, TemporalModel, TemporalModelConfig, create_model
+from abaw.model import AffectModel, ModelFamily, TemporalModel, TemporalModelConfig, create_model
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import model_from_checkpoint
 from abaw.runtime.devices import resolve_device
@@ -67,6 +68,16 @@ class TrainedModel:
     def variant(self) -> str:
         """The registered variant name."""
         return self.model.config.variant
+
+    @property
+    def family(self) -> ModelFamily:
+        """A per-frame model of ``abaw train``."""
+        return ModelFamily.FRAME
+
+    @property
+    def audio_configs(self) -> list[AudioFeatureConfig]:
+        """The audio features it takes (none, or the ones it was trained with)."""
+        return [] if self.audio_config is None else [self.audio_config]
 
     def predict(
         self,
@@ -177,6 +188,16 @@ class TemporalMember:
     def variant(self) -> str:
         """How tables name it: ``temporal-MODEL``."""
         return f"temporal-{self.model.config.variant}"
+
+    @property
+    def family(self) -> ModelFamily:
+        """A temporal model of ``abaw temporal train``."""
+        return ModelFamily.TEMPORAL
+
+    @property
+    def audio_configs(self) -> list[AudioFeatureConfig]:
+        """The audio features it takes: the toolkit's default ones when ``audio`` is among its features."""
+        return [AudioFeatureConfig()] if AUDIO in self.features else []
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: Path, device: torch.device) -> TemporalMember:

@@ -34,6 +34,7 @@ import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
+from abaw.data.embeddings import checkpoint_fingerprint
 from abaw.data.layout import Split
 from abaw.data.sequences import EntrySequence, Normalisation, SequenceData, load_sequence_data, require_same_features
 from abaw.errors import CheckpointError, DataError
@@ -62,13 +63,14 @@ from abaw.temporal.losses import window_loss
 
 @dataclass
 class FoldResult:
-    """One kfold member: its folder, best epoch, and its held-out scores at that epoch."""
+    """One kfold member: its folder, best epoch, its held-out scores at that epoch, and its checkpoint's SHA-256."""
 
     fold: int
     run_dir: Path
     best_epoch: int | None
     scores: AffectScores
     entries: list[str]
+    checkpoint_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -77,6 +79,7 @@ class FoldResult:
             "run_dir": str(self.run_dir),
             "best_epoch": self.best_epoch,
             "entries": self.entries,
+            "checkpoint_sha256": self.checkpoint_sha256,
             **self.scores.to_dict(),
         }
 
@@ -423,7 +426,9 @@ def _train_kfold(
         oof.update(predictions)
         scores = score_entries(predictions, index, held_out).scores
         best_epoch = (load_checkpoint(best_path).get("best") or {}).get("epoch")
-        results.append(FoldResult(number, folder.final.fold(number).path, best_epoch, scores, list(held_out)))
+        # The summary names each fold's checkpoint by content, so a fold replaced later is not taken for this one.
+        sha256 = checkpoint_fingerprint(best_path)
+        results.append(FoldResult(number, folder.final.fold(number).path, best_epoch, scores, list(held_out), sha256))
     names = sorted(oof)
     report = score_entries(oof, index, names)
     if dist.is_main:

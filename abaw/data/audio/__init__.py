@@ -65,7 +65,7 @@ with the train split's per-dimension mean and standard deviation; and
 from abaw.data.audio.cache import AudioFeaturesNotReady, features_folder
 from abaw.data.audio.config import AudioFeatureConfig, FeatureSet, Pooling
 from abaw.data.audio.extract import AudioFeatureReport, extract_audio_features
-from abaw.data.audio.load import AudioFeatures, load_audio_features
+from abaw.data.audio.load import AudioFeatures, entries_without_audio_source, load_audio_features
 from abaw.data.audio.opensmile import compute_llds, video_audio_features
 from abaw.data.audio.windows import frame_windows, lld_ranges, pool_llds
 
@@ -77,6 +77,7 @@ __all__ = [
     "FeatureSet",
     "Pooling",
     "compute_llds",
+    "entries_without_audio_source",
     "extract_audio_features",
     "features_folder",
     "frame_windows",
