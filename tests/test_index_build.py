@@ -512,3 +512,53 @@ def test_verifying_face_images_reports_each_unusable_image_with_its_entry(tmp_pa
         Severity.ERROR,
     ]
     assert all((problem.entry, problem.split) == ("a", Split.TRAIN) for problem in found.values())
+
+
+def test_an_entry_whose_crops_lie_in_two_crop_roots_gets_every_frame_from_where_it_is(tmp_path):
+    # Aff-Wild2 ships cropped_aligned/ and cropped_aligned_new_50_vids/; a video can have a folder in both.
+    layout = make_layout(tmp_path, frame_roots=("cropped_aligned", "cropped_aligned_new_50_vids"))
+    for name in ("split", "moved"):
+        write_annotation(tmp_path / "train" / f"{name}.txt", labels(24))
+    first, second = tmp_path / "cropped_aligned", tmp_path / "cropped_aligned_new_50_vids"
+    write_faces(first / "split", list(range(1, 11)))
+    write_faces(second / "split", list(range(5, 25)))
+    (first / "moved").mkdir()  # an empty folder left where the crops were before
+    write_faces(second / "moved", list(range(1, 25)))
+    contents = build(layout)
+    split, moved = contents.entries["split"], contents.entries["moved"]
+    assert split.face_frames.tolist() == list(range(1, 25))
+    assert [split.image_path(frame) for frame in (4, 10, 11, 24)] == [
+        first / "split" / "00004.jpg",
+        first / "split" / "00010.jpg",
+        second / "split" / "00011.jpg",
+        second / "split" / "00024.jpg",
+    ]
+    assert moved.face_frames.tolist() == list(range(1, 25)) and moved.image_path(7) == second / "moved" / "00007.jpg"
+    expected = (
+        f"{first / 'split'}: the face crops of split lie in 2 folders: {first / 'split'} (10 images), "
+        f"{second / 'split'} (20 images); all 24 frames are used; 6 frames are in more than one, taken from the first"
+    )
+    assert messages(contents.problems, "split")[expected] == (Severity.WARNING, Effect.WARNING)
+    assert (
+        f"{first / 'moved'}: the face crops of moved lie in 2 folders: {first / 'moved'} (0 images), "
+        f"{second / 'moved'} (24 images); all 24 frames are used"
+    ) in messages(contents.problems, "moved")
+    # The index cache keeps where each frame is.
+    index = DatasetIndex.of(layout, contents)
+    from abaw.data.index_cache import read_cache, write_cache
+
+    write_cache(tmp_path / "index.npz", "key", index.contents)
+    cached = read_cache(tmp_path / "index.npz", "key")
+    assert cached is not None and cached.entries["split"].image_path(11) == second / "split" / "00011.jpg"
+
+
+def test_face_images_with_an_upper_case_suffix_are_faces_read_under_their_own_name(tmp_path):
+    layout = make_layout(tmp_path)
+    write_annotation(tmp_path / "train" / "a.txt", labels(3))
+    (tmp_path / "test.txt").write_text("t\n")
+    crops = write_faces(tmp_path / "crops" / "a", [1])
+    for frame in (2, 3):
+        (crops / f"{frame:05d}.JPG").write_bytes(b"")
+    entry = build(layout).entries["a"]
+    assert entry.face_frames.tolist() == [1, 2, 3]
+    assert [entry.image_path(frame).name for frame in (1, 2, 3)] == ["00001.jpg", "00002.JPG", "00003.JPG"]

@@ -18,7 +18,7 @@ from abaw.model import ModelFamily, create_model, model_config
 from abaw.outputs import OutputKind, write_marker
 from abaw.prediction.members import TemporalMember, TrainedModel
 from abaw.prediction.open import checkpoint_files, load_trained_model, open_frame_model, open_model
-from abaw.runtime.checkpoint import save_checkpoint
+from abaw.runtime.checkpoint import load_weights, save_checkpoint
 from abaw.runtime.windows import predict_sequences
 from abaw.training.config import TrainConfig
 
@@ -208,3 +208,41 @@ def test_a_kfold_run_missing_a_fold_or_holding_one_of_another_run_is_refused(tmp
     save_checkpoint(same_settings / "fold-2" / "best.pt", {**fold_payload(2, 3), "model": fold_payload(5, 3)["model"]})
     with pytest.raises(CheckpointError, match=r"fold-2/best.pt: is not the checkpoint summary.json records for fold 2"):
         open_model(same_settings, "cpu")
+
+
+def test_a_runs_config_yaml_given_as_a_checkpoint_names_the_run_folder_instead(tmp_path):
+    run = run_folder(tmp_path / "run", frame_payload())
+    (run / "config.yaml").write_text("variant: disc-tiny\nepochs: 3\n")
+    with pytest.raises(CheckpointError) as raised:
+        open_model(run / "config.yaml", "cpu")
+    assert str(raised.value) == (
+        f"{run / 'config.yaml'}: is the run's settings (a YAML text file), not a checkpoint: give the run folder "
+        f"{run}, or its best.pt or last.pt"
+    )
+    (tmp_path / "notes.txt").write_text("best epoch 3\n")
+    with pytest.raises(CheckpointError, match=r"notes.txt: is a text file, not a checkpoint: give a best.pt"):
+        load_weights(tmp_path / "notes.txt")
+
+
+def test_a_chain_of_stages_given_as_one_run_lists_its_stage_folders(tmp_path):
+    chain = tmp_path / "runs"
+    for stage in ("disc", "aeg-cd"):
+        run_folder(chain / stage, frame_payload())
+    with pytest.raises(CheckpointError) as raised:
+        open_model(chain, "cpu")
+    assert str(raised.value) == (
+        f"{chain}: holds the run folders of a chain of stages (aeg-cd, disc), not one run: give one of them, "
+        f"e.g. {chain / 'disc'}"
+    )
+
+
+def test_a_temporal_checkpoint_given_as_init_names_what_it_holds_and_what_init_takes(tmp_path):
+    path = save_checkpoint(tmp_path / "temporal.pt", temporal_payload())
+    with pytest.raises(CheckpointError) as raised:
+        load_weights(path)
+    assert str(raised.value) == (
+        f"{path}: holds a temporal model of abaw temporal train; --init takes a per-frame model of abaw train"
+    )
+    assert set(load_weights(save_checkpoint(tmp_path / "frame.pt", frame_payload()))) == set(
+        create_model("disc-tiny").state_dict()
+    )

@@ -237,9 +237,12 @@ def _merge_crops(folders: list[Path], name: str, split: Split, problems: list[Pr
 def _split_crops_message(name: str, scanned: list[tuple[Path, FaceFolder]], total: int) -> str:
     """The warning for an entry whose crops lie in several crop roots: where they are, and what is used."""
     parts = ", ".join(f"{folder} ({len(found.frames)} images)" for folder, found in scanned)
-    both = len(scanned[0][1].frames) + sum(len(found.frames) for _, found in scanned[1:]) - total
+    both = sum(len(found.frames) for _, found in scanned) - total
     overlap = f"; {both} frames are in more than one, taken from the first" if both else ""
-    return f"{name}: face crops in {len(scanned)} folders: {parts}; all {total} frames are used{overlap}"
+    return (
+        f"{scanned[0][0]}: the face crops of {name} lie in {len(scanned)} folders: {parts}; "
+        f"all {total} frames are used{overlap}"
+    )
 
 
 def _probe(path: Path | None) -> VideoInfo | DataError | None:
