@@ -104,6 +104,7 @@ def test_an_sz_models_embeddings_are_stale_when_the_audio_it_takes_changes(data,
     with open(folder / "102.npz", "wb") as handle:
         np.savez(handle, features=np.ones((ROWS, config.dim), np.float32), meta=np.array(json.dumps(meta)))
     again = embed(data, checkpoint, cache)
+    assert (again.written, again.skipped) == (1, 3)
     assert again.stale == {"102": "the audio features the model takes changed since"}
 
 
