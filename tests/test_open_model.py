@@ -178,17 +178,25 @@ def test_an_unknown_kind_and_a_missing_path_are_one_line(tmp_path):
         open_model(tmp_path / "missing.pt", "cpu")
 
 
+def unfinished_kfold(path: Path) -> Path:
+    """A kfold run of 3 folds killed in fold 2: fold 1 done, fold 2 one epoch of three, no fold 3, no summary."""
+    run_folder(path / "fold-1", fold_payload(1, 3), "last.pt", "best.pt")
+    run_folder(path / "fold-2", fold_payload(2, 3, epoch=1), "last.pt")
+    return path
+
+
+UNFINISHED = (
+    "{kfold}: an unfinished kfold run (no summary.json): fold-2 stopped after epoch 1 of 3, fold-3 not started; "
+    "finish it with 'abaw temporal train --resume --out {kfold}' before predicting with it"
+)
+"""What an :func:`unfinished_kfold` run is refused with."""
+
+
 def test_an_unfinished_kfold_run_is_refused_naming_how_far_each_fold_got_and_the_resume(tmp_path):
-    # Killed in fold 2 of 3: fold 1 done, fold 2 one epoch of three, no fold 3, no summary.
-    kfold = tmp_path / "kfold"
-    run_folder(kfold / "fold-1", fold_payload(1, 3), "last.pt", "best.pt")
-    run_folder(kfold / "fold-2", fold_payload(2, 3, epoch=1), "last.pt", "best.pt")
+    kfold = unfinished_kfold(tmp_path / "kfold")
     with pytest.raises(CheckpointError) as raised:
         open_model(kfold, "cpu")
-    assert str(raised.value) == (
-        f"{kfold}: an unfinished kfold run (no summary.json): fold-2 stopped after epoch 1 of 3, fold-3 not started; "
-        f"finish it with 'abaw temporal train --resume --out {kfold}' before predicting with it"
-    )
+    assert str(raised.value) == UNFINISHED.format(kfold=kfold)
 
 
 def test_a_kfold_run_missing_a_fold_or_holding_one_of_another_run_is_refused(tmp_path):

@@ -25,7 +25,7 @@ from abaw.prediction.smoothing import SmoothingFilter
 from abaw.runtime.checkpoint import save_checkpoint
 from abaw.training.config import TrainConfig
 from tests.helpers import annotation_dir, jpeg_dataset, tiny_dataset, untrained_checkpoint
-from tests.test_open_model import fold_payload, run_folder, temporal_payload
+from tests.test_open_model import UNFINISHED, temporal_payload, unfinished_kfold
 
 
 def run(*args: object) -> tuple[int, str, str]:
@@ -75,18 +75,13 @@ def test_predict_test_lists_every_member_with_its_kind_weight_protocol_and_finge
 
 
 def test_an_unfinished_kfold_run_predicts_nothing(data, tmp_path):
-    kfold = tmp_path / "kfold"
-    run_folder(kfold / "fold-1", fold_payload(1, 3), "last.pt", "best.pt")
-    run_folder(kfold / "fold-2", fold_payload(2, 3, epoch=1), "last.pt")
+    kfold = unfinished_kfold(tmp_path / "kfold")
     out = tmp_path / "submission"
     code, _, err = run(
         "predict-test", "--root", data, "--cache", tmp_path / "cache", "--out", out, "--checkpoint", kfold
     )
     assert code == 2 and not out.exists()
-    assert err.strip().splitlines() == [
-        f"error: {kfold}: an unfinished kfold run (no summary.json): fold-2 stopped after epoch 1 of 3, fold-3 not "
-        f"started; finish it with 'abaw temporal train --resume --out {kfold}' before predicting with it"
-    ]
+    assert err.strip().splitlines() == [f"error: {UNFINISHED.format(kfold=kfold)}"]
 
 
 def test_a_root_without_face_crops_is_refused_instead_of_all_zero_predictions(tmp_path):
