@@ -239,8 +239,8 @@ def test_a_chain_of_stages_given_as_one_run_lists_its_stage_folders(tmp_path):
     with pytest.raises(CheckpointError) as raised:
         open_model(chain, "cpu")
     assert str(raised.value) == (
-        f"{chain}: holds the run folders of a chain of stages (aeg-cd, disc), not one run: give one of them, "
-        f"e.g. {chain / 'disc'}"
+        f"{chain}: no best.pt or last.pt in this folder, but in its run folders aeg-cd, disc (a chain of abaw train "
+        f"--stages?): give one of them, e.g. {chain / 'disc'}"
     )
 
 

@@ -167,8 +167,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             stages = sorted(child.name for child in path.iterdir() if child.is_dir() and RunDir(child).best_or_last())
             if stages:
                 raise CheckpointError(
-                    f"holds the run folders of a chain of stages ({', '.join(stages)}), not one run: give one of "
-                    f"them, e.g. {path / stages[-1]}",
+                    f"no {RunDir.BEST} or {RunDir.LAST} in this folder, but in its run folders {', '.join(stages)} "
+                    f"(a chain of abaw train --stages?): give one of them, e.g. {path / stages[-1]}",
                     path=path,
                 )
             raise CheckpointError(f"no {RunDir.BEST} or {RunDir.LAST} in this run folder", path=path)
