@@ -165,6 +165,8 @@ def _read(path: Path) -> Any:
 
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
 """How the files ``torch.save`` writes begin: a zip archive, or (older ones) a pickle."""
+TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".csv", ".txt")
+"""The run folder's text files, and their like."""
 
 
 def _text_instead(path: Path) -> str:
@@ -178,7 +180,12 @@ def _text_kind(path: Path) -> str | None:
     """What a text file given as a checkpoint is (``"a text file"``, a run's settings), or ``None`` for a binary one."""
     with open(path, "rb") as handle:
         start = handle.read(4096)
-    if not start or start.startswith(CHECKPOINT_MAGIC) or b"\0" in start:
+    # Lines of text, or a text file's name: a few stray bytes are left to torch's own message.
+    if (
+        start.startswith(CHECKPOINT_MAGIC)
+        or b"\0" in start
+        or (b"\n" not in start and path.suffix not in TEXT_SUFFIXES)
+    ):
         return None
     try:
         start.decode("utf-8")
