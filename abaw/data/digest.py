@@ -7,9 +7,10 @@ of three small parts of it (start, middle, end), a small one (an annotation
 file, a face crop) on a digest of all its bytes. A file replaced by one of
 another size, or edited where the digest reads, makes its key differ.
 
-Within one process a file's key is remembered for as long as its size,
-modification time and inode stay the same, so a command that checks the
-same video twice reads it once.
+Within one process a large file's key is remembered for as long as its
+size, modification time and inode stay the same, so a command that checks
+the same video twice reads it once (small files, millions of face crops,
+are read again rather than held in memory).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def file_key(path: str | os.PathLike, whole: bool = False) -> FileKey | None:
     except OSError:
         return None
     key = FileKey(info.st_size, digest.hexdigest())
-    _remembered[remembered] = key
+    if info.st_size > 3 * PART_BYTES:
+        _remembered[remembered] = key
     return key
 
 

@@ -213,6 +213,8 @@ def _merge_crops(folders: list[Path], name: str, split: Split, problems: list[Pr
         scanned.append((folder, found))
     if not scanned:
         return _Crops(np.zeros(0, dtype=np.int64), folders[0] if folders else None)
+    if len(scanned) == 1 and scanned[0][1].suffix_ids is None:  # the usual case: one folder of NNNNN.jpg
+        return _Crops(scanned[0][1].frames, scanned[0][0])
     sources: list[tuple[Path, str]] = []
     by_frame: dict[int, int] = {}
     for folder, found in scanned:
