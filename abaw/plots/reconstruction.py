@@ -310,7 +310,7 @@ def plot_reconstruction(
         if row == 0:
             ax.set_title(titles[column], fontsize="medium")
     figure.suptitle(
-        f"{trained.variant}: generator input, output and latent map\n"
+        f"{trained.variant}, {trained.model.config.generator.value} generator: its input, output and latent map\n"
         f"PSNR against the clean face: noisy {noisy_psnr.mean():.1f} dB, cleaned {cleaned_psnr.mean():.1f} dB"
     )
     save_figure(figure, path, force=force)

@@ -207,9 +207,12 @@ class Solver:
         }
 
     def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Disc and regressor variants: the affect loss on clean images."""
+        """Disc and regressor variants: the affect loss on clean images (``noise_augment``: noisy as the AEG's)."""
+        images = batch.images
+        if self.config.noise_augment:
+            images = add_noise(images, self.noise, generator=self.noise_generator)
         with self._autocast():
-            _, va = self._critic(self.synced_discriminator, batch.images, None, batch.audio)
+            _, va = self._critic(self.synced_discriminator, images, None, batch.audio)
         loss, terms = self._affect(va, batch.targets)
         self._update("D", loss)
         return {"D/loss": loss.detach(), **{f"D/{key}": value for key, value in terms.items()}}
