@@ -145,6 +145,13 @@ def test_spread_is_mean_and_sample_std() -> None:
 # --------------------------------------------------------------------------- the command
 
 
+def test_an_experiment_on_a_given_dataset_records_no_generator_settings() -> None:
+    settings = ExperimentSettings.create(quick=True)
+    assert settings.to_dict()["recipe"]["data"] == settings.recipe.data.to_dict()
+    given = settings.to_dict(generated=False)
+    assert given["recipe"]["data"] is None and given["datasets"] is None
+
+
 def test_arms_start_from_the_disc_and_the_control_gets_the_adversarial_iterations() -> None:
     settings = ExperimentSettings.create(generators=["residual"], epochs=[3, 2, 1])
     arms = {arm.key: arm for arm in settings.arms}

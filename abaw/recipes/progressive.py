@@ -212,15 +212,23 @@ class ExperimentSettings:
         """The settings every arm of every seed shares (the demo's, plus the knobs); the seed is set per seed."""
         return base_train_config(self.recipe, root, device, workers).replace(**self.knobs)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy (also the recipe a resumed experiment must match)."""
+    def to_dict(self, generated: bool = True) -> dict[str, Any]:
+        """A JSON-ready copy (also the recipe a resumed experiment must match).
+
+        Args:
+            generated: Whether the experiment generates its data; an experiment on a given dataset
+                (``--root``) records no generator settings and no dataset presets.
+        """
+        recipe = {key: value for key, value in self.recipe.to_dict().items() if key != "seed"}
+        if not generated:
+            recipe["data"] = None
         return {
-            "recipe": {key: value for key, value in self.recipe.to_dict().items() if key != "seed"},
+            "recipe": recipe,
             "seeds": list(self.seeds),
             "knobs": dict(self.knobs),
             "psnr_faces": self.psnr_faces,
             "generators": [kind.value for kind in self.generators],
-            "datasets": [preset.value for preset in self.datasets],
+            "datasets": [preset.value for preset in self.datasets] if generated else None,
             "arms": [arm.to_dict() for arm in self.arms],
         }
 
@@ -287,7 +295,7 @@ class ExperimentResult:
             "python": platform.python_version(),
             "device": self.device,
             "out_dir": str(self.out_dir),
-            "settings": self.settings.to_dict(),
+            "settings": self.settings.to_dict(generated=self.datasets[0].name != "root"),
             "datasets": [dataset.to_dict() for dataset in self.datasets],
             "published": [row.__dict__.copy() for row in published_results(Split.VALIDATION.value)],
             "seconds": {step: round(value, 1) for step, value in self.seconds.items()},
@@ -334,7 +342,7 @@ def run_experiment(
         force=force,
         resume=resume,
         protect=[path for _, path, _ in sources],
-        recipe={**settings.to_dict(), "root": None if root is None else str(sources[0][1])},
+        recipe={**settings.to_dict(generated=root is None), "root": None if root is None else str(sources[0][1])},
         what="experiment",
     ) as output:
         context = RecipeContext(output, runtime)
