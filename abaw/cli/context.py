@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,6 +12,9 @@ from abaw.cli.lazy import LazyGroup
 from abaw.cli.progress import rich_progress
 from abaw.errors import AbawError
 from abaw.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from abaw.recipes.state import RecipeRuntime
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -50,6 +54,19 @@ class CliContext:
     def warn(self, message: str) -> None:
         """Print a warning line on standard error."""
         self.errors.print(f"warning: {message}", markup=False, highlight=False)
+
+    def recipe_runtime(self, device: str, workers: int, command: str) -> RecipeRuntime:
+        """How a recipe (``abaw demo``, ``abaw experiment``) computes and reports on this command line."""
+        from abaw.cli.render_training import RichReporter
+        from abaw.recipes.state import RecipeRuntime
+
+        return RecipeRuntime(
+            device,
+            workers,
+            RichReporter(self.errors, show_progress=not self.quiet),
+            self.progress,
+            lambda message: self.errors.print(f"[bold]{command}[/bold]: {message}", highlight=False),
+        )
 
 
 pass_cli_context = click.make_pass_decorator(CliContext, ensure=True)

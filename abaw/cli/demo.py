@@ -56,10 +56,8 @@ def demo_command(
     published rows; exits 1 if the test submission fails its check.
     """
     from abaw.cli.render_demo import demo_outputs_table, demo_table, temporal_table
-    from abaw.cli.render_training import RichReporter
     from abaw.recipes.demo import run_demo
     from abaw.recipes.settings import DemoRecipe, default_folders
-    from abaw.recipes.state import RecipeRuntime
 
     default_data, default_out = default_folders(quick)
     refuse_json_overwrite(json_path, force, DatasetSource(data if data is not None else default_data))
@@ -74,13 +72,7 @@ def demo_command(
             force=force,
             resume=resume,
             submission_format=SubmissionFormat(submission_format),
-            runtime=RecipeRuntime(
-                device,
-                workers,
-                RichReporter(cli.errors, show_progress=not cli.quiet),
-                cli.progress,
-                lambda message: cli.errors.print(f"[bold]demo[/bold]: {message}", highlight=False),
-            ),
+            runtime=cli.recipe_runtime(device, workers, "demo"),
         )
     except KeyboardInterrupt:
         click.echo("interrupted; `abaw demo --resume` (with the same options) continues where it stopped", err=True)

@@ -8,9 +8,8 @@ import click
 
 from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import comma_separated, existing_dir, json_option, output_path, refuse_json_overwrite, write_json
-from abaw.cli.train import epoch_counts
+from abaw.cli.train import adversarial_options, epoch_counts
 from abaw.data.source import DatasetSource
-from abaw.training.config import DiscriminatorAffect
 
 seed_list = comma_separated(int, "integers", "0,1,2")
 
@@ -35,26 +34,7 @@ def experiment_group() -> None:
     help="Adam learning rates of Disc, AEG-CD, AEG-CD-SZ (the control takes AEG-CD's) [default: the demo's].",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration [default: the demo's 32].")
-@click.option("--warmup-steps", type=click.IntRange(min=0), help="Generator warm-up iterations (abaw train's flag).")
-@click.option(
-    "--d-affect",
-    type=click.Choice([member.value for member in DiscriminatorAffect]),
-    help="Images the D step's affect loss uses (abaw train's flag).",
-)
-@click.option("--drift", type=click.FloatRange(min=0), help="Critic drift penalty EPS (abaw train's flag).")
-@click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), help="The critic's learning rate.")
-@click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate.")
-@click.option(
-    "--latent-gate/--no-latent-gate",
-    default=None,
-    help="The latent joins the discriminator through a gate learned from 0 (abaw train's flag) [default: with "
-    "the residual generator].",
-)
-@click.option(
-    "--gate-lr",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Adam learning rate of the scalars learned from 0 (abaw train's flag).",
-)
+@adversarial_options
 @click.option(
     "--generators",
     callback=comma_separated(str, "generators", "paper,residual"),
@@ -109,10 +89,8 @@ def progressive_command(
     a minute per seed.
     """
     from abaw.cli.render_experiment import experiment_table, seeds_table
-    from abaw.cli.render_training import RichReporter
     from abaw.recipes.progressive import ExperimentSettings, run_experiment
     from abaw.recipes.settings import default_folders
-    from abaw.recipes.state import RecipeRuntime
 
     if root is not None and data is not None:
         raise click.UsageError("give --root (a dataset to use) or --data (where to generate one), not both")
@@ -138,13 +116,7 @@ def progressive_command(
             data_dir=data_dir,
             force=force,
             resume=resume,
-            runtime=RecipeRuntime(
-                device,
-                workers,
-                RichReporter(cli.errors, show_progress=not cli.quiet),
-                cli.progress,
-                lambda message: cli.errors.print(f"[bold]experiment[/bold]: {message}", highlight=False),
-            ),
+            runtime=cli.recipe_runtime(device, workers, "experiment"),
         )
     except KeyboardInterrupt:
         click.echo("interrupted; the same command with --resume continues where it stopped", err=True)

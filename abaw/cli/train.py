@@ -43,6 +43,52 @@ def _choice(enum_type) -> click.Choice:
 epoch_counts = comma_separated(int, "integers", "8,3,3")
 
 
+ADVERSARIAL_OPTIONS = [
+    click.option(
+        "--lr-d", type=click.FloatRange(min=0, min_open=True), help="The discriminator's learning rate [default: --lr]."
+    ),
+    click.option(
+        "--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate [default: --lr]."
+    ),
+    click.option(
+        "--d-affect",
+        type=_choice(DiscriminatorAffect),
+        help="Images the D step's affect loss uses: real (eq. 9) or real+fake (the paper's text) [default: real+fake].",
+    ),
+    click.option(
+        "--drift",
+        type=click.FloatRange(min=0),
+        help="Drift penalty EPS * mean(D(real)^2) in the D step (ProGAN uses 0.001) [default: 0].",
+    ),
+    click.option(
+        "--warmup-steps",
+        type=click.IntRange(min=0),
+        help="Iterations the generator first trains alone as a denoising auto-encoder (adversarial variants) "
+        "[default: 0].",
+    ),
+    click.option(
+        "--latent-gate/--no-latent-gate",
+        default=None,
+        help="The latent joins the discriminator through a scalar gate learned from 0 [default: with --generator "
+        "residual].",
+    ),
+    click.option(
+        "--gate-lr",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Adam learning rate of the scalars learned from 0 (the residual generator's scale, the latent gate) "
+        "[default: their network's].",
+    ),
+]
+"""The options of the adversarial stages, shared with ``abaw experiment progressive``."""
+
+
+def adversarial_options(command):
+    """Add :data:`ADVERSARIAL_OPTIONS` to ``command``."""
+    for option in reversed(ADVERSARIAL_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command(name="train")
 @with_dataset_source
 @click.option(
@@ -83,27 +129,7 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
 @click.option(
     "--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate of both networks [default: 1e-4]."
 )
-@click.option(
-    "--lr-d", type=click.FloatRange(min=0, min_open=True), help="The discriminator's learning rate [default: --lr]."
-)
-@click.option(
-    "--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate [default: --lr]."
-)
-@click.option(
-    "--d-affect",
-    type=_choice(DiscriminatorAffect),
-    help="Images the D step's affect loss uses: real (eq. 9) or real+fake (the paper's text) [default: real+fake].",
-)
-@click.option(
-    "--drift",
-    type=click.FloatRange(min=0),
-    help="Drift penalty EPS * mean(D(real)^2) in the D step (ProGAN uses 0.001) [default: 0].",
-)
-@click.option(
-    "--warmup-steps",
-    type=click.IntRange(min=0),
-    help="Iterations the generator first trains alone as a denoising auto-encoder (adversarial variants) [default: 0].",
-)
+@adversarial_options
 @click.option("--n-critic", type=click.IntRange(min=1), help="D iterations per G iteration [default: 5].")
 @click.option("--device", help="auto, cpu or cuda [default: auto].")
 @click.option("--precision", type=_choice(Precision), help="auto: bf16 on CUDA, fp32 on CPU [default: auto].")
@@ -119,18 +145,6 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
     type=_choice(GeneratorKind),
     help="paper: the authors' AEG, rebuilding every face; residual: the same layers and latent, its output "
     "x + a * decoder(z) with a learned from 0, so it starts as the identity [default: paper].",
-)
-@click.option(
-    "--latent-gate/--no-latent-gate",
-    default=None,
-    help="The latent joins the discriminator through a scalar gate learned from 0 [default: with --generator "
-    "residual].",
-)
-@click.option(
-    "--gate-lr",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Adam learning rate of the scalars learned from 0 (the residual generator's scale, the latent gate) "
-    "[default: their network's].",
 )
 @click.option(
     "--noise-augment",
