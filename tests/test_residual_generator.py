@@ -72,8 +72,11 @@ def test_the_trainer_builds_the_generator_and_gate_it_is_asked_for():
     assert residual.generator.residual_scale is not None and residual.discriminator.latent_gate is not None
     ungated = build_model(TrainConfig(variant="aeg-cd-sz-tiny", generator="residual", latent_gate=False), 4)
     assert ungated.discriminator.latent_gate is None
-    gated_paper = build_model(TrainConfig(variant="aeg-cd-sz-tiny", latent_gate=True), audio_dim=4)
+    gated_paper = build_model(TrainConfig(variant="aeg-cd-sz-tiny", generator="paper", latent_gate=True), 4)
     assert gated_paper.generator.residual_scale is None and gated_paper.discriminator.latent_gate is not None
+    # The trainer's default: the residual generator with the gate (chosen by abaw experiment progressive).
+    default = build_model(TrainConfig(variant="aeg-cd-sz-tiny"), audio_dim=4)
+    assert default.config.generator is GeneratorKind.RESIDUAL and default.config.latent_gate is True
     # AEG-CD has no latent to gate; the Disc no generator to choose: the settings do not apply to them.
     assert build_model(TrainConfig(variant="aeg-cd-tiny", generator="residual"), 0).config.latent_gate is False
     assert build_model(TrainConfig(variant="disc-tiny", generator="residual"), 0).generator is None

@@ -143,8 +143,8 @@ def adversarial_options(command):
 @click.option(
     "--generator",
     type=_choice(GeneratorKind),
-    help="paper: the authors' AEG, rebuilding every face; residual: the same layers and latent, its output "
-    "x + a * decoder(z) with a learned from 0, so it starts as the identity [default: paper].",
+    help="residual: the authors' AEG layers and latent, its output x + a * decoder(z) with a learned from 0, so "
+    "it starts as the identity; paper: the authors' AEG, rebuilding every face [default: residual].",
 )
 @click.option(
     "--noise-augment",

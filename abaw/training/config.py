@@ -122,7 +122,7 @@ class TrainConfig(RunSettings):
     audio_pooling: str = "first2"
     latent_injection: str = "add"
     va_head: str = "linear"
-    generator: GeneratorKind = GeneratorKind.PAPER
+    generator: GeneratorKind = GeneratorKind.RESIDUAL
     latent_gate: bool | None = None
     gate_lr: float | None = None
     noise_augment: bool = False
