@@ -161,8 +161,14 @@ def test_predict_score_and_submit_on_foreign(
     assert scored["ccc_mean"] == pytest.approx(json.loads(predicted.read_text())["ccc_mean"], abs=1e-5)
 
     submission = tmp_path / "submissions" / "foreign"
-    code, _, err = predict_test(run_dir, *dataset, "--out", submission, "--json", tmp_path / "test.json")
+    # video61 has neither a video nor cached audio: the audio model refuses it unless told to predict it silent.
+    code, _, err = predict_test(run_dir, *dataset, "--out", submission)
+    assert code == 2 and "video61 has no video file" in " ".join(err.split()) and not submission.exists()
+    code, _, err = predict_test(run_dir, *dataset, "--out", submission, "--allow-missing-audio",
+                                "--json", tmp_path / "test.json")  # fmt: skip
     assert code == 0, err
+    warned = " ".join(err.split())
+    assert "video61 has no video file" in warned and "predicted with zero audio" in warned
     result = json.loads((tmp_path / "test.json").read_text())
     assert result["check"]["ok"] and result["videos"] == len(foreign.names(Split.TEST))
     with zipfile.ZipFile(submission / "submission.zip") as archive:
@@ -178,7 +184,8 @@ def test_predict_score_and_submit_on_foreign(
     count_file = tmp_path / "VA_Challenge_video_and_total_number_of_frames.txt"
     count_file.write_text("41-25-640x360.avi\t40\nvideo52 35\n")
     with_file = tmp_path / "submissions" / "with-count-file"
-    code, stdout, err = predict_test(run_dir, *dataset, "--out", with_file, "--frame-counts", count_file)
+    code, stdout, err = predict_test(run_dir, *dataset, "--out", with_file, "--frame-counts", count_file,
+                                        "--allow-missing-audio")  # fmt: skip
     assert code == 0, err
     assert "count file VA_Challenge_video_and_total_number_of_frames.txt: 2 entries" in " ".join(stdout.split())
     assert written_counts(with_file / "predictions") == {**expected, "41-25-640x360": 40, "video52_right": 35}
@@ -189,7 +196,7 @@ def test_predict_score_and_submit_on_foreign(
 
     # --frame-count-rule replaces the learned rule: N + 1 counts the AVI's empty packet too.
     with_rule = tmp_path / "submissions" / "with-rule"
-    code, _, err = predict_test(run_dir, *dataset, "--out", with_rule, "--frame-count-rule", "N+1")
+    code, _, err = predict_test(run_dir, *dataset, "--out", with_rule, "--frame-count-rule", "N+1", "--allow-missing-audio")
     assert code == 0, err
     headers = {
         name: entry.video.header + 1 if entry.video is not None else max(entry.face_frames)

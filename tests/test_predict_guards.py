@@ -181,7 +181,8 @@ def test_a_test_entry_without_video_or_cached_audio_is_refused_for_a_model_that_
     assert err.strip().splitlines() == [
         f"error: {data / 'test_set_VA_Challenge.txt'}: 200 has no video file and no audio features "
         "(eGeMAPSv02-first2) cached from one; temporal-tcn takes audio: it would be predicted without its audio; "
-        "pass --videos DIR where the videos are (and run abaw features audio on them)"
+        "pass --videos DIR where the videos are (and run abaw features audio on them), "
+        "or --allow-missing-audio to predict it with zero audio"
     ]
 
 

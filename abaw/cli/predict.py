@@ -155,6 +155,11 @@ def predict_command(
 @click.option("--out", required=True, type=output_path, help="Submission folder, e.g. submissions/NAME.")
 @submission_format_option
 @click.option("--sample-file", type=existing_file, help="The organisers' sample single file (rows and order).")
+@click.option(
+    "--allow-missing-audio",
+    is_flag=True,
+    help="Predict a test video that has no video file and no cached audio with zero audio (warned) instead of refusing.",
+)
 @json_option
 @pass_cli_context
 def predict_test_command(
@@ -169,6 +174,7 @@ def predict_test_command(
     out: Path,
     submission_format: str,
     sample_file: Path | None,
+    allow_missing_audio: bool,
     json_path: Path | None,
     force: bool,
 ) -> None:
@@ -193,6 +199,7 @@ def predict_test_command(
         batch_size=batch_size,
         workers=workers,
         smoothing=smoothing,
+        allow_missing_audio=allow_missing_audio,
         warn=cli.warn,
         progress=cli.progress,
     )

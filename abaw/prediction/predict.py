@@ -105,6 +105,9 @@ def predict_split(
 
     ``trained`` may be an ensemble (its members' predictions are averaged);
     ``smoothing`` smooths every video along time before it is written.
+    ``allow_missing_audio`` predicts an entry that has no audio source with
+    zero audio (a warning each) instead of refusing: for a test video the
+    user cannot obtain.
 
     Raises:
         OutputExistsError, UnsafeOutputError: for ``out_dir`` (before any prediction work).
@@ -234,6 +237,7 @@ def predict_test(
     batch_size: int = 256,
     workers: int = 2,
     smoothing: SmoothingPlan | None = None,
+    allow_missing_audio: bool = False,
     warn: WarnFn | None = None,
     progress: ProgressFn = no_progress,
 ) -> TestSubmission:
@@ -265,12 +269,14 @@ def predict_test(
     index.require_writable(Split.TEST, counts, need_faces=True)
     ensemble = Ensemble.of(trained)
     gaps = audio_gaps(ensemble, index, Split.TEST)
-    if gaps:
+    if gaps and not allow_missing_audio:
         more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
         raise DataError(
             f"{gaps[0]}{more}: it would be predicted without its audio; pass --videos DIR where the videos are "
-            "(and run abaw features audio on them)"
+            "(and run abaw features audio on them), or --allow-missing-audio to predict it with zero audio"
         )
+    for gap in gaps:
+        (warn or _ignore)(f"{gap}: predicted with zero audio (--allow-missing-audio)")
     if smoothing is not None:
         smoothing.require_fits(counts)
     for note in counts.notes:
