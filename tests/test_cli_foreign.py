@@ -196,7 +196,8 @@ def test_predict_score_and_submit_on_foreign(
 
     # --frame-count-rule replaces the learned rule: N + 1 counts the AVI's empty packet too.
     with_rule = tmp_path / "submissions" / "with-rule"
-    code, _, err = predict_test(run_dir, *dataset, "--out", with_rule, "--frame-count-rule", "N+1", "--allow-missing-audio")
+    code, _, err = predict_test(run_dir, *dataset, "--out", with_rule, "--frame-count-rule", "N+1",
+                                "--allow-missing-audio")  # fmt: skip
     assert code == 0, err
     headers = {
         name: entry.video.header + 1 if entry.video is not None else max(entry.face_frames)

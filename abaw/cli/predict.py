@@ -158,7 +158,7 @@ def predict_command(
 @click.option(
     "--allow-missing-audio",
     is_flag=True,
-    help="Predict a test video that has no video file and no cached audio with zero audio (warned) instead of refusing.",
+    help="Predict a test video without a video file or cached audio with zero audio (warned) instead of refusing.",
 )
 @json_option
 @pass_cli_context
