@@ -233,3 +233,28 @@ def test_an_interrupted_kfold_run_resumes_to_the_same_folds_and_scores(root, kfo
         one = load_checkpoint(out / f"fold-{number}" / "last.pt")["model"]
         other = load_checkpoint(kfold_run / f"fold-{number}" / "last.pt")["model"]
         assert all(torch.equal(tensor, other[key]) for key, tensor in one.items())
+
+
+def test_the_ridge_floor_trains_checkpoints_as_tensors_and_predicts_the_test_set(root, kfold_run, tmp_path):
+    out = tmp_path / "ridge"
+    code, _, stderr = run(
+        "temporal", "train", "--root", root, "--model", "ridge", "--spans", "2,5", "--alphas", "1,100",
+        "--folds", 2, "--device", "cpu", "--out", out, "--json", tmp_path / "ridge.json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads((tmp_path / "ridge.json").read_text())
+    (row,) = result["rows"]
+    assert result["epochs"] == 1 and row["alpha"] in (1.0, 100.0) and row["folds"] == 2.0
+    # weights_only: the coefficients are tensors, the settings plain values (no scikit-learn object inside).
+    checkpoint = torch.load(out / "best.pt", weights_only=True)
+    assert checkpoint["model_config"]["variant"] == "ridge" and checkpoint["model_config"]["spans"] == [2, 5]
+    assert set(checkpoint["model"]) == {"weight", "bias"} and checkpoint["optimizers"] == {}
+    code, _, stderr = run(
+        "predict-test", "--checkpoint", out, "--checkpoint", kfold_run, "--root", root, "--device", "cpu",
+        "--workers", 0, "--out", tmp_path / "submission", "--json", tmp_path / "submission.json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "submission.json").read_text())["check"]["ok"]
+    code, _, stderr = run("temporal", "train", "--out", out, "--resume")  # a finished fit: nothing left to do
+    assert code == 0, stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

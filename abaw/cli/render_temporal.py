@@ -9,7 +9,16 @@ from rich.table import Table
 if TYPE_CHECKING:
     from abaw.temporal.trainer import TemporalResult
 
-EPOCH_COLUMNS = ("epoch", "loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean", "seconds")
+EPOCH_COLUMNS = (
+    "epoch",
+    "loss",
+    "alpha",
+    "cv/ccc_mean",
+    "val/ccc_valence",
+    "val/ccc_arousal",
+    "val/ccc_mean",
+    "seconds",
+)
 
 
 def _cell(value: object) -> str:

@@ -25,7 +25,8 @@ from abaw.data.samples import FaceFrameDataset, select_frames
 from abaw.data.sequences import EntrySequence, Normalisation, open_sources, sequences_for
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
-from abaw.model import AffectModel, TemporalModel, TemporalModelConfig, create_model
+from abaw.model import AffectModel, create_model
+from abaw.model.temporal import LinearTemporalModel, TemporalModel, temporal_model_config
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import model_from_checkpoint
 from abaw.runtime.devices import resolve_device
@@ -145,7 +146,7 @@ class TemporalMember:
         train_config: The run's stored settings (``TemporalConfig.to_dict()``).
     """
 
-    model: TemporalModel
+    model: TemporalModel | LinearTemporalModel
     device: torch.device
     checkpoint: Path
     features: tuple[str, ...]
@@ -170,7 +171,7 @@ class TemporalMember:
         try:
             features = tuple(checkpoint["config"]["features"])
             window = int(checkpoint["config"]["window"])
-            model = create_model(TemporalModelConfig.from_dict(checkpoint["model_config"]))
+            model = create_model(temporal_model_config(checkpoint["model_config"]))
             model.load_state_dict(checkpoint["model"])
             normalisation = Normalisation(
                 checkpoint["normalisation"]["mean"].numpy(), checkpoint["normalisation"]["std"].numpy()

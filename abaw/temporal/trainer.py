@@ -12,10 +12,12 @@ and the dataset, builds every entry's sequence once, and then, by protocol:
   and written in the official per-video format to ``RUN/oof/``.
 
 :func:`fit` trains one model with the epoch loop of
-:func:`abaw.fitting.loop.run_epochs` over :class:`TemporalEpochs`: every epoch
-shuffles the windows (seeded by seed and epoch, so ``--resume`` from
-``last.pt`` ends bit-identical to a run never interrupted), steps AdamW and
-scores the held-out entries; the loop writes ``last.pt``/``best.pt``
+:func:`abaw.fitting.loop.run_epochs`, over :class:`RidgeEpochs` for the ridge
+(one "epoch" fits it in closed form, :mod:`abaw.temporal.ridge`) or
+:class:`TemporalEpochs` for the networks: every epoch shuffles the windows
+(seeded by seed and epoch, so ``--resume`` from ``last.pt`` ends
+bit-identical to a run never interrupted), steps AdamW and scores the
+held-out entries; the loop writes ``last.pt``/``best.pt``
 (``weights_only`` loadable: the resolved config, the model's sizes, the
 normalisation and the feature names go with the weights) and the metrics files.
 """
@@ -56,6 +58,7 @@ from abaw.scoring.metrics import AffectScores
 from abaw.temporal.config import TemporalConfig, TemporalLoss, TemporalProtocol
 from abaw.temporal.folds import video_folds
 from abaw.temporal.losses import window_loss
+from abaw.temporal.ridge import fit_ridge
 
 # --------------------------------------------------------------------------- results
 
@@ -160,12 +163,14 @@ def _class_weights(sequences: Sequence[EntrySequence]) -> torch.Tensor:
 # --------------------------------------------------------------------------- one model
 
 
-class TemporalEpochs:
-    """One temporal model's part of the epoch loop: its windows, AdamW steps, held-out scores and checkpoint.
+class _HeldOutModel:
+    """What both kinds of temporal model share in the epoch loop: inputs, held-out scores, checkpoint.
 
     Built fresh (normalisation and class weights fitted on ``train_names``) or
     from the ``checkpoint`` of an interrupted run (its own kept).
     """
+
+    model: torch.nn.Module
 
     def __init__(
         self,
@@ -188,22 +193,79 @@ class TemporalEpochs:
             self.class_weights = checkpoint["class_weights"]
         self.train = [self.normalisation.apply(sequence, data.visual_dim) for sequence in raw_train]
         self.scored = None if held_out is None else self.normalised(held_out)
-        self.model_config = config.model_config(self.train[0].inputs.shape[1], data.visual_dim)
+        widths = tuple(dim for _, dim in data.sources)
+        self.model_config = config.model_config(self.train[0].inputs.shape[1], data.visual_dim, widths)
         seed_everything(config.seed + 7919 * (config.fold or 0))
-        self.model = create_model(self.model_config).to(dist.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.start_epoch, self.iteration, self.best = 0, 0, BestScore()
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
-            self.optimizer.load_state_dict(checkpoint["optimizers"]["adamw"])
             self.start_epoch, self.iteration = int(checkpoint["epoch"]), int(checkpoint["iteration"])
             self.best = BestScore.from_dict(checkpoint.get("best"))
-        self.trained = DistributedDataParallel(self.model) if dist.enabled else self.model
-        self.windows = cut_windows(self.train, config.window, config.train_stride)
 
     def normalised(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names`` with this model's normalisation."""
         return [self.normalisation.apply(sequence, self.data.visual_dim) for sequence in self.data.of(names)]
+
+    def predict(self, sequences: Sequence[EntrySequence]) -> dict[str, VideoPrediction]:
+        """Every frame of normalised ``sequences``, by entry."""
+        values = predict_sequences(self.model, sequences, self.config.window, device=self.dist.device)
+        return as_video_predictions(sequences, values)
+
+    def validate(self, epoch: int) -> AffectScores | None:
+        """The held-out entries scored as one split, or ``None`` when none is held out."""
+        if self.scored is None:
+            return None
+        return score_entries(self.predict(self.scored), self.data.index, self.held_out).scores
+
+    def optimizer_states(self) -> dict[str, Any]:
+        """The optimisers' states (for resuming)."""
+        return {}
+
+    def checkpoint(self, row: dict[str, Any], best: BestScore) -> dict[str, Any]:
+        """Weights, optimiser, settings, sizes, normalisation and features: what resuming and predicting need."""
+        return {
+            "kind": ModelFamily.TEMPORAL.value,
+            "config": self.config.to_dict(),
+            "model_config": self.model_config.to_dict(),
+            "normalisation": {key: torch.from_numpy(value) for key, value in self.normalisation.to_dict().items()},
+            "features": {
+                "names": [name for name, _ in self.data.sources],
+                "dims": [dim for _, dim in self.data.sources],
+            },
+            "class_weights": self.class_weights,
+            "model": self.model.state_dict(),
+            "optimizers": self.optimizer_states(),
+            "epoch": row["epoch"],
+            "iteration": row["iteration"],
+            "best": best.to_dict(),
+            "metrics": row,
+        }
+
+    def restore(self, path: Path) -> None:
+        """Load the weights of ``path`` (e.g. the best epoch's) into this model."""
+        self.model.load_state_dict(load_checkpoint(path)["model"])
+
+
+class TemporalEpochs(_HeldOutModel):
+    """A temporal network's part of the epoch loop: its windows, AdamW steps, held-out scores and checkpoint."""
+
+    def __init__(
+        self,
+        config: TemporalConfig,
+        data: SequenceData,
+        train_names: Sequence[str],
+        held_out: Sequence[str] | None,
+        dist: Distributed,
+        checkpoint: dict[str, Any] | None = None,
+    ):
+        super().__init__(config, data, train_names, held_out, dist, checkpoint)
+        self.epochs = config.epochs
+        self.model = create_model(self.model_config).to(dist.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizers"]["adamw"])
+        self.trained = DistributedDataParallel(self.model) if dist.enabled else self.model
+        self.windows = cut_windows(self.train, config.window, config.train_stride)
 
     def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
         """One pass over this rank's share of the shuffled windows; each term averaged over the steps."""
@@ -229,40 +291,41 @@ class TemporalEpochs:
             reporter.step(terms)
         return totals
 
-    def predict(self, sequences: Sequence[EntrySequence]) -> dict[str, VideoPrediction]:
-        """Every frame of normalised ``sequences``, by entry."""
-        values = predict_sequences(self.model, sequences, self.config.window, device=self.dist.device)
-        return as_video_predictions(sequences, values)
+    def optimizer_states(self) -> dict[str, Any]:
+        """AdamW's state."""
+        return {"adamw": self.optimizer.state_dict()}
 
-    def validate(self, epoch: int) -> AffectScores | None:
-        """The held-out entries scored as one split, or ``None`` when none is held out."""
-        if self.scored is None:
-            return None
-        return score_entries(self.predict(self.scored), self.data.index, self.held_out).scores
 
-    def checkpoint(self, row: dict[str, Any], best: BestScore) -> dict[str, Any]:
-        """Weights, optimiser, settings, sizes, normalisation and features: what resuming and predicting need."""
-        return {
-            "kind": ModelFamily.TEMPORAL.value,
-            "config": self.config.to_dict(),
-            "model_config": self.model_config.to_dict(),
-            "normalisation": {key: torch.from_numpy(value) for key, value in self.normalisation.to_dict().items()},
-            "features": {
-                "names": [name for name, _ in self.data.sources],
-                "dims": [dim for _, dim in self.data.sources],
-            },
-            "class_weights": self.class_weights,
-            "model": self.model.state_dict(),
-            "optimizers": {"adamw": self.optimizer.state_dict()},
-            "epoch": row["epoch"],
-            "iteration": row["iteration"],
-            "best": best.to_dict(),
-            "metrics": row,
-        }
+class RidgeEpochs(_HeldOutModel):
+    """The ridge floor in the epoch loop: one "epoch" fits it in closed form (:func:`~abaw.temporal.ridge.fit_ridge`).
 
-    def restore(self, path: Path) -> None:
-        """Load the weights of ``path`` (e.g. the best epoch's) into this model."""
-        self.model.load_state_dict(load_checkpoint(path)["model"])
+    Every rank fits the same coefficients (the fit is deterministic), so it
+    runs as it is under ``torchrun``.
+    """
+
+    def __init__(
+        self,
+        config: TemporalConfig,
+        data: SequenceData,
+        train_names: Sequence[str],
+        held_out: Sequence[str] | None,
+        dist: Distributed,
+        checkpoint: dict[str, Any] | None = None,
+    ):
+        super().__init__(config, data, train_names, held_out, dist, checkpoint)
+        self.epochs = 1
+        self.model = create_model(self.model_config).to(dist.device)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
+
+    def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
+        """Fit the coefficients on every training frame, the alpha chosen by folds over the training videos."""
+        reporter.start_epoch(epoch, 1, 1)
+        config = self.config
+        solution = fit_ridge(self.model, self.train, config.alphas, config.folds, config.max_rows)
+        terms = solution.to_row()
+        reporter.step(terms)
+        return terms
 
 
 @dataclass
@@ -271,7 +334,7 @@ class FitResult:
 
     rows: list[dict[str, Any]]
     best: BestScore
-    epochs: TemporalEpochs
+    epochs: TemporalEpochs | RidgeEpochs
 
 
 def fit(
@@ -285,15 +348,19 @@ def fit(
     checkpoint: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
 ) -> FitResult:
-    """Train one model on ``train_names``, scoring ``held_out`` after each epoch; checkpoints in ``work``."""
-    epochs = TemporalEpochs(config, data, train_names, held_out, dist, checkpoint)
+    """Train one model on ``train_names``, scoring ``held_out`` after each epoch; checkpoints in ``work``.
+
+    A network trains for ``config.epochs``; the ridge is fitted in one.
+    """
+    kind = RidgeEpochs if config.closed_form else TemporalEpochs
+    epochs = kind(config, data, train_names, held_out, dist, checkpoint)
     if checkpoint is None and dist.is_main:
         atomic_write_text(work.config, yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
     rows = run_epochs(
         epochs,
         work,
         dist,
-        epochs=config.epochs,
+        epochs=epochs.epochs,
         start_epoch=epochs.start_epoch,
         best=epochs.best,
         reporter=reporter,
@@ -378,7 +445,8 @@ def _train_single(
     scores = None
     if fitted.best.epoch is not None:
         scores = scores_of_row(next(row for row in fitted.rows if row["epoch"] == fitted.best.epoch))
-    return TemporalResult(folder.final.path, config.protocol, config.epochs, fitted.rows, fitted.best.epoch, scores)
+    epochs = fitted.epochs.epochs
+    return TemporalResult(folder.final.path, config.protocol, epochs, fitted.rows, fitted.best.epoch, scores)
 
 
 def _resume_checkpoint(run: RunDir) -> dict[str, Any] | None:
@@ -401,7 +469,7 @@ def _train_kfold(
     """K models by video fold; their out-of-fold predictions scored as one split and written to ``RUN/oof``."""
     index = data.index
     entries = [index.entries[name] for name in sorted(data.sequences)]
-    folds = video_folds(entries, config.folds, config.seed)
+    folds = video_folds(entries, config.folds)
     results: list[FoldResult] = []
     oof: dict[str, VideoPrediction] = {}
     for number, held_out in enumerate(folds, start=1):
@@ -426,7 +494,8 @@ def _train_kfold(
     if dist.is_main:
         counts = {name: index.entries[name].label_rows for name in names}
         write_per_video(folder.work.oof, oof, counts, force=True, protect=layout_sources(index.layout), marker=False)
-    result = TemporalResult(folder.final.path, config.protocol, config.epochs, scores=report.scores, folds=results)
+    epochs = 1 if config.closed_form else config.epochs
+    result = TemporalResult(folder.final.path, config.protocol, epochs, scores=report.scores, folds=results)
     result.oof_dir = folder.final.oof
     if dist.is_main:
         atomic_write_json(folder.work.summary, result.to_dict(), force=True)
