@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,6 @@ from abaw.model.transfer import state_tensors
 
 ENCODER_FAMILIES = ("timm",)
 """The libraries an encoder can come from (``--encoder FAMILY:NAME``)."""
-ENCODER_RECORD = "encoder.json"
-"""What an encoder's cache records about it, beside its manifest."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,11 @@ class FrameEncoder(nn.Module):
         self.dim = int(network.num_features)
         self.register_buffer("_mean", torch.tensor(self.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(self.std).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrameEncoder:
+        """Stay in evaluation mode whatever is asked: the encoder is frozen (batch norm statistics included)."""
+        return super().train(False)
 
     @property
     def variant(self) -> str:
@@ -158,11 +162,15 @@ def read_encoder_weights(path: Path, allow_pickle: bool = False) -> dict[str, Te
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" not in str(error).lower():
-            raise DataError(f"not a readable weights file ({_first_line(error)})", path=path) from None
+        # torch names the first class the file would import; a file without one is damaged, not pickled.
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if found is None:
+            raise DataError(
+                "not a readable weights file (neither a state dict nor a safetensors file)", path=path
+            ) from None
         if not allow_pickle:
             raise DataError(
-                "holds pickled Python objects (a whole model?), which abaw does not load because unpickling can "
+                f"holds pickled Python objects ({found.group(1)}), which abaw does not load because unpickling can "
                 "run code; save model.state_dict() or a safetensors file, or pass --allow-pickle if you trust it",
                 path=path,
             ) from None
@@ -207,7 +215,13 @@ def open_encoder(settings: EncoderSettings, device: torch.device) -> FrameEncode
     if len(mean) != 3 or len(std) != 3 or any(value <= 0 for value in std):
         raise ConfigError(f"--mean and --std take 3 values each, std positive; got {list(mean)} and {list(std)}")
     digest = checkpoint_fingerprint(settings.weights)
-    return FrameEncoder(network, settings, input_size, mean, std, digest).to(device)
+    encoder = FrameEncoder(network, settings, input_size, mean, std, digest)
+    try:  # one face now, so that a size the network refuses fails in one line before any extraction
+        with torch.inference_mode():
+            encoder(torch.zeros(1, 3, input_size, input_size))
+    except (AssertionError, RuntimeError, ValueError) as error:
+        raise ConfigError(f"{settings.encoder} cannot take {input_size}-pixel inputs ({_first_line(error)})") from None
+    return encoder.to(device)
 
 
 def _load_exactly(network: nn.Module, weights: dict[str, Tensor], settings: EncoderSettings) -> None:
