@@ -50,9 +50,11 @@ class TemporalRecipe:
         lr: AdamW learning rate.
         loss: ``ccc`` or ``affect``.
         audio: Whether the audio features join the embeddings.
+        fusion: ``sources``: each source projected and normalised on its own; ``joint``: one projection.
+        source_dropout: The chance a source is left out of a training window (``sources`` fusion).
     """
 
-    model: str = "tcn"
+    model: str = "gru"
     epochs: int = 25
     window: int = 64
     hidden: int = 64
@@ -60,6 +62,8 @@ class TemporalRecipe:
     lr: float = 3e-3
     loss: str = "affect"
     audio: bool = True
+    fusion: str = "sources"
+    source_dropout: float = 0.3
 
     @classmethod
     def quick(cls) -> TemporalRecipe:
@@ -85,6 +89,8 @@ class TemporalRecipe:
             loss=self.loss,
             hidden=self.hidden,
             layers=self.layers,
+            fusion=self.fusion,
+            source_dropout=self.source_dropout,
             seed=seed,
             device=device,
             dataset={"root": str(root)},
@@ -101,6 +107,8 @@ class TemporalRecipe:
             "lr": self.lr,
             "loss": self.loss,
             "audio": self.audio,
+            "fusion": self.fusion,
+            "source_dropout": self.source_dropout,
         }
 
 

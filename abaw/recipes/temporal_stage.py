@@ -1,12 +1,13 @@
-"""The demo's temporal stage: the last stage's embeddings plus audio, a temporal model, smoothing.
+"""The demo's temporal stage: a per-frame stage's embeddings plus audio, a temporal model, smoothing.
 
 After the paper's stages, :func:`run_temporal_stage`:
 
-1. embeds every face frame of Train and Validation with the last stage's
-   ``best.pt`` (``abaw features embed``; the test entries are left out, the
-   demo scores Validation only);
+1. embeds every face frame of every split with the ``best.pt`` of the stage
+   it is given (the demo gives the one that scored best on Validation;
+   ``abaw features embed``), the test entries included, as the temporal
+   model may be the one the demo submits;
 2. trains a temporal model over those embeddings and the audio features
-   under the val protocol (``abaw temporal train``);
+   under the val protocol (``abaw temporal train``, :class:`~abaw.recipes.settings.TemporalRecipe`);
 3. predicts Validation with its best checkpoint into ``val/temporal/``
    beside the other stages' folders, and scores it as they are scored;
 4. searches a smoothing of the temporal and of the last per-frame stage's
@@ -20,7 +21,7 @@ result are relative to the demo's folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,7 @@ class TemporalStageResult:
         base_smoothing: The smoothing chosen on the base stage's.
         embed_seconds: Embedding time.
         train_seconds: Training time.
+        predicted: Its validation predictions (kept in memory for the demo's choice; not in ``to_dict``).
     """
 
     base: str
@@ -87,6 +89,7 @@ class TemporalStageResult:
     base_smoothing: SmoothingPlan
     embed_seconds: float
     train_seconds: float
+    predicted: dict[str, VideoPrediction] | None = field(default=None, repr=False, compare=False)
 
     @property
     def gain(self) -> float:
@@ -115,7 +118,8 @@ class TemporalStageResult:
         }
 
 
-def _search(predictions: dict[str, VideoPrediction], index: DatasetIndex, source: str) -> SmoothingPlan:
+def validation_smoothing(predictions: dict[str, VideoPrediction], index: DatasetIndex, source: str) -> SmoothingPlan:
+    """The smoothing (``abaw smooth search``) chosen and scored on these Validation predictions."""
     from abaw.prediction.smoothing import search_smoothing
 
     split = Split.VALIDATION
@@ -158,7 +162,6 @@ def run_temporal_stage(
             index,
             checkpoint,
             name,
-            splits=[Split.TRAIN, Split.VALIDATION],
             device=context.device,
             workers=context.workers,
             progress=context.progress,
@@ -186,8 +189,9 @@ def run_temporal_stage(
         best_epoch=member.epoch,
         scores=scores,
         predictions=predictions_dir,
-        smoothing=_search(predictions, index, str(predictions_dir)),
-        base_smoothing=_search(base_predictions, index, base.name),
+        smoothing=validation_smoothing(predictions, index, str(predictions_dir)),
+        base_smoothing=validation_smoothing(base_predictions, index, base.name),
         embed_seconds=context.seconds.get("embed", 0.0),
         train_seconds=context.seconds.get("temporal", 0.0),
+        predicted=predictions,
     )
