@@ -299,19 +299,21 @@ def test_ridge_is_a_registered_temporal_model_whose_settings_round_trip():
         TemporalConfig(model="ridge", alphas=(0.0,))
 
 
-def test_ridge_fit_recovers_a_linear_signal_and_picks_its_alpha_by_video_folds():
+def test_ridge_fit_recovers_a_linear_signal_and_switches_off_a_source_that_only_adds_noise():
     rng = np.random.default_rng(0)
     sequences = []
     for number in range(6):
-        inputs = rng.normal(size=(60, 4)).astype(np.float32)
-        labels = np.tanh(inputs[:, :2] @ np.array([[0.5, 0.0], [0.0, -0.4]], np.float32) + 0.1)
+        inputs = rng.normal(size=(60, 6)).astype(np.float32)  # columns 0-3: noise; 4-5: the signal
+        labels = np.tanh(inputs[:, 4:] @ np.array([[0.5, 0.0], [0.0, -0.4]], np.float32) + 0.1)
         labels[5] = -5.0  # an unannotated frame is not fitted on
         sequences.append(EntrySequence(f"v{number}", inputs, np.ones(60, bool), labels.astype(np.float32)))
-    model = create_model("ridge", input_dim=4, visual_dim=0, spans=(2,))
-    solution = fit_ridge(model, sequences, alphas=(0.01, 1000.0), folds=3, max_rows=10_000)
-    assert solution.alpha == 0.01 and solution.folds == 3 and solution.rows == 6 * 59
-    assert solution.cv_ccc > 0.95
-    sampled = fit_ridge(model, sequences, alphas=(0.01,), folds=3, max_rows=100)
+    model = create_model("ridge", input_dim=6, visual_dim=4, spans=(2,))
+    sources = [("noise", 4), ("signal", 2)]
+    solution = fit_ridge(model, sequences, sources, alphas=(0.01, 1e5), folds=3, max_rows=10_000)
+    assert solution.alphas == {"noise": 1e5, "signal": 0.01}
+    assert solution.folds == 3 and solution.rows == 6 * 59 and solution.cv_ccc > 0.95
+    assert solution.to_row()["alpha/signal"] == 0.01
+    sampled = fit_ridge(model, sequences, sources, alphas=(0.01,), folds=3, max_rows=100)
     assert sampled.rows <= 100
 
 

@@ -244,7 +244,7 @@ def test_the_ridge_floor_trains_checkpoints_as_tensors_and_predicts_the_test_set
     assert code == 0, stderr
     result = json.loads((tmp_path / "ridge.json").read_text())
     (row,) = result["rows"]
-    assert result["epochs"] == 1 and row["alpha"] in (1.0, 100.0) and row["folds"] == 2.0
+    assert result["epochs"] == 1 and row["alpha/audio"] in (1.0, 100.0) and row["folds"] == 2.0
     # weights_only: the coefficients are tensors, the settings plain values (no scikit-learn object inside).
     checkpoint = torch.load(out / "best.pt", weights_only=True)
     assert checkpoint["model_config"]["variant"] == "ridge" and checkpoint["model_config"]["spans"] == [2, 5]

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 EPOCH_COLUMNS = (
     "epoch",
     "loss",
-    "alpha",
     "cv/ccc_mean",
     "val/ccc_valence",
     "val/ccc_arousal",

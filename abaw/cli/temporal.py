@@ -39,9 +39,10 @@ def temporal() -> None:
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["val", "final", "kfold"]),
+    type=click.Choice(["val", "final", "kfold", "heldout"]),
     help="val: train on Train, keep the best Validation epoch; final: Train+Validation, fixed epochs; "
-    "kfold: --folds models by video over Train+Validation [default: val].",
+    "kfold: --folds models by video over Train+Validation; heldout: the same over Validation alone, for "
+    "embeddings of a model trained on Train [default: val].",
 )
 @click.option(
     "--folds",
@@ -83,8 +84,8 @@ def temporal() -> None:
 @click.option(
     "--alphas",
     callback=comma_separated(float, "numbers", "10,100,1000"),
-    help="ridge: regularisations tried, the best chosen by --folds folds over the training videos "
-    "[default: 1,10,100,1000,10000].",
+    help="ridge: regularisations tried for each feature source, chosen by --folds folds over the training "
+    "videos [default: 1,10,100,1000,10000,100000].",
 )
 @click.option(
     "--max-rows",

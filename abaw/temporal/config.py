@@ -22,16 +22,33 @@ class TemporalProtocol(str, Enum):
     ``val``: train on Train, keep the best Validation epoch. ``final``: train
     on Train+Validation for fixed epochs. ``kfold``: K models, each trained on
     the other folds of Train+Validation (folds by video) and scored on its own.
+    ``heldout``: the same over Validation alone: a second stage fitted only on
+    videos its per-frame embeddings never trained on, as they were trained on Train.
     """
 
     VAL = "val"
     FINAL = "final"
     KFOLD = "kfold"
+    HELDOUT = "heldout"
 
     @property
     def train_splits(self) -> tuple[Split, ...]:
-        """The splits the run draws its training entries from."""
-        return (Split.TRAIN,) if self is TemporalProtocol.VAL else (Split.TRAIN, Split.VALIDATION)
+        """The splits the run draws its training entries from.
+
+        Example:
+            >>> [split.value for split in TemporalProtocol.HELDOUT.train_splits]
+            ['val']
+        """
+        if self is TemporalProtocol.VAL:
+            return (Split.TRAIN,)
+        if self is TemporalProtocol.HELDOUT:
+            return (Split.VALIDATION,)
+        return (Split.TRAIN, Split.VALIDATION)
+
+    @property
+    def by_folds(self) -> bool:
+        """Whether the run trains one model per fold of videos (kfold, heldout)."""
+        return self in (TemporalProtocol.KFOLD, TemporalProtocol.HELDOUT)
 
 
 class TemporalLoss(str, Enum):
@@ -57,9 +74,9 @@ class TemporalConfig(RunSettings):
     Attributes:
         features: Feature sources, embedding caches and/or ``audio``.
         model: A registered temporal model (tcn, gru, transformer, ridge).
-        protocol: val, final or kfold.
-        folds: K of the kfold protocol.
-        fold: The fold a kfold member run holds out (set by the kfold protocol), else ``None``.
+        protocol: val, final, kfold or heldout.
+        folds: K of the kfold and heldout protocols.
+        fold: The fold a member run holds out (set by the kfold and heldout protocols), else ``None``.
         window: Frames per training window (and per inference window).
         stride: Frames between training windows [default: window / 2].
         epochs, batch_size, lr, weight_decay: AdamW training.
@@ -68,7 +85,7 @@ class TemporalConfig(RunSettings):
         fusion: joint or sources (networks).
         source_dropout: sources fusion: the chance a source is left out of a training window.
         spans: ridge: half-widths of the windows averaged around each frame (see :class:`LinearTemporalConfig`).
-        alphas: ridge: the regularisations tried, the best chosen by ``folds`` folds over the training videos.
+        alphas: ridge: the regularisations tried for each source, chosen by ``folds`` folds over the training videos.
         max_rows: ridge: frames fitted on at most (every k-th annotated frame beyond).
         seed: Seeds initialisation, shuffling and dropout.
         device: auto, cpu or cuda.
@@ -96,7 +113,7 @@ class TemporalConfig(RunSettings):
     fusion: TemporalFusion = TemporalFusion.JOINT
     source_dropout: float = 0.0
     spans: tuple[int, ...] = (7,)
-    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0)
     max_rows: int = 200_000
     seed: int = 0
     device: str = "auto"
@@ -119,7 +136,7 @@ class TemporalConfig(RunSettings):
         for name in ("window", "epochs", "batch_size", "folds", "max_rows"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.protocol is TemporalProtocol.KFOLD and self.folds < 2:
+        if self.protocol.by_folds and self.folds < 2:
             raise ConfigError(f"--folds must be at least 2, got {self.folds}")
         if self.stride is not None and self.stride < 1:
             raise ConfigError(f"stride must be at least 1, got {self.stride}")

@@ -1,13 +1,22 @@
-"""Fitting the ``ridge`` floor: scikit-learn's ridge regression, its alpha chosen by folds over videos.
+"""Fitting the ``ridge`` floor: scikit-learn's ridge regression, each source's regularisation chosen by video folds.
 
 The model (:class:`~abaw.model.temporal.LinearTemporalModel`) computes its
 columns itself (each frame's features and their windowed means), so the
 design matrix is built by running it over every whole training sequence,
-exactly as it will see them at inference. :class:`~sklearn.linear_model.RidgeCV`
-tries each alpha on grouped folds (:func:`~abaw.temporal.folds.grouped_folds`:
-every entry of a video in one fold), scores the held-out frames with the
-challenge metric (mean CCC of the clipped predictions) and refits the best
-alpha on every row; the coefficients are copied into the model's tensors.
+exactly as it will see them at inference.
+
+Each feature source (an embedding cache, the audio) gets its own
+regularisation: a wide source must not drown a narrow one, and a source
+that does not carry over to unseen videos can be all but switched off. The
+columns of a source with regularisation ``alpha`` are divided by
+``sqrt(alpha)`` before a ridge regression with ``alpha = 1`` (the same fit as
+penalising that source's coefficients ``alpha`` times). The alphas are chosen
+by the challenge metric (mean CCC of the clipped out-of-fold predictions,
+all frames together) on grouped folds (:func:`~abaw.temporal.folds.grouped_folds`:
+every entry of a video in one fold): first one alpha for every source, then
+each source's in turn, every other held, until no change helps. The chosen
+alphas are refitted on every row and the coefficients, scaled back to the
+model's columns, copied into its tensors.
 """
 
 from __future__ import annotations
@@ -17,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import RidgeCV
-from sklearn.metrics import make_scorer
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
 
 from abaw.data.names import video_stem
 from abaw.data.sequences import EntrySequence
@@ -27,26 +36,30 @@ from abaw.model.temporal import LinearTemporalModel
 from abaw.scoring.metrics import ccc
 from abaw.temporal.folds import grouped_folds
 
+SEARCH_ROUNDS = 3
+"""Passes over the sources, each trying every alpha for one source with the others held."""
+
 
 @dataclass
 class RidgeSolution:
     """What the fit chose.
 
     Attributes:
-        alpha: The regularisation kept.
-        cv_ccc: Its mean CCC over the held-out folds (the mean of the folds' scores).
+        alphas: The regularisation of each source, by name.
+        cv_ccc: Their mean CCC over the out-of-fold predictions of the training frames.
         rows: Frames fitted on.
-        folds: Folds the alpha was chosen with.
+        folds: Folds the alphas were chosen with.
     """
 
-    alpha: float
+    alphas: dict[str, float]
     cv_ccc: float
     rows: int
     folds: int
 
     def to_row(self) -> dict[str, float]:
         """The terms of the epoch row (``metrics.jsonl``)."""
-        return {"alpha": self.alpha, "cv/ccc_mean": self.cv_ccc, "rows": float(self.rows), "folds": float(self.folds)}
+        row = {f"alpha/{name}": alpha for name, alpha in self.alphas.items()}
+        return {**row, "cv/ccc_mean": self.cv_ccc, "rows": float(self.rows), "folds": float(self.folds)}
 
 
 def mean_ccc(true: np.ndarray, pred: np.ndarray) -> float:
@@ -93,23 +106,73 @@ def design_matrix(
     return np.concatenate(columns), np.concatenate(targets).astype(np.float64), np.asarray(groups)
 
 
+def column_sources(widths: Sequence[int], spans: int) -> np.ndarray:
+    """The source of each of the model's columns (the face flag's columns go with the first source).
+
+    Example:
+        >>> column_sources([2, 1], spans=1).tolist()  # frame: 2 + 1 + face, then the same averaged
+        [0, 0, 1, 0, 0, 0, 1, 0]
+    """
+    frame = np.concatenate([np.repeat(np.arange(len(widths)), widths), [0]])
+    return np.tile(frame, 1 + spans)
+
+
+class _SourceSearch:
+    """Out-of-fold scores of per-source alphas, each tried once."""
+
+    def __init__(self, features: np.ndarray, targets: np.ndarray, owners: np.ndarray, splits: list):
+        self.features, self.targets, self.owners, self.splits = features, targets, owners, splits
+        self.scores: dict[tuple[float, ...], float] = {}
+
+    def score(self, alphas: tuple[float, ...]) -> float:
+        if alphas not in self.scores:
+            scaled = self.features / np.sqrt(np.asarray(alphas)[self.owners])
+            predicted = cross_val_predict(Ridge(alpha=1.0), scaled, self.targets, cv=self.splits)
+            self.scores[alphas] = mean_ccc(self.targets, predicted)
+        return self.scores[alphas]
+
+    def best(self, candidates: list[tuple[float, ...]]) -> tuple[float, ...]:
+        """The first of the best-scoring ``candidates``."""
+        return max(candidates, key=self.score)
+
+
 def fit_ridge(
     model: LinearTemporalModel,
     sequences: Sequence[EntrySequence],
+    sources: Sequence[tuple[str, int]],
     alphas: Sequence[float],
     folds: int,
     max_rows: int,
 ) -> RidgeSolution:
-    """Fit ``model``'s coefficients on normalised ``sequences``; the alpha chosen by grouped folds.
+    """Fit ``model``'s coefficients on normalised ``sequences``; each source's alpha chosen by grouped folds.
+
+    Args:
+        model: The ridge to fill.
+        sequences: The training entries, normalised.
+        sources: Name and width of each source, in column order.
+        alphas: The regularisations tried for each source.
+        folds: Folds by video the alphas are chosen with.
+        max_rows: Frames fitted on at most.
 
     Raises:
         DataError: with no annotated frame, or fewer than 2 videos to fold.
     """
     features, targets, groups = design_matrix(model, sequences, max_rows)
     splits = grouped_folds(groups, folds)
-    search = RidgeCV(alphas=list(alphas), cv=splits, scoring=make_scorer(mean_ccc))
-    search.fit(features, targets)
+    owners = column_sources([width for _, width in sources], len(model.config.spans))
+    search = _SourceSearch(features, targets, owners, splits)
+    count, grid = len(sources), [float(alpha) for alpha in alphas]
+    chosen = search.best([(alpha,) * count for alpha in grid])
+    for _ in range(SEARCH_ROUNDS if count > 1 else 0):
+        before = chosen
+        for source in range(count):
+            chosen = search.best([(*chosen[:source], alpha, *chosen[source + 1 :]) for alpha in grid])
+        if chosen == before:
+            break
+    scale = 1.0 / np.sqrt(np.asarray(chosen)[owners])
+    fitted = Ridge(alpha=1.0).fit(features * scale, targets)
     with torch.no_grad():
-        model.weight.copy_(torch.as_tensor(search.coef_, dtype=torch.float32))
-        model.bias.copy_(torch.as_tensor(search.intercept_, dtype=torch.float32))
-    return RidgeSolution(float(search.alpha_), float(search.best_score_), len(features), len(splits))
+        model.weight.copy_(torch.as_tensor(fitted.coef_ * scale, dtype=torch.float32))
+        model.bias.copy_(torch.as_tensor(fitted.intercept_, dtype=torch.float32))
+    named = {name: alpha for (name, _), alpha in zip(sources, chosen, strict=True)}
+    return RidgeSolution(named, search.score(chosen), len(features), len(splits))

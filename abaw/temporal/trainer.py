@@ -9,7 +9,9 @@ and the dataset, builds every entry's sequence once, and then, by protocol:
 * ``kfold``: K models under ``RUN/fold-k/``, each trained on the other folds
   of Train+Validation (folds by video) and scored on its own; the
   out-of-fold predictions of every fold's best epoch are scored as one split
-  and written in the official per-video format to ``RUN/oof/``.
+  and written in the official per-video format to ``RUN/oof/``;
+* ``heldout``: the same over Validation alone (a second stage fitted only on
+  the videos its per-frame embeddings never trained on).
 
 :func:`fit` trains one model with the epoch loop of
 :func:`abaw.fitting.loop.run_epochs`, over :class:`RidgeEpochs` for the ridge
@@ -319,10 +321,10 @@ class RidgeEpochs(_HeldOutModel):
             self.model.load_state_dict(checkpoint["model"])
 
     def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
-        """Fit the coefficients on every training frame, the alpha chosen by folds over the training videos."""
+        """Fit the coefficients on every training frame, each source's alpha chosen by folds over the videos."""
         reporter.start_epoch(epoch, 1, 1)
         config = self.config
-        solution = fit_ridge(self.model, self.train, config.alphas, config.folds, config.max_rows)
+        solution = fit_ridge(self.model, self.train, self.data.sources, config.alphas, config.folds, config.max_rows)
         terms = solution.to_row()
         reporter.step(terms)
         return terms
@@ -420,7 +422,7 @@ def train_temporal(
             data = load_sequence_data(index, config.features, config.protocol.train_splits, progress)
             if dist.is_main:
                 write_skipped(folder.work.path, data.skipped)
-            if config.protocol is TemporalProtocol.KFOLD:
+            if config.protocol.by_folds:
                 return _train_kfold(config, folder, data, dist, reporter)
             return _train_single(config, folder, data, dist, reporter)
 
