@@ -12,8 +12,10 @@ columns over the frames with a face, audio columns over every frame.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +23,7 @@ import numpy as np
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
 from abaw.data.audio.cache import fit_rows
 from abaw.data.embeddings import Embeddings, load_embeddings
+from abaw.data.embeddings.cache import REPORT_NAME
 from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
@@ -41,11 +44,14 @@ class FeatureSource(Protocol):
         name: The feature name given to ``--features``.
         dim: Values per frame.
         visual: Whether the features come from face images (missing where there is no face).
+        trained_on: The splits whose entries the model behind the features was trained on (their features
+            are in-sample); ``None`` when not known.
     """
 
     name: str
     dim: int
     visual: bool
+    trained_on: tuple[Split, ...] | None
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """``(rows, dim)`` float32 features, and ``(rows,)`` has-face flags (``None``: every row is valid)."""
@@ -60,6 +66,7 @@ class AudioSource:
     dim: int
     visual: bool
     _features: AudioFeatures
+    trained_on: tuple[Split, ...] | None = ()
 
     @classmethod
     def open(cls, index: DatasetIndex, names: Sequence[str]) -> AudioSource:
@@ -84,6 +91,7 @@ class EmbeddingSource:
     dim: int
     visual: bool
     _reader: Embeddings
+    trained_on: tuple[Split, ...] | None = None
 
     @classmethod
     def open(cls, index: DatasetIndex, name: str, entries: Sequence[str]) -> EmbeddingSource:
@@ -93,12 +101,21 @@ class EmbeddingSource:
             DataError: when the cache is missing or out of date (:class:`~abaw.data.embeddings.EmbeddingsNotReady`).
         """
         reader = load_embeddings(index, name, names=entries)
-        return cls(name, int(reader.dim), True, reader)
+        return cls(name, int(reader.dim), True, reader, _trained_on(reader.folder))
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's embeddings and which rows have a face."""
         features, has_face = self._reader.for_entry(entry.name)
         return features, has_face
+
+
+def _trained_on(folder: Path) -> tuple[Split, ...] | None:
+    """The splits the model of an embedding cache trained on, as its extraction reported them; ``None``: unknown."""
+    try:
+        values = json.loads((folder / REPORT_NAME).read_text(encoding="utf-8"))["trained_on"]
+        return tuple(Split(value) for value in values)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_feature_names(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -237,6 +254,8 @@ class SequenceData:
         visual_dim: Columns of the visual sources (first).
         sequences: Raw (unnormalised) sequences by entry name.
         skipped: Entries left out, with the reasons.
+        in_sample: The splits whose entries some source's model was trained on; ``None`` when a source
+            does not say (an embedding cache extracted before abaw recorded it).
     """
 
     index: DatasetIndex
@@ -244,10 +263,17 @@ class SequenceData:
     visual_dim: int
     sequences: dict[str, EntrySequence]
     skipped: list[SkippedEntry]
+    in_sample: frozenset[Split] | None = field(default_factory=frozenset)
 
     def of(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names``, in that order."""
         return [self.sequences[name] for name in names]
+
+    def unseen(self, names: Sequence[str]) -> list[str] | None:
+        """Those of ``names`` no source's model was trained on (``None`` when that is not known)."""
+        if self.in_sample is None:
+            return None
+        return [name for name in names if self.index.entries[name].split not in self.in_sample]
 
 
 def load_sequence_data(
@@ -268,4 +294,6 @@ def load_sequence_data(
         for entry in progress(entries, "building sequences", total=len(entries))
     }
     described = [(source.name, source.dim) for source in sources]
-    return SequenceData(index, described, visual_dim(sources), sequences, list(selection.skipped))
+    known = [source.trained_on for source in sources]
+    in_sample = None if None in known else frozenset(split for splits in known for split in splits)
+    return SequenceData(index, described, visual_dim(sources), sequences, list(selection.skipped), in_sample)

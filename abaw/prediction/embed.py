@@ -75,6 +75,8 @@ class EmbeddingReport:
         embed_seconds: Seconds spent reading and embedding frames.
         report_path: This report as JSON.
         encoder: A pretrained encoder's record (weights file and its SHA-256, input size, normalisation), else ``None``.
+        trained_on: The splits of this dataset whose entries the model was trained on (none for a pretrained
+            encoder, nor for a model trained on another dataset): their embeddings are in-sample.
     """
 
     name: str
@@ -93,6 +95,7 @@ class EmbeddingReport:
     embed_seconds: float = 0.0
     report_path: Path | None = None
     encoder: dict[str, Any] | None = None
+    trained_on: tuple[Split, ...] = ()
 
     @property
     def dim(self) -> int:
@@ -125,6 +128,7 @@ class EmbeddingReport:
             "frames_per_second": round(self.frames_per_second, 1),
             "report": None if self.report_path is None else str(self.report_path),
             "encoder": self.encoder,
+            "trained_on": [split.value for split in self.trained_on],
         }
 
 
@@ -245,7 +249,7 @@ def extract_embeddings(
     )
     report = EmbeddingReport(
         name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
-        str(trained.device),
+        str(trained.device), trained_on=trained_splits(trained.train_config, index),
     )  # fmt: skip
     options = _RunOptions(splits, trained.device, batch_size, workers, force, progress)
     return _extract(index, work, report, options, began)
@@ -301,6 +305,27 @@ def extract_encoder_embeddings(
     )  # fmt: skip
     options = _RunOptions(splits, target, batch_size, workers, force, progress)
     return _extract(index, work, report, options, began)
+
+
+def trained_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
+    """The splits of ``index`` a per-frame model trained on, from its stored settings (``abaw train``'s protocol).
+
+    A model trained on another dataset (another root) saw none of its entries.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> here = SimpleNamespace(layout=SimpleNamespace(root=Path("/data")))
+        >>> trained_splits({"protocol": "final", "dataset": {"root": "/data"}}, here)
+        (<Split.TRAIN: 'train'>, <Split.VALIDATION: 'val'>)
+        >>> trained_splits({"protocol": "val", "dataset": {"root": "/elsewhere"}}, here)
+        ()
+    """
+    root = (train_config.get("dataset") or {}).get("root")
+    if root is None or Path(root).resolve() != Path(index.layout.root).resolve():
+        return ()
+    # abaw train's protocols (abaw.prediction never imports the trainers): final adds Validation to Train.
+    final = train_config.get("protocol") == "final"
+    return (Split.TRAIN, Split.VALIDATION) if final else (Split.TRAIN,)
 
 
 @dataclass

@@ -158,6 +158,10 @@ def fit_ridge(
         DataError: with no annotated frame, or fewer than 2 videos to fold.
     """
     features, targets, groups = design_matrix(model, sequences, max_rows)
+    if len(np.unique(groups)) < 2:
+        raise DataError(
+            "the ridge chooses its alphas by folds over videos, and its training frames come from one video"
+        )
     splits = grouped_folds(groups, folds)
     owners = column_sources([width for _, width in sources], len(model.config.spans))
     search = _SourceSearch(features, targets, owners, splits)

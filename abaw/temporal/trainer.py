@@ -92,13 +92,19 @@ class TemporalResult:
 
     Attributes:
         run_dir: The run folder.
-        protocol: val, final or kfold.
+        protocol: val, final, kfold or heldout.
         epochs: Epochs per model.
         rows: Every epoch's metrics row (val and final).
         best_epoch: The best validation epoch (val).
-        scores: Validation at the best epoch (val), or the out-of-fold predictions scored as one split (kfold).
-        folds: Each fold's result (kfold).
-        oof_dir: The out-of-fold prediction files (kfold).
+        scores: Validation at the best epoch (val), or the out-of-fold predictions scored as one split
+            (kfold, heldout).
+        folds: Each fold's result (kfold, heldout).
+        oof_dir: The out-of-fold prediction files (kfold, heldout).
+        unseen_scores: The out-of-fold predictions of the entries no feature source's model trained on,
+            scored as one split: the honest out-of-fold score (``None`` when there are none, or it is not
+            known which they are).
+        unseen_entries: How many entries that score covers.
+        oof: The out-of-fold predictions, by entry (in memory only).
     """
 
     run_dir: Path
@@ -109,6 +115,9 @@ class TemporalResult:
     scores: AffectScores | None = None
     folds: list[FoldResult] = field(default_factory=list)
     oof_dir: Path | None = None
+    unseen_scores: AffectScores | None = None
+    unseen_entries: int = 0
+    oof: dict[str, VideoPrediction] | None = field(default=None, repr=False, compare=False)
 
     def fold_spread(self) -> tuple[float, float] | None:
         """Mean and (population) standard deviation of the folds' mean CCC (kfold)."""
@@ -130,6 +139,8 @@ class TemporalResult:
             "fold_ccc_mean": None if spread is None else spread[0],
             "fold_ccc_std": None if spread is None else spread[1],
             "oof_dir": None if self.oof_dir is None else str(self.oof_dir),
+            "unseen_scores": None if self.unseen_scores is None else self.unseen_scores.to_dict(),
+            "unseen_entries": self.unseen_entries,
             "rows": self.rows,
         }
 
@@ -468,7 +479,12 @@ def _fresh_fold(fold: RunDir) -> None:
 def _train_kfold(
     config: TemporalConfig, folder: RunFolder, data: SequenceData, dist: Distributed, reporter: Reporter
 ) -> TemporalResult:
-    """K models by video fold; their out-of-fold predictions scored as one split and written to ``RUN/oof``."""
+    """K models by video fold; their out-of-fold predictions scored as one split and written to ``RUN/oof``.
+
+    The entries whose features no source's model trained on (embeddings of a
+    model trained on Train: the Validation entries) are scored apart too: the
+    honest out-of-fold score, where the others' features are in-sample.
+    """
     index = data.index
     entries = [index.entries[name] for name in sorted(data.sequences)]
     folds = video_folds(entries, config.folds)
@@ -498,7 +514,10 @@ def _train_kfold(
         write_per_video(folder.work.oof, oof, counts, force=True, protect=layout_sources(index.layout), marker=False)
     epochs = 1 if config.closed_form else config.epochs
     result = TemporalResult(folder.final.path, config.protocol, epochs, scores=report.scores, folds=results)
-    result.oof_dir = folder.final.oof
+    result.oof_dir, result.oof = folder.final.oof, oof
+    unseen = data.unseen(names)
+    if unseen:
+        result.unseen_scores, result.unseen_entries = score_entries(oof, index, unseen).scores, len(unseen)
     if dist.is_main:
         atomic_write_json(folder.work.summary, result.to_dict(), force=True)
     return result
