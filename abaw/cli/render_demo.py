@@ -46,8 +46,11 @@ def demo_outputs_table(result: DemoResult) -> Table:
         table.add_row(f"{trained.stage.paper_name} run", f"{run_dir} (best epoch {trained.best_epoch})")
         table.add_row(f"{trained.stage.paper_name} validation", str(result.path(trained.predictions)))
     if result.temporal is not None:
-        run_dir = result.path(result.temporal.run_dir)
-        table.add_row("Temporal run", f"{run_dir} (best epoch {result.temporal.best_epoch})")
+        run_dir, temporal = result.path(result.temporal.run_dir), result.temporal
+        how = f"best epoch {temporal.best_epoch}"
+        if temporal.best_epoch is None:
+            how = f"{temporal.protocol}: by video folds, scored out of fold"
+        table.add_row("Temporal run", f"{run_dir} ({how})")
         table.add_row("Temporal validation", str(result.path(result.temporal.predictions)))
     check = "[green]check passed[/green]" if result.submission_ok else "[red]check failed[/red]"
     submission = "none" if result.submission is None else result.path(result.submission)

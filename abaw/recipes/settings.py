@@ -52,6 +52,9 @@ class TemporalRecipe:
         audio: Whether the audio features join the embeddings.
         fusion: ``sources``: each source projected and normalised on its own; ``joint``: one projection.
         source_dropout: The chance a source is left out of a training window (``sources`` fusion).
+        protocol: ``val`` (fit on Train, scored on Validation) or ``heldout`` (fit by video folds over
+            Validation alone, scored out of fold; the submission is the folds' ensemble).
+        folds: Folds of the ``heldout`` protocol.
     """
 
     model: str = "gru"
@@ -64,6 +67,8 @@ class TemporalRecipe:
     audio: bool = True
     fusion: str = "sources"
     source_dropout: float = 0.3
+    protocol: str = "val"
+    folds: int = 5
 
     @classmethod
     def quick(cls) -> TemporalRecipe:
@@ -82,7 +87,8 @@ class TemporalRecipe:
         return TemporalConfig(
             features=(embeddings, "audio") if self.audio else (embeddings,),
             model=self.model,
-            protocol=TemporalProtocol.VAL,
+            protocol=TemporalProtocol(self.protocol),
+            folds=self.folds,
             window=self.window,
             epochs=self.epochs,
             lr=self.lr,
@@ -109,6 +115,8 @@ class TemporalRecipe:
             "audio": self.audio,
             "fusion": self.fusion,
             "source_dropout": self.source_dropout,
+            "protocol": self.protocol,
+            "folds": self.folds,
         }
 
 

@@ -9,7 +9,9 @@ After the paper's stages, :func:`run_temporal_stage`:
 2. trains a temporal model over those embeddings and the audio features
    under the val protocol (``abaw temporal train``, :class:`~abaw.recipes.settings.TemporalRecipe`);
 3. predicts Validation with its best checkpoint into ``val/temporal/``
-   beside the other stages' folders, and scores it as they are scored;
+   beside the other stages' folders (a model fitted by video folds over
+   Validation, the ``heldout`` protocol: each entry by the fold that did not
+   fit on it), and scores it as they are scored;
 4. searches a smoothing of the temporal and of the last per-frame stage's
    validation predictions (``abaw smooth search``). The filter is chosen and
    scored on Validation itself, so its gain is an upper bound of what it
@@ -65,8 +67,11 @@ class TemporalStageResult:
         embeddings: The embeddings' name (under the dataset's cache).
         features: The temporal model's feature sources.
         run_dir: Its run folder (relative to the demo's folder).
-        checkpoint: The ``best.pt`` used for prediction (relative).
-        best_epoch: The epoch of that checkpoint.
+        checkpoint: The ``best.pt`` used for prediction, or the run folder of a model fitted by folds
+            (the ensemble of its folds) (relative).
+        best_epoch: The epoch of that checkpoint (``None`` for a model fitted by folds).
+        protocol: How it was trained (``abaw temporal train --protocol``): ``heldout`` fits it by video folds
+            over Validation, and its Validation predictions are out of fold.
         scores: Validation scores of its predictions.
         predictions: Folder of its per-video validation predictions (relative).
         smoothing: The smoothing chosen on its validation predictions.
@@ -82,7 +87,8 @@ class TemporalStageResult:
     features: tuple[str, ...]
     run_dir: Path
     checkpoint: Path
-    best_epoch: int
+    best_epoch: int | None
+    protocol: str
     scores: AffectScores
     predictions: Path
     smoothing: SmoothingPlan
@@ -106,6 +112,7 @@ class TemporalStageResult:
             "run_dir": str(self.run_dir),
             "checkpoint": str(self.checkpoint),
             "best_epoch": self.best_epoch,
+            "protocol": self.protocol,
             "val": self.scores.to_dict(),
             "gain_over_base": self.gain,
             "predictions": str(self.predictions),
@@ -172,8 +179,15 @@ def run_temporal_stage(
         config = recipe.config(name, index.layout.root, seed, context.device)
         run_dir = Path("runs") / TEMPORAL_FOLDER
         trained = train_temporal(config, context.path(run_dir), force=True, reporter=context.reporter)
-        (member,) = open_model(trained.run_dir, context.device).members
-        predictions = member.predict(index, Split.VALIDATION, workers=context.workers, progress=context.progress)
+        if trained.oof is not None:
+            # Fitted by video folds: each Validation entry is predicted by the fold that did not fit on it.
+            validation = {entry.name for entry in index.split(Split.VALIDATION)}
+            predictions = {name: video for name, video in trained.oof.items() if name in validation}
+            checkpoint, best_epoch = run_dir, None
+        else:
+            (member,) = open_model(trained.run_dir, context.device).members
+            predictions = member.predict(index, Split.VALIDATION, workers=context.workers, progress=context.progress)
+            checkpoint, best_epoch = run_dir / member.checkpoint.name, member.epoch
         predictions_dir = Path("val") / TEMPORAL_FOLDER
         write_split_predictions(
             context.path(predictions_dir), predictions, index, Split.VALIDATION, force=True, progress=context.progress
@@ -185,8 +199,9 @@ def run_temporal_stage(
         embeddings=name,
         features=config.features,
         run_dir=run_dir,
-        checkpoint=run_dir / member.checkpoint.name,
-        best_epoch=member.epoch,
+        checkpoint=checkpoint,
+        best_epoch=best_epoch,
+        protocol=config.protocol.value,
         scores=scores,
         predictions=predictions_dir,
         smoothing=validation_smoothing(predictions, index, str(predictions_dir)),
