@@ -123,6 +123,7 @@ def parse_table(
     header: Sequence[str],
     key_columns: int = 0,
     error: type[AbawError] = AbawError,
+    required_keys: int | None = None,
 ) -> Table:
     """Parse ``text`` whose first line must be ``header`` joined by commas.
 
@@ -138,6 +139,7 @@ def parse_table(
         header: Expected column names, compared case-insensitively.
         key_columns: How many leading columns are text (the rest are numbers).
         error: The :class:`AbawError` subclass to raise.
+        required_keys: How many leading text columns may not be empty (default all of them).
 
     Raises:
         error: naming ``source`` and the 1-based line of the first problem.
@@ -154,7 +156,7 @@ def parse_table(
     table = _parse_fast(body, len(header), key_columns) if body else None
     if table is None:
         table = _parse_in_blocks(body, len(header), key_columns, source, error)
-    for k, column in enumerate(table.keys):
+    for k, column in enumerate(table.keys[:required_keys]):
         empty = [number for number, key in enumerate(column, start=2) if not key]
         if empty:
             raise error(f"empty {header[k]}", path=source, line=empty[0])

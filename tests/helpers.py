@@ -26,6 +26,28 @@ def write_faces(folder: Path, frames: list[int]) -> Path:
     return folder
 
 
+def write_jpeg_faces(folder: Path, frames: list[int], seed: int = 0, suffix: str = ".jpg") -> Path:
+    """Write decodable 112x112 JPEG crops (seeded noise) for the 1-based ``frames``, named ``NNNNN`` + ``suffix``."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for frame in frames:
+        pixels = rng.integers(0, 256, size=(112, 112, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{frame:05d}{suffix}", format="JPEG", quality=80)
+    return folder
+
+
+def jpeg_dataset(root: Path, rows: int = 6, edition: Edition = Edition.ABAW2022) -> Path:
+    """:func:`tiny_dataset` with decodable crops: models can predict it (no videos, so no audio)."""
+    tiny_dataset(root, edition, rows)
+    for number, folder in enumerate(sorted((root / "cropped_aligned").iterdir())):
+        frames = [int(path.stem) for path in folder.glob("*.jpg")]
+        write_jpeg_faces(folder, frames, seed=number)
+    return root
+
+
 def annotation_dir(root: Path, edition: Edition, train: bool = True) -> Path:
     """The train or validation annotation folder of ``edition`` under ``root``."""
     return root / edition.annotation_parent / (edition.train_folder if train else edition.validation_folder)

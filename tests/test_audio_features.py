@@ -318,12 +318,21 @@ def test_skips_up_to_date_videos_and_force_extracts_again(dataset_copy: Path) ->
     assert (again.extracted, again.skipped, again.audio_seconds) == (0, 8, 0.0)
 
     video = index.entries["102"].video
-    stamp = video.stat().st_mtime_ns + 5_000_000_000
-    os.utime(video, ns=(stamp, stamp))
+    # New times alone (a copy without its timestamps) change nothing: the key is the content.
+    for path in index.layout.videos.values():
+        stamp = path.stat().st_mtime_ns + 5_000_000_000
+        os.utime(path, ns=(stamp, stamp))
+    touched = extract_audio_features(open_dataset(dataset_copy))
+    assert (touched.extracted, touched.skipped) == (0, 8)
+    size = video.stat().st_size
+    with open(video, "ab") as handle:  # trailing bytes: the video still decodes, its content changed
+        handle.write(b"\0" * 16)
     with pytest.raises(AudioFeaturesNotReady) as raised:
         load_audio_features(open_dataset(dataset_copy), names=["102"])
     assert re.search(
-        r"audio features of video 102 \(eGeMAPSv02-first2\) are out of date; run", error_line(raised.value)
+        rf"audio features of video 102 \(eGeMAPSv02-first2\) are out of date: the video .*/102\.\w+ changed since: "
+        rf"its size changed \({size} -> {size + 16} bytes\); run",
+        error_line(raised.value),
     )
     changed = extract_audio_features(open_dataset(dataset_copy))
     assert (changed.extracted, changed.skipped) == (1, 7)

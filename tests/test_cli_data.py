@@ -79,6 +79,27 @@ def test_missing_root_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "does not exist" in err and "Traceback" not in err
 
 
+def test_a_root_holding_nothing_of_aff_wild2_is_one_line_saying_where_it_looked(tmp_path: Path) -> None:
+    wrong = tmp_path / "photos"
+    (wrong / "holiday").mkdir(parents=True)
+    (wrong / "holiday" / "beach.jpg").write_bytes(b"")
+    code, out, err = run("data", "check", "--root", str(wrong))
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        f"error: {wrong}: no annotations found (looked below it for annotations/VA_Set/Training_Set or "
+        "annotations/VA_Set/Train_Set, and '<N>th ABAW Annotations/VA_Estimation_Challenge/Train_Set'): point --root "
+        "at the folder where Aff-Wild2 was unpacked, or pass --annotations DIR; nothing else of Aff-Wild2 was found "
+        "there either"
+    ]
+    # Crops without annotations (the root one level too deep): the tables, then where the annotations were sought.
+    crops = tmp_path / "data" / "cropped_aligned" / "video1"
+    crops.mkdir(parents=True)
+    (crops / "00001.jpg").write_bytes(b"")
+    code, _, err = run("data", "check", "--root", str(tmp_path / "data"))
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'data'}: no annotations found (looked below")
+
+
 def test_generate_refuses_to_overwrite(generated: GeneratedDataset, tmp_path: Path) -> None:
     out = tmp_path / "g"
     assert run("data", "generate", "--out", str(out), "--videos", "6", "--frames", "12")[0] == 0

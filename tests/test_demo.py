@@ -154,6 +154,20 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path: Path) -> None:
         run_demo(recipe, data, out, resume=True)
 
 
+def test_a_dataset_generated_with_other_settings_names_the_setting_and_both_values(tmp_path: Path) -> None:
+    config = GeneratorConfig(videos=6, frames=20, seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    manifest = {"generator": "abaw.data.generate", "config": config.to_dict()}
+    (data / "generated.json").write_text(json.dumps(manifest))
+    with pytest.raises(OutputExistsError) as raised:
+        prepare_dataset(data, replace(config, seed=2), False)
+    assert (
+        str(raised.value)
+        == f"{data}: was generated with other settings (seed was 1, now 2); pass --force to regenerate it"
+    )
+
+
 @pytest.mark.slow
 def test_dataset_is_reused_only_when_generated_with_the_same_settings(finished: DemoResult, tmp_path: Path) -> None:
     config = DemoRecipe.quick().data

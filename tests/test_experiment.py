@@ -1,4 +1,4 @@
-"""``abaw experiment progressive``: seeds, stages, mean ± std, degraded-frame scores, PSNR, output policy."""
+"""``abaw experiment progressive``: seeds, arms, mean ± std, degraded-frame scores, PSNR, output policy."""
 
 from __future__ import annotations
 
@@ -18,12 +18,21 @@ from abaw.errors import DataError
 from abaw.formats.types import VideoPrediction
 from abaw.recipes.measures import Spread, degraded_rows
 from abaw.recipes.progressive import RESULTS_NAME, SEED_RESULT_NAME, ExperimentSettings
+from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.evaluation import score_split
 from abaw.scoring.metrics import score_frames
 from abaw.scoring.psnr import PSNR_CAP, psnr
 from abaw.synthetic.degradations import Degradation, DegradationRecord, write_degradations
 
-STAGES = ["Disc-tiny", "AEG-CD-tiny", "AEG-CD-SZ-tiny"]
+ARMS = [
+    "Disc-tiny",
+    "Disc-tiny + noise",
+    "AEG-CD-tiny (paper)",
+    "AEG-CD-SZ-tiny (paper)",
+    "AEG-CD-tiny (residual)",
+    "AEG-CD-SZ-tiny (residual)",
+]
+KEYS = ["disc", "disc-noise", "aeg-cd-paper", "aeg-cd-sz-paper", "aeg-cd-residual", "aeg-cd-sz-residual"]
 SEEDS = [0, 1]
 
 
@@ -114,6 +123,12 @@ def test_a_dataset_without_a_record_has_no_degraded_rows(tmp_path: Path) -> None
 def test_settings_refuse_repeated_seeds_and_unknown_knobs() -> None:
     with pytest.raises(DataError, match="given twice"):
         ExperimentSettings(seeds=(0, 0))
+    with pytest.raises(DataError, match=r"generator\(s\) paper given twice"):
+        ExperimentSettings.create(generators=["paper", "paper"])
+    with pytest.raises(DataError, match="'gan' is not a valid GeneratorKind"):
+        ExperimentSettings.create(generators=["gan"])
+    with pytest.raises(DataError, match="'easy' is not a valid DataPreset"):
+        ExperimentSettings.create(datasets=["easy"])
     with pytest.raises(DataError, match="unknown experiment setting"):
         ExperimentSettings(knobs={"lambda_gp": 1.0})
     settings = ExperimentSettings.create(seeds=[2], data_seed=5, epochs=[1, 2, 3], warmup_steps=7, d_affect=None)
@@ -130,50 +145,88 @@ def test_spread_is_mean_and_sample_std() -> None:
 # --------------------------------------------------------------------------- the command
 
 
+def test_an_experiment_on_a_given_dataset_records_no_generator_settings() -> None:
+    settings = ExperimentSettings.create(quick=True)
+    assert settings.to_dict()["recipe"]["data"] == settings.recipe.data.to_dict()
+    given = settings.to_dict(generated=False)
+    assert given["recipe"]["data"] is None and given["datasets"] is None
+
+
+def test_arms_start_from_the_disc_and_the_control_gets_the_adversarial_iterations() -> None:
+    settings = ExperimentSettings.create(generators=["residual"], epochs=[3, 2, 1])
+    arms = {arm.key: arm for arm in settings.arms}
+    assert list(arms) == ["disc", "disc-noise", "aeg-cd-residual", "aeg-cd-sz-residual"]
+    assert arms["disc-noise"].stage.epochs == 3 and arms["disc-noise"].stage.variant == "disc"
+    assert arms["disc-noise"].stage.lr == arms["aeg-cd-residual"].stage.lr
+    assert dict(arms["disc-noise"].settings) == {"noise_augment": True}
+    assert (arms["aeg-cd-residual"].start, arms["aeg-cd-sz-residual"].start) == ("disc", "aeg-cd-residual")
+    assert dict(arms["aeg-cd-sz-residual"].settings) == {"generator": "residual"}
+
+
 @pytest.mark.slow
-def test_table_and_json_have_every_stage_and_seed(finished: tuple[Path, dict, str]) -> None:
+def test_table_and_json_have_every_arm_and_seed(finished: tuple[Path, dict, str]) -> None:
     folder, report, stdout = finished
-    assert [stage["name"] for stage in report["summary"]] == STAGES
-    assert [seed["seed"] for seed in report["seeds"]] == SEEDS
-    for seed in report["seeds"]:
-        assert [stage["name"] for stage in seed["stages"]] == STAGES
-        for stage in seed["stages"]:
+    (dataset,) = report["datasets"]
+    assert dataset["name"] == "demo"
+    assert [arm["name"] for arm in dataset["summary"]] == ARMS
+    assert [seed["seed"] for seed in dataset["seeds"]] == SEEDS
+    for seed in dataset["seeds"]:
+        assert [arm["name"] for arm in seed["stages"]] == ARMS
+        for arm, key in zip(seed["stages"], KEYS, strict=True):
             # Paths in the results are relative to the experiment's folder.
-            assert stage["run_dir"].startswith(f"seed-{seed['seed']}/runs/")
-            assert (folder / "out" / stage["run_dir"] / "best.pt").is_file()
-        assert (folder / "out" / f"seed-{seed['seed']}" / SEED_RESULT_NAME).is_file()
-    assert json.loads((folder / "out" / RESULTS_NAME).read_text())["summary"] == report["summary"]
-    for name in [*STAGES, "ALN AEG-CD-SZ (published)", "PSNR out", "degr. mean"]:
+            assert arm["run_dir"] == f"demo/seed-{seed['seed']}/runs/{key}"
+            assert (folder / "out" / arm["run_dir"] / "best.pt").is_file()
+        assert (folder / "out" / "demo" / f"seed-{seed['seed']}" / SEED_RESULT_NAME).is_file()
+    assert json.loads((folder / "out" / RESULTS_NAME).read_text())["datasets"] == report["datasets"]
+    for name in [*ARMS, "ALN AEG-CD-SZ", "PSNR out", "degr. mean", "vs best"]:
         assert name in stdout
-    assert stdout.count("AEG-CD-SZ-tiny") >= 1 + len(SEEDS)
+    assert stdout.count("AEG-CD-SZ-tiny (residual)") >= 1 + len(SEEDS)
+
+
+@pytest.mark.slow
+def test_each_arm_trains_from_its_start_with_its_settings(finished: tuple[Path, dict, str]) -> None:
+    folder, _, _ = finished
+    runs = folder / "out" / "demo" / "seed-1" / "runs"
+    config = {key: load_checkpoint(runs / key / "last.pt")["config"] for key in KEYS}
+    assert config["disc"]["init"] is None
+    # Each records where its start's checkpoint is once the experiment is complete, never the staging folder.
+    for key, start in (("disc-noise", "disc"), ("aeg-cd-residual", "disc"), ("aeg-cd-sz-residual", "aeg-cd-residual")):
+        assert config[key]["init"] == str(runs / start / "best.pt"), key
+    assert config["disc-noise"]["noise_augment"] and config["disc-noise"]["epochs"] == 2
+    assert config["aeg-cd-sz-residual"]["generator"] == "residual" and config["aeg-cd-sz-paper"]["generator"] == "paper"
+    model = load_checkpoint(runs / "aeg-cd-sz-residual" / "last.pt")["model_config"]
+    assert model["generator"] == "residual" and model["latent_gate"] is True
+    assert load_checkpoint(runs / "aeg-cd-sz-paper" / "last.pt")["model_config"]["latent_gate"] is False
 
 
 @pytest.mark.slow
 def test_mean_and_std_agree_with_the_seeds(finished: tuple[Path, dict, str]) -> None:
     _, report, _ = finished
-    for number, stage in enumerate(report["summary"]):
-        per_seed = [seed["stages"][number] for seed in report["seeds"]]
+    (dataset,) = report["datasets"]
+    for number, arm in enumerate(dataset["summary"]):
+        per_seed = [seed["stages"][number] for seed in dataset["seeds"]]
         for key in ("valence", "arousal", "mean"):
             values = [item["val"][f"ccc_{key}"] for item in per_seed]
-            assert stage["ccc"][key]["values"] == values
-            assert stage["ccc"][key]["mean"] == pytest.approx(np.mean(values))
-            assert stage["ccc"][key]["std"] == pytest.approx(np.std(values, ddof=1))
+            assert arm["ccc"][key]["values"] == values
+            assert arm["ccc"][key]["mean"] == pytest.approx(np.mean(values))
+            assert arm["ccc"][key]["std"] == pytest.approx(np.std(values, ddof=1))
             degraded = [item["val_degraded"][f"ccc_{key}"] for item in per_seed]
-            assert stage["ccc_degraded"][key]["mean"] == pytest.approx(np.mean(degraded))
+            assert arm["ccc_degraded"][key]["mean"] == pytest.approx(np.mean(degraded))
         assert all(item["val_degraded"]["frames"] < item["val"]["frames"] for item in per_seed)
 
 
 @pytest.mark.slow
-def test_psnr_is_measured_for_the_generator_stages_only(finished: tuple[Path, dict, str]) -> None:
+def test_psnr_is_measured_for_the_generator_arms_only(finished: tuple[Path, dict, str]) -> None:
     _, report, _ = finished
-    disc, *adversarial = report["summary"]
-    assert disc["psnr_output"] is None and disc["psnr_noisy"] is None
-    for stage in adversarial:
-        noisy = stage["psnr_noisy"]["values"]
+    (dataset,) = report["datasets"]
+    disc, control, *adversarial = dataset["summary"]
+    assert disc["psnr_output"] is None and control["psnr_output"] is None and disc["psnr_noisy"] is None
+    for arm in adversarial:
+        noisy = arm["psnr_noisy"]["values"]
         # Every model gets the same noisy faces, so their PSNR does not depend on the seed.
         assert noisy[0] == noisy[1] and 5.0 < noisy[0] < 60.0
-        assert stage["psnr_output"]["mean"] == pytest.approx(np.mean(stage["psnr_output"]["values"]))
-    faces = {item["psnr"]["faces"] for seed in report["seeds"] for item in seed["stages"] if item["psnr"]}
+        assert arm["psnr_output"]["mean"] == pytest.approx(np.mean(arm["psnr_output"]["values"]))
+    faces = {item["psnr"]["faces"] for seed in dataset["seeds"] for item in seed["stages"] if item["psnr"]}
     assert faces == {6}
 
 
@@ -189,7 +242,7 @@ def test_rerun_is_refused_without_force_and_resume_reuses_measured_seeds(
     out = tmp_path / "out"
     shutil.copytree(folder / "out", tmp_path / "out.partial")
     (tmp_path / "out.partial" / RESULTS_NAME).unlink()
-    for seed in (tmp_path / "out.partial").glob("seed-*"):
+    for seed in (tmp_path / "out.partial").glob("demo/seed-*"):
         shutil.rmtree(seed / "runs")  # were they retrained, the runs would come back
     code, _, stderr = run(*quick_args(folder, "--seeds", "0,0", "--out", str(out), "--resume"))
     assert code == 2 and "given twice" in stderr
@@ -198,8 +251,8 @@ def test_rerun_is_refused_without_force_and_resume_reuses_measured_seeds(
     code, _, stderr = run(*quick_args(folder, "--seeds", "0,1", "--out", str(out), "--resume"))
     assert code == 0, stderr
     resumed = json.loads((out / RESULTS_NAME).read_text())
-    assert resumed["summary"] == report["summary"]
-    assert not (out / "seed-0" / "runs").exists() and not (tmp_path / "out.partial").exists()
+    assert resumed["datasets"][0]["summary"] == report["datasets"][0]["summary"]
+    assert not (out / "demo" / "seed-0" / "runs").exists() and not (tmp_path / "out.partial").exists()
 
 
 @pytest.mark.slow
@@ -208,10 +261,10 @@ def test_force_replaces_an_experiment(finished: tuple[Path, dict, str], tmp_path
     out = Path(shutil.copytree(folder / "out", tmp_path / "out"))
     code, _, stderr = run(*quick_args(folder, "--seeds", "4", "--epochs", "1,1,1", "--out", str(out), "--force"))
     assert code == 0, stderr
-    replaced = json.loads((out / RESULTS_NAME).read_text())
+    (replaced,) = json.loads((out / RESULTS_NAME).read_text())["datasets"]
     assert [seed["seed"] for seed in replaced["seeds"]] == [4]
     assert replaced["summary"][0]["ccc"]["mean"]["std"] is None  # one seed: no spread
-    assert not (out / "seed-0").exists() and (out / "seed-4" / SEED_RESULT_NAME).is_file()
+    assert not (out / "demo" / "seed-0").exists() and (out / "demo" / "seed-4" / SEED_RESULT_NAME).is_file()
 
 
 def test_refuses_outputs_in_the_dataset_and_folders_abaw_did_not_write(generated, tmp_path: Path) -> None:

@@ -317,6 +317,12 @@ def test_sample_file_values_may_be_any_text(tmp_path):
     rows = read_sample_file(sample)
     assert rows.names == ["b", "a"]
     assert rows.frames.tolist() == [2, 1]
+    # Only image_location matters: empty value columns are a sample too.
+    sample.write_text(SINGLE + "T1/00001.jpg,,\nT1/00002.jpg,,\n")
+    assert read_sample_file(sample).frames.tolist() == [1, 2]
+    sample.write_text(SINGLE + ",0,0\n")
+    with pytest.raises(PredictionError, match="empty image_location"):
+        read_sample_file(sample)
     sample.write_text(SINGLE + "b/00002.jpg,0,0\nb/00002.jpg,0,0\n")
     with pytest.raises(PredictionError, match="appears again") as caught:
         read_sample_file(sample)

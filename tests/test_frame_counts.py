@@ -250,6 +250,12 @@ def test_rule_option_and_sample_file_override(tmp_path: Path) -> None:
     (root / "counts_total_number_of_frames.txt").write_text("200 9\n")
     counts = open_dataset(root).frame_counts(Split.TEST, sample=read_sample_counts(sample))
     assert dict(counts) == {"200": 11} and counts.sources["200"] == "sample file sample.txt"
+    # The sample wins, and says it: the count file disagrees.
+    assert counts.notes == [
+        f"{sample}: 1 video(s) have another frame count in the count file "
+        f"{root / 'counts_total_number_of_frames.txt'} (200 11 rows, 9 in the count file); the sample file's rows "
+        "are used, as the organisers' submission template"
+    ]
 
 
 def test_test_entry_without_any_source_is_a_problem_of_that_entry(tmp_path: Path) -> None:

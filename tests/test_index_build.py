@@ -173,7 +173,7 @@ def test_an_unreadable_test_list_is_an_error_of_the_test_split_and_gives_no_test
     assert problem.message.startswith(f"{tmp_path}/{message}"), problem.message
 
 
-def test_face_folders_are_found_for_known_names_only_and_the_first_crop_root_wins(tmp_path):
+def test_face_folders_are_found_in_every_crop_root_and_a_folder_of_no_entry_is_reported(tmp_path):
     layout = make_layout(tmp_path, frame_roots=("crops", "crops_new"))
     for name in ("a", "b", "c"):
         write_annotation(tmp_path / "train" / f"{name}.txt", labels(2))
@@ -186,10 +186,14 @@ def test_face_folders_are_found_for_known_names_only_and_the_first_crop_root_win
     (tmp_path / "crops" / "c").write_text("a file, not a folder")
     sources = collect_sources(layout)
     assert sources.frames_dirs == {
-        "a": tmp_path / "crops" / "a",
-        "b": tmp_path / "crops_new" / "b",
-        "t": tmp_path / "crops" / "t",
+        "a": [tmp_path / "crops" / "a", tmp_path / "crops_new" / "a"],
+        "b": [tmp_path / "crops_new" / "b"],
+        "t": [tmp_path / "crops" / "t"],
     }
+    (stray,) = [problem for problem in sources.problems if "stranger" in problem.message]
+    assert stray.severity is Severity.WARNING
+    assert stray.message.startswith(f"{tmp_path / 'crops'}: 1 face-crop folder(s) named by no annotation file")
+    assert "test list" in stray.message and "misspelt" in stray.message
 
 
 def test_videos_are_matched_by_exact_name_first_then_without_the_person_suffix(tmp_path):
@@ -351,7 +355,7 @@ def test_a_face_folder_that_cannot_be_listed_is_an_error_of_its_entry(tmp_path):
     sources = collect_sources(layout)
     # Listed when the sources were collected, replaced by a file before the build reads it.
     for name in ("a", "t"):
-        sources.frames_dirs[name] = tmp_path / "crops" / name
+        sources.frames_dirs[name] = [tmp_path / "crops" / name]
         (tmp_path / "crops" / name).write_text("not a folder")
     contents = build_contents(layout, sources, no_progress)
     for name, effect in (("a", Effect.SKIPPED), ("t", Effect.BLOCKS)):
@@ -508,3 +512,53 @@ def test_verifying_face_images_reports_each_unusable_image_with_its_entry(tmp_pa
         Severity.ERROR,
     ]
     assert all((problem.entry, problem.split) == ("a", Split.TRAIN) for problem in found.values())
+
+
+def test_an_entry_whose_crops_lie_in_two_crop_roots_gets_every_frame_from_where_it_is(tmp_path):
+    # Aff-Wild2 ships cropped_aligned/ and cropped_aligned_new_50_vids/; a video can have a folder in both.
+    layout = make_layout(tmp_path, frame_roots=("cropped_aligned", "cropped_aligned_new_50_vids"))
+    for name in ("split", "moved"):
+        write_annotation(tmp_path / "train" / f"{name}.txt", labels(24))
+    first, second = tmp_path / "cropped_aligned", tmp_path / "cropped_aligned_new_50_vids"
+    write_faces(first / "split", list(range(1, 11)))
+    write_faces(second / "split", list(range(5, 25)))
+    (first / "moved").mkdir()  # an empty folder left where the crops were before
+    write_faces(second / "moved", list(range(1, 25)))
+    contents = build(layout)
+    split, moved = contents.entries["split"], contents.entries["moved"]
+    assert split.face_frames.tolist() == list(range(1, 25))
+    assert [split.image_path(frame) for frame in (4, 10, 11, 24)] == [
+        first / "split" / "00004.jpg",
+        first / "split" / "00010.jpg",
+        second / "split" / "00011.jpg",
+        second / "split" / "00024.jpg",
+    ]
+    assert moved.face_frames.tolist() == list(range(1, 25)) and moved.image_path(7) == second / "moved" / "00007.jpg"
+    expected = (
+        f"{first / 'split'}: the face crops of split lie in 2 folders: {first / 'split'} (10 images), "
+        f"{second / 'split'} (20 images); all 24 frames are used; 6 frames are in more than one, taken from the first"
+    )
+    assert messages(contents.problems, "split")[expected] == (Severity.WARNING, Effect.WARNING)
+    assert (
+        f"{first / 'moved'}: the face crops of moved lie in 2 folders: {first / 'moved'} (0 images), "
+        f"{second / 'moved'} (24 images); all 24 frames are used"
+    ) in messages(contents.problems, "moved")
+    # The index cache keeps where each frame is.
+    index = DatasetIndex.of(layout, contents)
+    from abaw.data.index_cache import read_cache, write_cache
+
+    write_cache(tmp_path / "index.npz", "key", index.contents)
+    cached = read_cache(tmp_path / "index.npz", "key")
+    assert cached is not None and cached.entries["split"].image_path(11) == second / "split" / "00011.jpg"
+
+
+def test_face_images_with_an_upper_case_suffix_are_faces_read_under_their_own_name(tmp_path):
+    layout = make_layout(tmp_path)
+    write_annotation(tmp_path / "train" / "a.txt", labels(3))
+    (tmp_path / "test.txt").write_text("t\n")
+    crops = write_faces(tmp_path / "crops" / "a", [1])
+    for frame in (2, 3):
+        (crops / f"{frame:05d}.JPG").write_bytes(b"")
+    entry = build(layout).entries["a"]
+    assert entry.face_frames.tolist() == [1, 2, 3]
+    assert [entry.image_path(frame).name for frame in (1, 2, 3)] == ["00001.jpg", "00002.JPG", "00003.JPG"]

@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from abaw.data.embeddings import checkpoint_fingerprint
 from abaw.data.sequences import EntrySequence, Normalisation
 from abaw.errors import CheckpointError
 from abaw.model import ModelFamily, create_model, model_config
 from abaw.outputs import OutputKind, write_marker
 from abaw.prediction.members import TemporalMember, TrainedModel
 from abaw.prediction.open import checkpoint_files, load_trained_model, open_frame_model, open_model
-from abaw.runtime.checkpoint import save_checkpoint
+from abaw.runtime.checkpoint import load_weights, save_checkpoint
 from abaw.runtime.windows import predict_sequences
 from abaw.training.config import TrainConfig
 
@@ -111,10 +114,32 @@ def test_a_run_folder_opens_its_best_else_its_last(tmp_path):
     assert isinstance(opened.members[0], TrainedModel)
 
 
+def fold_payload(fold: int, folds: int, epoch: int = 3, **settings) -> dict:
+    """A fold of a kfold run of ``folds`` folds and 3 epochs, after ``epoch`` epochs."""
+    payload = temporal_payload(seed=fold)
+    config = {**payload["config"], "protocol": "kfold", "folds": folds, "epochs": 3, "seed": 0, "fold": fold}
+    return {**payload, "config": {**config, **settings}, "epoch": epoch}
+
+
+def kfold_run(path: Path, numbers: tuple[int, ...], *, summary: bool = True) -> Path:
+    """A kfold run folder as abaw temporal train leaves it: every fold's best and last, then its summary.json."""
+    for number in numbers:
+        run_folder(path / f"fold-{number}", fold_payload(number, len(numbers)), "last.pt", "best.pt")
+    if summary:
+        folds = [
+            {
+                "fold": number,
+                "best_epoch": 3,
+                "checkpoint_sha256": checkpoint_fingerprint(path / f"fold-{number}/best.pt"),
+            }
+            for number in numbers
+        ]
+        (path / "summary.json").write_text(json.dumps({"protocol": "kfold", "folds": folds}))
+    return path
+
+
 def test_a_kfold_folder_is_one_member_per_fold_in_fold_order(tmp_path):
-    kfold = tmp_path / "kfold"
-    for fold in (1, 2, 10):
-        run_folder(kfold / f"fold-{fold}", temporal_payload(seed=fold), "last.pt", "best.pt")
+    kfold = kfold_run(tmp_path / "kfold", (1, 2, 10))
     opened = open_model(kfold, "cpu")
     assert opened.is_kfold and opened.family is ModelFamily.TEMPORAL
     assert [member.checkpoint.parent.name for member in opened.members] == ["fold-1", "fold-2", "fold-10"]
@@ -151,3 +176,81 @@ def test_an_unknown_kind_and_a_missing_path_are_one_line(tmp_path):
         open_model(tmp_path / "odd.pt", "cpu")
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         open_model(tmp_path / "missing.pt", "cpu")
+
+
+def unfinished_kfold(path: Path) -> Path:
+    """A kfold run of 3 folds killed in fold 2: fold 1 done, fold 2 one epoch of three, no fold 3, no summary."""
+    run_folder(path / "fold-1", fold_payload(1, 3), "last.pt", "best.pt")
+    run_folder(path / "fold-2", fold_payload(2, 3, epoch=1), "last.pt")
+    return path
+
+
+UNFINISHED = (
+    "{kfold}: an unfinished kfold run (no summary.json): fold-2 stopped after epoch 1 of 3, fold-3 not started; "
+    "finish it with 'abaw temporal train --resume --out {kfold}' before predicting with it"
+)
+"""What an :func:`unfinished_kfold` run is refused with."""
+
+
+def test_an_unfinished_kfold_run_is_refused_naming_how_far_each_fold_got_and_the_resume(tmp_path):
+    kfold = unfinished_kfold(tmp_path / "kfold")
+    with pytest.raises(CheckpointError) as raised:
+        open_model(kfold, "cpu")
+    assert str(raised.value) == UNFINISHED.format(kfold=kfold)
+
+
+def test_a_kfold_run_missing_a_fold_or_holding_one_of_another_run_is_refused(tmp_path):
+    deleted = kfold_run(tmp_path / "deleted", (1, 2, 3))
+    shutil.rmtree(deleted / "fold-3")
+    with pytest.raises(CheckpointError, match=r"records 3 folds; missing: fold-3, not of this run: none"):
+        open_model(deleted, "cpu")
+    # A fold copied from a run of other settings.
+    other_settings = kfold_run(tmp_path / "settings", (1, 2, 3))
+    save_checkpoint(other_settings / "fold-2" / "best.pt", fold_payload(2, 3, seed=7))
+    with pytest.raises(CheckpointError) as raised:
+        open_model(other_settings, "cpu")
+    assert str(raised.value).startswith(f"{other_settings / 'fold-2' / 'best.pt'}: trained with other settings than ")
+    assert "seed was 0, now 7" in str(raised.value)
+    # A fold copied from a run of the same settings (here: another epoch's weights): not the bytes the summary records.
+    same_settings = kfold_run(tmp_path / "same", (1, 2, 3))
+    save_checkpoint(same_settings / "fold-2" / "best.pt", {**fold_payload(2, 3), "model": fold_payload(5, 3)["model"]})
+    with pytest.raises(CheckpointError, match=r"fold-2/best.pt: is not the checkpoint summary.json records for fold 2"):
+        open_model(same_settings, "cpu")
+
+
+def test_a_runs_config_yaml_given_as_a_checkpoint_names_the_run_folder_instead(tmp_path):
+    run = run_folder(tmp_path / "run", frame_payload())
+    (run / "config.yaml").write_text("variant: disc-tiny\nepochs: 3\n")
+    with pytest.raises(CheckpointError) as raised:
+        open_model(run / "config.yaml", "cpu")
+    assert str(raised.value) == (
+        f"{run / 'config.yaml'}: is the run's settings (a YAML text file), not a checkpoint: give the run folder "
+        f"{run}, or its best.pt or last.pt"
+    )
+    (tmp_path / "notes.txt").write_text("best epoch 3\n")
+    with pytest.raises(CheckpointError, match=r"notes.txt: is a text file, not a checkpoint: give a best.pt"):
+        load_weights(tmp_path / "notes.txt")
+
+
+def test_a_chain_of_stages_given_as_one_run_lists_its_stage_folders(tmp_path):
+    chain = tmp_path / "runs"
+    for stage in ("disc", "aeg-cd"):
+        run_folder(chain / stage, frame_payload())
+    with pytest.raises(CheckpointError) as raised:
+        open_model(chain, "cpu")
+    assert str(raised.value) == (
+        f"{chain}: no best.pt or last.pt in this folder, but in its run folders aeg-cd, disc (a chain of abaw train "
+        f"--stages?): give one of them, e.g. {chain / 'disc'}"
+    )
+
+
+def test_a_temporal_checkpoint_given_as_init_names_what_it_holds_and_what_init_takes(tmp_path):
+    path = save_checkpoint(tmp_path / "temporal.pt", temporal_payload())
+    with pytest.raises(CheckpointError) as raised:
+        load_weights(path)
+    assert str(raised.value) == (
+        f"{path}: holds a temporal model of abaw temporal train; --init takes a per-frame model of abaw train"
+    )
+    assert set(load_weights(save_checkpoint(tmp_path / "frame.pt", frame_payload()))) == set(
+        create_model("disc-tiny").state_dict()
+    )

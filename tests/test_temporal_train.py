@@ -89,7 +89,12 @@ def test_kfold_out_of_fold_predictions_cover_every_entry_once_and_folds_never_sh
     for number in (1, 2):
         checkpoint = load_checkpoint(kfold_run / f"fold-{number}" / "best.pt")
         assert checkpoint["config"]["fold"] == number
-        assert checkpoint["features"] == {"names": ["audio"], "dims": [AudioFeatureConfig().dim]}
+        assert checkpoint["features"] == {
+            "names": ["audio"],
+            "dims": [AudioFeatureConfig().dim],
+            "fingerprints": {"audio": "eGeMAPSv02-first2 format 2"},
+            "made_from": {"audio": "audio features eGeMAPSv02-first2"},
+        }
 
 
 @pytest.mark.slow

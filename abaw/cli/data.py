@@ -77,7 +77,9 @@ def check(
         for line in problem_lines(report.errors):
             click.echo(f"error: {line}", err=True)
         if not report.errors:
-            click.echo("error: train and validation need usable frames (a label and a face image)", err=True)
+            missing = dataset.layout.annotations_missing()
+            reason = missing or "train and validation need usable frames (a label and a face image)"
+            click.echo(f"error: {reason}", err=True)
         raise SystemExit(EXIT_CHECK_FAILED)
     cli.console.print(f"[green]usable[/green]: {dataset.layout.root}")
 

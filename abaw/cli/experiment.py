@@ -28,6 +28,12 @@ def experiment_group() -> None:
 @click.option("--seeds", callback=seed_list, help="Training seeds, comma-separated [default: 0,1,2].")
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the demo data.")
 @click.option("--epochs", callback=epoch_counts, help="Epochs of Disc, AEG-CD, AEG-CD-SZ [default: the demo's 3,1,1].")
+@click.option(
+    "--lrs",
+    "learning_rates",
+    callback=comma_separated(float, "numbers", "3e-4,1e-4,1e-4"),
+    help="Adam learning rates of Disc, AEG-CD, AEG-CD-SZ (the control takes AEG-CD's) [default: the demo's].",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per iteration [default: the demo's 32].")
 @click.option("--warmup-steps", type=click.IntRange(min=0), help="Generator warm-up iterations (abaw train's flag).")
 @click.option(
@@ -38,6 +44,28 @@ def experiment_group() -> None:
 @click.option("--drift", type=click.FloatRange(min=0), help="Critic drift penalty EPS (abaw train's flag).")
 @click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), help="The critic's learning rate.")
 @click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), help="The generator's learning rate.")
+@click.option(
+    "--latent-gate/--no-latent-gate",
+    default=None,
+    help="The latent joins the discriminator through a gate learned from 0 (abaw train's flag) [default: with "
+    "the residual generator].",
+)
+@click.option(
+    "--gate-lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Adam learning rate of the scalars learned from 0 (abaw train's flag).",
+)
+@click.option(
+    "--generators",
+    callback=comma_separated(str, "generators", "paper,residual"),
+    help="Generators whose AEG-CD and AEG-CD-SZ are trained: paper and/or residual [default: paper,residual].",
+)
+@click.option(
+    "--datasets",
+    callback=comma_separated(str, "datasets", "demo,hard"),
+    help="Generated datasets: demo (the demo's data) and/or hard (the same made harder, generated in DATA-hard) "
+    "[default: demo].",
+)
 @click.option(
     "--psnr-faces",
     type=click.IntRange(min=1),
@@ -57,8 +85,11 @@ def progressive_command(
     seeds: list[int] | None,
     data_seed: int,
     epochs: list[int] | None,
+    learning_rates: list[float] | None,
     batch_size: int | None,
     psnr_faces: int | None,
+    generators: list[str] | None,
+    datasets: list[str] | None,
     device: str,
     workers: int,
     resume: bool,
@@ -66,13 +97,16 @@ def progressive_command(
     force: bool,
     **knobs: object,
 ) -> None:
-    """Train Disc -> AEG-CD -> AEG-CD-SZ once per training seed on one dataset; print each stage's mean ± std.
+    """Train the Disc, its noise control and each generator's AEG-CD and AEG-CD-SZ per seed; print mean ± std.
 
-    Measures, per stage, validation CCC on all frames and on the degraded
-    frames, and the PSNR of the generator's output next to its noisy input.
-    Each seed costs about one demo's training (3 seeds: about 12 minutes on a
-    quiet 2-core CPU where the demo trains in 4, longer where it is slower);
-    --quick takes under a minute per seed.
+    Per training seed and dataset: the Disc; from its best.pt the Disc
+    trained on the generator's noise model for as many iterations as the
+    adversarial stages get (the fair control); and for each generator AEG-CD
+    from the Disc, then AEG-CD-SZ from that AEG-CD. Measures, per arm,
+    validation CCC on all frames and on the degraded frames, and the PSNR of
+    the generator's output next to its noisy input. Each seed and dataset
+    costs about two demos' training with both generators; --quick takes about
+    a minute per seed.
     """
     from abaw.cli.render_experiment import experiment_table, seeds_table
     from abaw.cli.render_training import RichReporter
@@ -89,8 +123,11 @@ def progressive_command(
         seeds=seeds if seeds is not None else (0, 1, 2),
         data_seed=data_seed,
         epochs=epochs,
+        learning_rates=learning_rates,
         batch_size=batch_size,
         psnr_faces=psnr_faces,
+        generators=generators if generators is not None else ("paper", "residual"),
+        datasets=datasets if datasets is not None else ("demo",),
         **knobs,
     )
     try:

@@ -97,7 +97,12 @@ def predict_command(
     json_path: Path | None,
     force: bool,
 ) -> None:
-    """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled."""
+    """Predict every frame of a split into per-video files (what abaw score reads); score it when labelled.
+
+    Scores of a split a model trained on (a final or kfold run on val) are
+    shown as in-sample, without the published rows.
+    """
+    from abaw.cli.render_prediction import members_table
     from abaw.prediction.ensemble import load_ensemble
     from abaw.prediction.predict import predict_split
 
@@ -117,10 +122,13 @@ def predict_command(
         warn=cli.warn,
         progress=cli.progress,
     )
+    cli.console.print(members_table(result.members))
     cli.console.print(f"frame counts from {result.frame_counts.summary()}", markup=False, highlight=False)
     payload: dict[str, object] = {
+        "members": [member.to_dict() for member in result.members],
         "checkpoints": ensemble.checkpoints,
         "weights": ensemble.weights,
+        "in_sample": result.in_sample,
         "smoothing": None if smoothing is None else smoothing.to_dict(),
         "split": chosen.value,
         "out": str(out),
@@ -130,8 +138,11 @@ def predict_command(
     if result.report is not None:
         for note in result.report.notes:
             cli.warn(note)
+        if result.in_sample is not None:
+            cli.warn(f"in-sample scores: {result.in_sample}; score held-out predictions (a val run, kfold oof/)")
         published = published_results(chosen.value)
-        cli.console.print(scores_table(ensemble.label, chosen.value, result.report.scores, published))
+        table = scores_table(ensemble.label, chosen.value, result.report.scores, published, result.in_sample)
+        cli.console.print(table)
         payload.update(result.report.to_dict())
         payload["published"] = [asdict(row) for row in published]
     cli.console.print(f"wrote {result.videos} prediction files to {out}")
@@ -165,7 +176,7 @@ def predict_test_command(
 
     Exits 1 when the check finds a problem.
     """
-    from abaw.cli.render_prediction import submission_table
+    from abaw.cli.render_prediction import members_table, submission_table
     from abaw.prediction.ensemble import load_ensemble
     from abaw.prediction.predict import predict_test
 
@@ -185,6 +196,7 @@ def predict_test_command(
         warn=cli.warn,
         progress=cli.progress,
     )
+    cli.console.print(members_table(result.members))
     cli.console.print(submission_table(result, f"test submission of {ensemble.label}"))
     write_json(json_path, result.to_dict(), force)
     if not result.report.ok:

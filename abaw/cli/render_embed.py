@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,9 @@ def embed_report_table(report: EmbeddingReport) -> Table:
     table.add_row("entries", str(report.entries))
     table.add_row("extracted", str(report.written))
     table.add_row("skipped (up to date)", str(report.skipped))
+    if report.stale:
+        reasons = Counter(report.stale.values()).most_common()
+        table.add_row("extracted because", "; ".join(f"{reason}: {count}" for reason, count in reasons))
     table.add_row("face frames embedded", f"{report.frames:,}")
     table.add_row("rows written", f"{report.rows:,}")
     table.add_row("speed", f"{report.frames_per_second:,.0f} frames/s on {report.device}")

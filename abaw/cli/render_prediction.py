@@ -8,7 +8,29 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # both import torch; drawing their results should not
     from abaw.plots.run import PlotReport
+    from abaw.prediction.ensemble import MemberRecord
     from abaw.prediction.predict import TestSubmission
+
+
+def members_table(members: list[MemberRecord]) -> Table:
+    """The models that predicted: one row each, with kind, weight, protocol, epoch and fingerprint."""
+    table = Table(title=f"Models ({len(members)})", title_justify="left")
+    for column in ("checkpoint", "kind", "variant", "weight", "protocol", "epoch", "SHA-256"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("weight", "epoch") else "left")
+    for member in members:
+        protocol = member.protocol or "-"
+        if member.fold is not None:
+            protocol = f"{protocol} (fold {member.fold})"
+        table.add_row(
+            str(member.checkpoint),
+            member.kind,
+            member.variant,
+            f"{member.weight:.3f}",
+            protocol,
+            str(member.epoch),
+            member.sha256[:12],
+        )
+    return table
 
 
 def submission_table(result: TestSubmission, title: str) -> Table:

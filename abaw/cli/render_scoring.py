@@ -31,15 +31,26 @@ def _score_cells(scores: AffectScores) -> list[str]:
     return [_number(value) for value in values] + [f"{scores.frames:,}"]
 
 
-def scores_table(name: str, split: str, scores: AffectScores, published: list[PublishedResult]) -> Table:
+def scores_table(
+    name: str, split: str, scores: AffectScores, published: list[PublishedResult], in_sample: str | None = None
+) -> Table:
     """One row for ``scores``, then the published rows of the same split (CCC only where that is all they gave).
+
+    In-sample scores (``in_sample`` says why: a model trained on the split)
+    are titled so and shown without the published rows, which are held-out.
 
     Example:
         >>> s = AffectScores(0.5, 0.6, 0.7, 0.8, 0.1, 0.2, 0.3, 0.4, 10)
         >>> scores_table("run", "val", s, []).row_count
         1
+        >>> scores_table("run", "val", s, [], in_sample="1 of 1 members trained on val").title.split(":")[0]
+        'IN-SAMPLE scores on val'
     """
-    table = Table(title=f"Scores on {split} (CCC: all frames concatenated, -5 excluded)", title_justify="left")
+    title = f"Scores on {split} (CCC: all frames concatenated, -5 excluded)"
+    if in_sample is not None:
+        title = f"IN-SAMPLE scores on {split}: {in_sample}; not comparable with held-out or published scores"
+        published = []
+    table = Table(title=title, title_justify="left")
     table.add_column("method")
     for column in _COLUMNS:
         table.add_column(column, justify="right")

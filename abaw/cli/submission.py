@@ -41,6 +41,8 @@ def check(
     dataset.require_split(Split.TEST)
     counts = dataset.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     dataset.require_writable(Split.TEST, counts)
+    for note in counts.notes:
+        cli.warn(note)
     cli.console.print(f"frame counts from {counts.summary()}", markup=False, highlight=False)
     report = check_submission(pred, counts, sample_file=sample_file)
     write_json(json_path, {**report.to_dict(), "frame_counts": counts.to_dict()}, force)

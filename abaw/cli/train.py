@@ -21,6 +21,7 @@ from abaw.cli.options import (
 from abaw.cli.render_training import RichReporter, epochs_table, stages_table
 from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
+from abaw.model.config import GeneratorKind
 from abaw.training.config import (
     DiscriminatorAffect,
     Precision,
@@ -113,6 +114,31 @@ epoch_counts = comma_separated(int, "integers", "8,3,3")
 @click.option("--latent-injection", type=click.Choice(["add", "concat"]), help="How z joins the CD [default: add].")
 @click.option("--va-head", type=click.Choice(["linear", "tanh"]), help="VA output head [default: linear].")
 @click.option("--real-latent", type=_choice(RealLatent), help="Latent given with real images [default: generator].")
+@click.option(
+    "--generator",
+    type=_choice(GeneratorKind),
+    help="paper: the authors' AEG, rebuilding every face; residual: the same layers and latent, its output "
+    "x + a * decoder(z) with a learned from 0, so it starts as the identity [default: paper].",
+)
+@click.option(
+    "--latent-gate/--no-latent-gate",
+    default=None,
+    help="The latent joins the discriminator through a scalar gate learned from 0 [default: with --generator "
+    "residual].",
+)
+@click.option(
+    "--gate-lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Adam learning rate of the scalars learned from 0 (the residual generator's scale, the latent gate) "
+    "[default: their network's].",
+)
+@click.option(
+    "--noise-augment",
+    is_flag=True,
+    default=None,
+    help="Disc and regressor: train on faces degraded by the generator's noise model (half left clean), the "
+    "control for the adversarial stages [default: off].",
+)
 @click.option(
     "--noise-artifacts",
     help="Comma-separated artifacts (downsample,blur,gaussian-noise,brightness,grayscale,occlusion).",

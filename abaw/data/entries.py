@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from abaw.data.frame_counts import FrameFacts, LearnedRule
+from abaw.data.frames import frame_image_path
 from abaw.data.layout import Split
 
 FRAME_COUNT_TOLERANCE = 2
@@ -145,6 +146,10 @@ class Entry:
         decoded_frames: Frames the video decodes to D, once counted (``data check --decode-frames``).
         fps: The video's frame rate, if known.
         has_audio: Whether the video has an audio track, if known.
+        crop_sources: Where the face images are when not all are ``frames_dir/NNNNN.jpg``:
+            ``(folder, suffix)`` pairs (the entry's crops split over two
+            ``cropped_aligned*`` folders, or images named ``NNNNN.JPG``).
+        face_sources: Per face frame, its pair in ``crop_sources`` (``None`` with no ``crop_sources``).
     """
 
     name: str
@@ -159,6 +164,23 @@ class Entry:
     decoded_frames: int | None = None
     fps: float | None = None
     has_audio: bool | None = None
+    crop_sources: tuple[tuple[Path, str], ...] = ()
+    face_sources: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def image_path(self, frame: int) -> Path:
+        """The face image of 1-based ``frame``, in the folder and with the suffix it has (it may not exist).
+
+        Raises:
+            ValueError: when the entry has no face-crop folder.
+        """
+        if self.frames_dir is None:
+            raise ValueError(f"{self.name} has no face-crop folder")
+        if self.face_sources is not None and len(self.face_frames):
+            position = int(np.searchsorted(self.face_frames, frame))
+            if position < len(self.face_frames) and self.face_frames[position] == frame:
+                folder, suffix = self.crop_sources[int(self.face_sources[position])]
+                return frame_image_path(folder, frame, suffix)
+        return frame_image_path(self.frames_dir, frame)
 
     @property
     def video_frames(self) -> int | None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from abaw.data.annotations import _read_text
 from abaw.data.names import VIDEO_EXTENSIONS, video_stem
 from abaw.errors import DataError
+from abaw.messages import some
 
 if TYPE_CHECKING:
     from abaw.data.entries import Entry
@@ -308,6 +309,7 @@ class FrameCounts(Mapping[str, int]):
         learned: The rule learned from the labelled data, with every candidate's agreement.
         rule: The rule used for entries without labels, count file or sample line.
         forced: Whether ``rule`` was given (``--frame-count-rule``) rather than learned.
+        notes: Where two sources disagree (the sample file and the count file), one line each.
     """
 
     split: Split
@@ -317,6 +319,7 @@ class FrameCounts(Mapping[str, int]):
     rule: FrameCountRule
     forced: bool = False
     unknown: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
@@ -357,6 +360,7 @@ class FrameCounts(Mapping[str, int]):
             "summary": self.summary(),
             "entries": {name: {"count": count, "source": self.sources[name]} for name, count in self.counts.items()},
             "unknown": dict(self.unknown),
+            "notes": list(self.notes),
         }
 
 
@@ -402,15 +406,18 @@ def resolve_frame_counts(
     counts: dict[str, int] = {}
     sources: dict[str, str] = {}
     unknown: dict[str, str] = {}
+    disagree: list[str] = []
     for entry in entries:
         if entry.annotation is not None and entry.label_rows:
             counts[entry.name], sources[entry.name] = entry.label_rows, LABEL_LINES
             continue
+        listed = count_file.count_for(entry.name, entry.video) if count_file is not None else None
         if sample is not None and entry.name in sample.counts:
             counts[entry.name] = sample.counts[entry.name]
             sources[entry.name] = f"sample file {sample.path.name}"
+            if listed is not None and listed != counts[entry.name]:
+                disagree.append(f"{entry.name} {counts[entry.name]} rows, {listed} in the count file")
             continue
-        listed = count_file.count_for(entry.name, entry.video) if count_file is not None else None
         if listed is not None:
             assert count_file is not None
             counts[entry.name], sources[entry.name] = listed, f"count file {count_file.path.name}"
@@ -428,7 +435,14 @@ def resolve_frame_counts(
                 f"{place}: no frame count for {entry.name} (no video, no face crops, no line in a count file); "
                 "pass --frame-counts FILE"
             )
-    return FrameCounts(split, counts, sources, learned, chosen, rule is not None, unknown)
+    notes = []
+    if disagree:
+        assert sample is not None and count_file is not None
+        notes.append(
+            f"{sample.path}: {len(disagree)} video(s) have another frame count in the count file {count_file.path} "
+            f"({some(disagree, 3)}); the sample file's rows are used, as the organisers' submission template"
+        )
+    return FrameCounts(split, counts, sources, learned, chosen, rule is not None, unknown, notes)
 
 
 def _rule_source(candidate: FrameCountRule, chosen: FrameCountRule, learned: LearnedRule, *, forced: bool) -> str:

@@ -2,7 +2,9 @@
 
 Image ``%05d.jpg`` % ``i`` is video frame ``i`` (1-based), the face of
 annotation row ``i - 1``. A missing image means no face was found in that
-frame; the frame still exists in the video and in the annotation file.
+frame; the frame still exists in the video and in the annotation file. The
+suffix may be in any letter case (``00001.JPG``, as some copies and
+re-encodings write it): the image is read under the name it has.
 """
 
 from __future__ import annotations
@@ -39,10 +41,19 @@ class FaceFolder:
         frames: Sorted 1-based frame numbers that have a ``NNNNN.jpg`` image.
         misnamed: Image files ignored because their name is not a 5-digit
             frame number from 1 (``1.jpg``, ``00000.jpg``, ``frame_1.png``), sorted.
+        suffixes: The suffixes the frame images are written with (``.jpg``, or
+            another letter case such as ``.JPG``).
+        suffix_ids: Per frame, its suffix in ``suffixes``.
     """
 
     frames: np.ndarray
     misnamed: list[str]
+    suffixes: tuple[str, ...] = (IMAGE_SUFFIX,)
+    suffix_ids: np.ndarray | None = None
+
+    def suffix_of(self, position: int) -> str:
+        """The suffix of the image of ``frames[position]``."""
+        return self.suffixes[0 if self.suffix_ids is None else int(self.suffix_ids[position])]
 
     def misnamed_note(self) -> str | None:
         """One line naming the ignored images and the names expected, or ``None``.
@@ -90,8 +101,10 @@ def scan_face_folder(folder: str | os.PathLike) -> FaceFolder:
         names = os.listdir(folder)
     except OSError as error:
         raise DataError(error.strerror or "cannot be listed", path=folder) from None
-    numbers, misnamed = [], []
-    for name in names:
+    # The exact '.jpg' first: where a frame has two images differing only in case, it wins.
+    by_frame: dict[int, str] = {}
+    misnamed = []
+    for name in sorted(names, key=lambda name: name[FRAME_DIGITS:] != IMAGE_SUFFIX):
         if (
             len(name) == FRAME_DIGITS + 4
             and name[FRAME_DIGITS:].lower() == IMAGE_SUFFIX
@@ -99,12 +112,15 @@ def scan_face_folder(folder: str | os.PathLike) -> FaceFolder:
             and name[:FRAME_DIGITS].isascii()
             and int(name[:FRAME_DIGITS]) > 0
         ):
-            numbers.append(int(name[:FRAME_DIGITS]))
+            by_frame.setdefault(int(name[:FRAME_DIGITS]), name[FRAME_DIGITS:])
         elif not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
             misnamed.append(name)
-    frames = np.array(numbers, dtype=np.int64)
-    frames.sort()
-    return FaceFolder(frames, sorted(misnamed))
+    frames = np.array(sorted(by_frame), dtype=np.int64)
+    suffixes = tuple(sorted(set(by_frame.values()), key=lambda suffix: suffix != IMAGE_SUFFIX)) or (IMAGE_SUFFIX,)
+    if suffixes == (IMAGE_SUFFIX,):
+        return FaceFolder(frames, sorted(misnamed))
+    ids = np.array([suffixes.index(by_frame[int(frame)]) for frame in frames], dtype=np.uint8)
+    return FaceFolder(frames, sorted(misnamed), suffixes, ids)
 
 
 def list_face_frames(folder: str | os.PathLike) -> np.ndarray:
@@ -137,9 +153,14 @@ def image_location(name: str, frame: int) -> str:
     return f"{name}/{frame_image_name(frame)}"
 
 
-def frame_image_path(folder: Path, frame: int) -> Path:
-    """Path of the face image of 1-based ``frame`` in ``folder`` (it may not exist)."""
-    return folder / frame_image_name(frame)
+def frame_image_path(folder: Path, frame: int, suffix: str = IMAGE_SUFFIX) -> Path:
+    """Path of the face image of 1-based ``frame`` in ``folder`` (it may not exist).
+
+    Example:
+        >>> frame_image_path(Path("crops/v1"), 3, ".JPG").as_posix()
+        'crops/v1/00003.JPG'
+    """
+    return folder / f"{frame:0{FRAME_DIGITS}d}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,13 @@ from abaw.data.frame_counts import (
     read_frame_count_file,
     resolve_frame_counts,
 )
-from abaw.data.index_build import IO_THREADS, build_contents, collect_sources
+from abaw.data.index_build import IO_THREADS, IndexSources, build_contents, collect_sources
 from abaw.data.index_cache import INDEX_FORMAT, read_cache, write_cache
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.source import DatasetSource
 from abaw.data.video import count_decoded_frames
-from abaw.errors import DataError, OutputError
+from abaw.errors import AbawError, DataError, OutputError
+from abaw.outputs import OutputBusyError, output_lock
 from abaw.progress import ProgressFn, no_progress
 
 
@@ -68,7 +69,7 @@ class DatasetIndex:
     learned_rule: LearnedRule | None = None
     count_file: FrameCountFile | None = None
     frame_count_rule: FrameCountRule | None = None
-    cache_key: tuple[Path, str] | None = field(default=None, repr=False)
+    cache_key: tuple[Path, str, IndexSources] | None = field(default=None, repr=False)
     _resolved: dict[Split, FrameCounts] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -308,17 +309,26 @@ def load_index(
     count_file = read_frame_count_file(layout.count_file) if layout.count_file is not None else None
     sources = collect_sources(layout)
     fingerprint = sources.fingerprint(layout)
+    content: list[str] = []
+
+    def content_key() -> str:
+        if not content:
+            content.append(sources.content_fingerprint(layout))
+        return content[0]
+
     cache_file = layout.cache_dir / f"index-v{INDEX_FORMAT}.npz"
-    cached = read_cache(cache_file, fingerprint) if use_cache else None
+    cached = read_cache(cache_file, fingerprint, content_key) if use_cache else None
     if cached is not None:
         index = DatasetIndex.of(layout, cached, from_cache=True)
+        if content:  # the files are the same, their times are not (a copy): remember the new times
+            _cache_or_warn(index, cache_file, fingerprint, content_key())
     else:
         index = DatasetIndex.of(layout, build_contents(layout, sources, progress))
         if use_cache:
-            _cache_or_warn(index, cache_file, fingerprint)
+            _cache_or_warn(index, cache_file, fingerprint, content_key())
     index.count_file = count_file
     index.frame_count_rule = rule
-    index.cache_key = (cache_file, fingerprint) if use_cache else None
+    index.cache_key = (cache_file, fingerprint, sources) if use_cache else None
     return index
 
 
@@ -326,11 +336,15 @@ def _rule_named(rule: FrameCountRule | str | None) -> FrameCountRule | None:
     return None if rule is None else parse_enum(FrameCountRule, rule, "frame-count rule", loose=True)
 
 
-def _cache_or_warn(index: DatasetIndex, cache_file: Path, fingerprint: str) -> None:
+def _cache_or_warn(index: DatasetIndex, cache_file: Path, fingerprint: str, content: str) -> None:
+    """Write the index cache under the outputs' one-writer lock; another process writing it now writes it for us."""
     try:
-        write_cache(cache_file, fingerprint, index.contents)
-    except (OSError, OutputError) as error:
-        reason = error.message if isinstance(error, OutputError) else error.strerror
+        with output_lock(cache_file):
+            write_cache(cache_file, fingerprint, index.contents, content)
+    except OutputBusyError:
+        return
+    except (OSError, OutputError, AbawError) as error:
+        reason = error.message if isinstance(error, AbawError) else error.strerror
         index.problems.append(
             Problem(
                 Severity.WARNING,
@@ -376,7 +390,8 @@ def count_decoded_video_frames(index: DatasetIndex, *, progress: ProgressFn = no
     index.learned_rule = _learn_rule(index.entries.values())
     index._resolved.clear()
     if index.cache_key is not None:
-        _cache_or_warn(index, *index.cache_key)
+        cache_file, fingerprint, sources = index.cache_key
+        _cache_or_warn(index, cache_file, fingerprint, sources.content_fingerprint(index.layout))
     return index
 
 

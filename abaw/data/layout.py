@@ -111,6 +111,32 @@ class DatasetLayout:
     count_file: Path | None = None
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def found_nothing(self) -> bool:
+        """Whether the root holds nothing of Aff-Wild2: no annotations, no face crops, no test list."""
+        return not self.annotation_dirs and not self.frame_dirs and self.test_list is None
+
+    def annotations_missing(self) -> str | None:
+        """Where the annotations were looked for, when no folder of a labelled split was found; else ``None``.
+
+        Example:
+            >>> layout = DatasetLayout(Path("/data"), None, {}, (), {}, None, Path("/data/.abaw-cache"))
+            >>> layout.annotations_missing()[:60]
+            '/data: no annotations found (looked below it for annotations'
+        """
+        missing = [split.value for split in (Split.TRAIN, Split.VALIDATION) if split not in self.annotation_dirs]
+        if not missing:
+            return None
+        looked = " or ".join(
+            f"{edition.annotation_parent}/{edition.train_folder}" for edition in (Edition.ABAW2020, Edition.ABAW2021)
+        )
+        what = "annotations" if len(missing) == 2 else f"{' and '.join(missing)} annotations"
+        return (
+            f"{self.root}: no {what} found (looked below it for {looked}, and "
+            f"'<N>th ABAW Annotations/VA_Estimation_Challenge/{Edition.ABAW2022.train_folder}'): point --root at the "
+            "folder where Aff-Wild2 was unpacked, or pass --annotations DIR"
+        )
+
     def describe(self) -> dict[str, object]:
         """A JSON-ready summary of the layout."""
         return {

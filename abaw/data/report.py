@@ -13,6 +13,7 @@ from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex, count_decoded_video_frames
 from abaw.data.index_build import verify_face_images
 from abaw.data.layout import Split
+from abaw.errors import DataError
 from abaw.progress import ProgressFn, no_progress
 
 
@@ -233,7 +234,13 @@ def check_dataset(
 
     With ``decode_frames``, every video not yet decoded is decoded to count
     its frames D (kept in the index cache) before the frame-count rule is chosen.
+
+    Raises:
+        DataError: when the root holds nothing of Aff-Wild2 (no annotations,
+            crops or test list): saying where it looked, before any table.
     """
+    if index.layout.found_nothing:
+        raise DataError(f"{index.layout.annotations_missing()}; nothing else of Aff-Wild2 was found there either")
     if decode_frames:
         count_decoded_video_frames(index, progress=progress)
     problems = list(index.problems)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from abaw.data.annotations import valid_rows
 from abaw.data.entries import Entry
-from abaw.data.frames import CROP_SIZE, frame_image_path
+from abaw.data.frames import CROP_SIZE
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import DataError
@@ -156,7 +156,7 @@ class FaceFrameDataset(Dataset):
         audio_dim: int = 0,
     ):
         self.samples = samples
-        self.folders = [index.entries[name].frames_dir for name in samples.names]
+        self.entries = [index.entries[name] for name in samples.names]
         self.audio_rows = [audio[name] for name in samples.names] if audio is not None else None
         self.audio_dim = audio_dim if audio is not None else 0
 
@@ -175,12 +175,12 @@ class FaceFrameDataset(Dataset):
     def __getitem__(self, row: int) -> dict[str, object]:
         entry_id = int(self.samples.entry_ids[row])
         frame = int(self.samples.frames[row])
-        folder = self.folders[entry_id]
+        entry = self.entries[entry_id]
         fault = ""
         try:
-            if folder is None:
-                raise DataError("no face-crop folder", path=self.samples.names[entry_id])
-            image = read_face_image(frame_image_path(folder, frame))
+            if entry.frames_dir is None:
+                raise DataError("no face-crop folder", path=entry.name)
+            image = read_face_image(entry.image_path(frame))
         except DataError as error:
             fault = str(error)
             image = np.zeros((3, *CROP_SIZE), dtype=np.uint8)

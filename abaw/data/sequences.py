@@ -8,25 +8,31 @@ a learned "missing" vector and sees a mask channel (``has_face``).
 
 Normalisation statistics come from the training entries only: visual
 columns over the frames with a face, audio columns over every frame.
+
+Every source has a fingerprint of what made it (an embedding cache: the
+SHA-256 of the checkpoint it was extracted with; the audio features: their
+configuration and cache format). A temporal checkpoint records them, so a
+model is never fed, nor resumed over, features other than those it was
+trained on (:func:`feature_keys`, :func:`require_same_features`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
-from abaw.data.audio.cache import fit_rows
-from abaw.data.embeddings import Embeddings, load_embeddings
+from abaw.data.audio.cache import AUDIO_FEATURES_FORMAT, fit_rows
+from abaw.data.embeddings import Embeddings, EmbeddingsNotReady, load_embeddings
 from abaw.data.embeddings.cache import REPORT_NAME
 from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.index import DatasetIndex
-from abaw.data.layout import Split
+from abaw.data.layout import DatasetLayout, Split
 from abaw.errors import ConfigError, DataError
 from abaw.progress import ProgressFn, no_progress
 
@@ -44,6 +50,8 @@ class FeatureSource(Protocol):
         name: The feature name given to ``--features``.
         dim: Values per frame.
         visual: Whether the features come from face images (missing where there is no face).
+        fingerprint: What made them (the embeddings' checkpoint SHA-256, the audio configuration).
+        made_from: The same in words: the checkpoint file, or the audio configuration.
         trained_on: The splits whose entries the model behind the features was trained on (their features
             are in-sample); ``None`` when not known.
     """
@@ -51,6 +59,8 @@ class FeatureSource(Protocol):
     name: str
     dim: int
     visual: bool
+    fingerprint: str
+    made_from: str
     trained_on: tuple[Split, ...] | None
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
@@ -65,6 +75,8 @@ class AudioSource:
     name: str
     dim: int
     visual: bool
+    fingerprint: str
+    made_from: str
     _features: AudioFeatures
     trained_on: tuple[Split, ...] | None = ()
 
@@ -76,7 +88,9 @@ class AudioSource:
             DataError: when they are missing or out of date (``abaw features audio`` makes them).
         """
         config = AudioFeatureConfig()
-        return cls(AUDIO, config.dim, False, load_audio_features(index, config, names=names, normalise=False))
+        features = load_audio_features(index, config, names=names, normalise=False)
+        made_from = f"audio features {config.key}"
+        return cls(AUDIO, config.dim, False, f"{config.key} format {AUDIO_FEATURES_FORMAT}", made_from, features)
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's audio rows; audio has no face, so every row is valid."""
@@ -90,6 +104,8 @@ class EmbeddingSource:
     name: str
     dim: int
     visual: bool
+    fingerprint: str
+    made_from: str
     _reader: Embeddings
     trained_on: tuple[Split, ...] | None = None
 
@@ -101,7 +117,9 @@ class EmbeddingSource:
             DataError: when the cache is missing or out of date (:class:`~abaw.data.embeddings.EmbeddingsNotReady`).
         """
         reader = load_embeddings(index, name, names=entries)
-        return cls(name, int(reader.dim), True, reader, _trained_on(reader.folder))
+        manifest = reader.manifest
+        fingerprint, made_from = manifest.fingerprint, str(manifest.checkpoint)
+        return cls(name, int(reader.dim), True, fingerprint, made_from, reader, _trained_on(reader.folder))
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's embeddings and which rows have a face."""
@@ -254,6 +272,7 @@ class SequenceData:
         visual_dim: Columns of the visual sources (first).
         sequences: Raw (unnormalised) sequences by entry name.
         skipped: Entries left out, with the reasons.
+        keys: What made each source (:func:`feature_keys`), for the checkpoint.
         in_sample: The splits whose entries some source's model was trained on; ``None`` when a source
             does not say (an embedding cache extracted before abaw recorded it).
     """
@@ -263,6 +282,7 @@ class SequenceData:
     visual_dim: int
     sequences: dict[str, EntrySequence]
     skipped: list[SkippedEntry]
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
     in_sample: frozenset[Split] | None = field(default_factory=frozenset)
 
     def of(self, names: Sequence[str]) -> list[EntrySequence]:
@@ -296,4 +316,54 @@ def load_sequence_data(
     described = [(source.name, source.dim) for source in sources]
     known = [source.trained_on for source in sources]
     in_sample = None if None in known else frozenset(split for splits in known for split in splits)
-    return SequenceData(index, described, visual_dim(sources), sequences, list(selection.skipped), in_sample)
+    skipped = list(selection.skipped)
+    return SequenceData(index, described, visual_dim(sources), sequences, skipped, feature_keys(sources), in_sample)
+
+
+def feature_keys(sources: Sequence[FeatureSource]) -> dict[str, dict[str, str]]:
+    """What made each source, as a temporal checkpoint records it beside the feature names.
+
+    Example:
+        >>> class Source:
+        ...     name, fingerprint, made_from = "aln", "9f2c", "runs/disc/best.pt"
+        >>> feature_keys([Source()])
+        {'fingerprints': {'aln': '9f2c'}, 'made_from': {'aln': 'runs/disc/best.pt'}}
+    """
+    return {
+        "fingerprints": {source.name: source.fingerprint for source in sources},
+        "made_from": {source.name: source.made_from for source in sources},
+    }
+
+
+def require_same_features(
+    recorded: Mapping[str, Any], current: Mapping[str, Mapping[str, str]], path: Path, layout: DatasetLayout
+) -> None:
+    """Refuse feature sources other than those a temporal checkpoint (at ``path``) was trained on.
+
+    A checkpoint from before fingerprints were recorded cannot tell, and passes.
+
+    Args:
+        recorded: The checkpoint's ``features`` (names, dims and :func:`feature_keys`).
+        current: :func:`feature_keys` of the sources opened now.
+        path: The checkpoint, named in the message.
+        layout: The dataset, for the command that remakes embeddings.
+
+    Raises:
+        DataError: in one line naming ``path``, the source and both origins;
+            for embeddings, :class:`~abaw.data.embeddings.EmbeddingsNotReady`
+            (the command line adds the ``abaw features embed`` that remakes them).
+    """
+    fingerprints, made_from = recorded.get("fingerprints") or {}, recorded.get("made_from") or {}
+    for name, now in current["fingerprints"].items():
+        then = fingerprints.get(name)
+        if then is None or then == now:
+            continue
+        before = made_from.get(name) or f"fingerprint {str(then)[:12]}"
+        message = (
+            f"the model was trained on '{name}' made from {before}; '{name}' is now made from "
+            f"{current['made_from'][name]}: remake it as it was, or train the model again on the new one"
+        )
+        if name == AUDIO:
+            raise DataError(message, path=path)
+        original = made_from.get(name)
+        raise EmbeddingsNotReady(message, name, layout, None if original is None else Path(original), path=path)

@@ -279,7 +279,7 @@ def parse_single_file_text(text: str, source: str) -> SingleFileRows:
 def read_sample_file(path: str | os.PathLike) -> SingleFileRows:
     """Read the organisers' sample single file: only its ``image_location`` column matters.
 
-    The value columns may hold any non-empty text.
+    The value columns may hold any text, or none (``video/00001.jpg,,``).
 
     Raises:
         PredictionError: naming the file and line of a bad header, row,
@@ -295,7 +295,7 @@ def read_sample_file(path: str | os.PathLike) -> SingleFileRows:
         if error.line in (None, 1):
             raise
         # Not numbers: read the values as text, which is twice as slow.
-        table = parse_table(text, source, SINGLE_FILE_HEADER, key_columns=3, error=PredictionError)
+        table = parse_table(text, source, SINGLE_FILE_HEADER, key_columns=3, error=PredictionError, required_keys=1)
     rows = parse_single_file_rows(table.keys[0], np.zeros((len(table), 0)))
     rows.raise_first_problem(source)
     if not len(table):

@@ -17,26 +17,32 @@ baseline, and the temporal models over per-frame features.
 
 from __future__ import annotations
 
-from abaw.model import temporal, variants  # noqa: F401  (registers the models)
-from abaw.model.affect import AffectModel
-from abaw.model.config import LatentInjection, ModelConfig, VaHead
-from abaw.model.registry import ModelFamily, create_model, list_models, model_config, model_family, register_model
-from abaw.model.temporal import TemporalModel, TemporalModelConfig
-from abaw.model.transfer import TransferReport, load_matching_state
+import importlib
+from typing import Any
 
-__all__ = [
-    "AffectModel",
-    "LatentInjection",
-    "ModelConfig",
-    "ModelFamily",
-    "TemporalModel",
-    "TemporalModelConfig",
-    "TransferReport",
-    "VaHead",
-    "create_model",
-    "list_models",
-    "load_matching_state",
-    "model_config",
-    "model_family",
-    "register_model",
-]
+# Loaded on first use: the settings modules (and the command line's help) name these enums without loading torch.
+_HOMES = {
+    "AffectModel": "abaw.model.affect",
+    "GeneratorKind": "abaw.model.config",
+    "LatentInjection": "abaw.model.config",
+    "ModelConfig": "abaw.model.config",
+    "VaHead": "abaw.model.config",
+    "ModelFamily": "abaw.model.registry",
+    "create_model": "abaw.model.registry",
+    "list_models": "abaw.model.registry",
+    "model_config": "abaw.model.registry",
+    "model_family": "abaw.model.registry",
+    "register_model": "abaw.model.registry",
+    "TemporalModel": "abaw.model.temporal",
+    "TemporalModelConfig": "abaw.model.temporal",
+    "TransferReport": "abaw.model.transfer",
+    "load_matching_state": "abaw.model.transfer",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'abaw.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

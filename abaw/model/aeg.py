@@ -3,11 +3,15 @@
 The layer table is the authors' (StarGAN-style generator, shrunk): every
 convolution is bias-free because an affine InstanceNorm follows it, and the
 "residual" block has no skip and no skip connections bridge the bottleneck, so
-the latent must carry the whole face.
+the latent must carry the whole face. The ``residual`` variant keeps every
+layer and the latent, and adds its decoded output to the input, scaled by a
+scalar learned from 0: it starts as the identity and learns a correction
+(see :class:`~abaw.model.config.GeneratorKind`).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -23,21 +27,26 @@ class AutoEncoderGenerator(nn.Module):
 
     Args:
         width: Channels of the first layer; the latent has ``4 * width``.
+        residual: Output ``clamp(x + a * decoder(z), -1, 1)`` with ``a`` learned from 0,
+            instead of ``decoder(z)``.
 
     Example:
-        >>> import torch
         >>> generator = AutoEncoderGenerator(width=4)
         >>> cleaned, latent = generator(torch.zeros(2, 3, 32, 32))
         >>> tuple(cleaned.shape), tuple(latent.shape), generator.latent_channels
         ((2, 3, 32, 32), (2, 16, 8, 8), 16)
+        >>> faces = torch.rand(2, 3, 32, 32) * 2 - 1
+        >>> bool((AutoEncoderGenerator(width=4, residual=True)(faces)[0] == faces).all())  # the identity at first
+        True
     """
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, residual: bool = False):
         super().__init__()
         if width < 1:
             raise ValueError(f"generator width must be >= 1, got {width}")
         w1, w2, w4 = width, 2 * width, 4 * width
         self.latent_channels = w4
+        self.residual = residual
         self.encoder = nn.Sequential(
             *_conv_in_relu(nn.Conv2d(3, w1, 7, 1, 3, bias=False), w1),
             *_conv_in_relu(nn.Conv2d(w1, w2, 4, 2, 1, bias=False), w2),
@@ -54,6 +63,8 @@ class AutoEncoderGenerator(nn.Module):
             nn.Conv2d(w1, 3, 7, 1, 3, bias=False),
             nn.Tanh(),
         )
+        # Registered only for the residual generator, so the paper's has exactly the authors' parameters.
+        self.residual_scale = nn.Parameter(torch.zeros(())) if residual else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(cleaned, latent)`` for images ``x`` of shape (B, 3, H, W), H and W multiples of 4."""
@@ -62,4 +73,7 @@ class AutoEncoderGenerator(nn.Module):
                 f"the generator takes images of shape (B, 3, H, W) with H and W multiples of 4, got {tuple(x.shape)}"
             )
         latent = self.bottleneck(self.encoder(x))
-        return self.decoder(latent), latent
+        decoded = self.decoder(latent)
+        if self.residual_scale is None:
+            return decoded, latent
+        return (x + self.residual_scale * decoded).clamp(-1.0, 1.0), latent

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from abaw.model.aeg import AutoEncoderGenerator
 from abaw.model.backbone import TimmDiscriminator
 from abaw.model.cd import ConditionalDiscriminator
-from abaw.model.config import ModelConfig
+from abaw.model.config import GeneratorKind, ModelConfig
 from abaw.model.regressor import TimmRegressor
 from abaw.model.transfer import TransferReport
 
@@ -38,7 +38,8 @@ class AffectModel(nn.Module):
         if not isinstance(config, ModelConfig):
             raise TypeError(f"AffectModel needs a ModelConfig, got {type(config).__name__}")
         self.config = config
-        self.generator = AutoEncoderGenerator(config.generator_width) if config.use_generator else None
+        residual = config.generator is GeneratorKind.RESIDUAL
+        self.generator = AutoEncoderGenerator(config.generator_width, residual) if config.use_generator else None
         latent_channels = self.generator.latent_channels if config.use_latent else 0
         knobs = {
             "width": config.discriminator_width,
@@ -47,6 +48,7 @@ class AffectModel(nn.Module):
             "audio_dim": config.audio_dim,
             "va_head": config.va_head,
             "image_size": config.image_size,
+            "latent_gate": config.latent_gate,
         }
         if config.regressor:
             self.discriminator = TimmRegressor(config.backbone, config.backbone_weights, va_head=config.va_head)

@@ -136,6 +136,7 @@ class TimmDiscriminator(nn.Module):
         audio_dim: int = 0,
         va_head: VaHead = VaHead.LINEAR,
         image_size: int = 112,
+        latent_gate: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
@@ -168,6 +169,7 @@ class TimmDiscriminator(nn.Module):
             else:
                 self.latent_proj = nn.Linear(2 * width, features, bias=False)
         self.va_head = nn.Linear(head_in, 2)
+        self.latent_gate = nn.Parameter(torch.zeros(())) if latent_gate and latent_channels else None
         self.weights_report = None if weights is None else load_backbone_weights(self.trunk, weights, backbone)
 
     def _probe_layout(self, features: int) -> bool:
@@ -230,6 +232,8 @@ class TimmDiscriminator(nn.Module):
                     f"got {tuple(latent.shape)}"
                 )
             coded = self.latent_encoder(latent)
+            if self.latent_gate is not None:
+                coded = self.latent_gate * coded
             if self.injection is LatentInjection.CONCAT:
                 pooled = torch.cat([pooled, coded], dim=1)
             else:

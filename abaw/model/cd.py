@@ -131,6 +131,10 @@ class ConditionalDiscriminator(nn.Module):
     - ``concat`` (the paper) appends z's channels after layer 2's, so layer 3
       takes ``2 * width + latent_channels`` channels.
 
+    With ``latent_gate`` the (projected) latent is first scaled by a learned
+    scalar that starts at 0: a trunk trained without the latent (the Disc) is
+    left undisturbed, and the latent joins as it becomes useful.
+
     Args:
         width: Channels of layer 1 (32 in the paper; layer k has ``width * 2**(k-1)``).
         latent_channels: Channels of the generator's latent; 0 builds a CD without latent input.
@@ -138,6 +142,7 @@ class ConditionalDiscriminator(nn.Module):
         audio_dim: Length of the audio vector; 0 builds a CD without audio input.
         va_head: Unbounded or tanh-bounded (valence, arousal).
         image_size: Side of the square input; the VA head's kernel covers the final map.
+        latent_gate: Scale the latent by a scalar learned from 0 before it joins.
 
     Example:
         >>> cd = ConditionalDiscriminator(width=4, latent_channels=8, audio_dim=3, image_size=32)
@@ -154,6 +159,7 @@ class ConditionalDiscriminator(nn.Module):
         audio_dim: int = 0,
         va_head: VaHead = VaHead.LINEAR,
         image_size: int = 112,
+        latent_gate: bool = False,
     ):
         super().__init__()
         final = conv_output_size(image_size)
@@ -187,6 +193,7 @@ class ConditionalDiscriminator(nn.Module):
         self.upper = nn.Sequential(*(layer for conv in convs[2:] for layer in (conv, nn.LeakyReLU(0.01))))
         self.src_head = nn.Conv2d(channels[6], 1, 3, 1, 1, bias=False)
         self.va_head = nn.Conv2d(channels[6], 2, final, bias=False)
+        self.latent_gate = nn.Parameter(torch.zeros(())) if latent_gate and latent_channels else None
 
     def forward(
         self, image: Tensor, latent: Tensor | None = None, audio: Tensor | None = None
@@ -211,9 +218,9 @@ class ConditionalDiscriminator(nn.Module):
             if latent.shape[0] != h.shape[0] or tuple(latent.shape[1:]) != (self.latent_channels, *h.shape[2:]):
                 expected = (h.shape[0], self.latent_channels, *h.shape[2:])
                 raise ValueError(f"the discriminator takes a latent of shape {expected}, got {tuple(latent.shape)}")
-            if self.injection is LatentInjection.CONCAT:
-                # Latent channels go last so a CD trained without them can be widened with zeros.
-                h = torch.cat([h, latent], dim=1)
-            else:
-                h = h + (latent if self.latent_proj is None else self.latent_proj(latent))
+            joined = latent if self.latent_proj is None else self.latent_proj(latent)
+            if self.latent_gate is not None:
+                joined = self.latent_gate * joined
+            # Concatenated latent channels go last, so a CD trained without them can be widened with zeros.
+            h = torch.cat([h, joined], dim=1) if self.injection is LatentInjection.CONCAT else h + joined
         return self.upper(h)

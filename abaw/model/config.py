@@ -33,6 +33,24 @@ class LatentInjection(str, Enum):
     CONCAT = "concat"
 
 
+class GeneratorKind(str, Enum):
+    """Which auto-encoder generator cleans the faces.
+
+    ``paper``: the authors' AEG, which rebuilds every face through its
+    bottleneck (no skip connection). ``residual``: the same layers and latent,
+    the output made residual, ``clamp(x + a * decoder(z), -1, 1)`` with a
+    scalar ``a`` learned from 0, so the generator starts as the identity
+    (ReZero, arXiv 2003.04887) and learns only a correction of its input.
+
+    Example:
+        >>> [kind.value for kind in GeneratorKind]
+        ['paper', 'residual']
+    """
+
+    PAPER = "paper"
+    RESIDUAL = "residual"
+
+
 class VaHead(str, Enum):
     """The (valence, arousal) output: unbounded as in the paper, or squashed by tanh.
 
@@ -66,6 +84,10 @@ class ModelConfig:
         backbone: A timm model name replacing the CD trunk.
         backbone_weights: A local file of weights for the backbone.
         regressor: Build a plain timm regressor (a baseline, not adversarial).
+        generator: Which generator (needs ``use_generator`` for ``residual``).
+        latent_gate: Scale the latent by a learned scalar that starts at 0
+            before it joins the discriminator, so the latent enters only as it
+            becomes useful (needs ``use_latent``).
 
     Example:
         >>> ModelConfig("disc", use_generator=False, use_latent=False).discriminator_width
@@ -88,6 +110,8 @@ class ModelConfig:
     backbone: str | None = None
     backbone_weights: str | None = None
     regressor: bool = False
+    generator: GeneratorKind = GeneratorKind.PAPER
+    latent_gate: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.variant, str) or not self.variant:
@@ -95,7 +119,8 @@ class ModelConfig:
         # Strings are accepted so that configs read back from JSON or YAML need no conversion.
         self.latent_injection = _enum(LatentInjection, self.latent_injection, "latent_injection", self.variant)
         self.va_head = _enum(VaHead, self.va_head, "va_head", self.variant)
-        for name in ("use_generator", "use_latent", "regressor"):
+        self.generator = _enum(GeneratorKind, self.generator, "generator", self.variant)
+        for name in ("use_generator", "use_latent", "regressor", "latent_gate"):
             if not isinstance(getattr(self, name), bool):
                 self._fail(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name, low in (("audio_dim", 0), ("generator_width", 1), ("discriminator_width", 1)):
@@ -111,6 +136,10 @@ class ModelConfig:
                 self._fail(f"{name} must be a non-empty string or null, got {value!r}")
         if self.use_latent and not self.use_generator:
             self._fail("use_latent needs use_generator (the latent comes from the generator)")
+        if self.generator is GeneratorKind.RESIDUAL and not self.use_generator:
+            self._fail("generator residual needs use_generator (a model without a generator has none to choose)")
+        if self.latent_gate and not self.use_latent:
+            self._fail("latent_gate needs use_latent (there is no latent to gate)")
         if self.use_generator and size % 4:
             self._fail(f"image_size must be a multiple of 4 with a generator (it halves twice), got {size}")
         if self.backbone_weights is not None and self.backbone is None:
@@ -134,11 +163,16 @@ class ModelConfig:
         values = dataclasses.asdict(self)
         values["latent_injection"] = self.latent_injection.value
         values["va_head"] = self.va_head.value
+        values["generator"] = self.generator.value
         return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """Rebuild a config saved by :meth:`to_dict`; unknown or missing keys are errors.
+
+        Keys added since a checkpoint was written take the value the model
+        had then: a config without ``generator`` is the paper's generator,
+        without ``latent_gate`` an ungated latent.
 
         Example:
             >>> saved = {"variant": "disc", "use_generator": False, "use_latent": False}

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 ConfigFactory = Callable[..., Any]
 
@@ -59,6 +61,14 @@ class RegisteredModel:
 
 _REGISTRY: dict[str, RegisteredModel] = {}
 _NETWORKS: dict[type, Callable[[Any], nn.Module]] = {}
+_REGISTERING_MODULES = ("abaw.model.variants", "abaw.model.temporal")
+
+
+def _registered() -> dict[str, RegisteredModel]:
+    """The registry, with the modules that register abaw's own models imported (they load torch)."""
+    for module in _REGISTERING_MODULES:
+        importlib.import_module(module)
+    return _REGISTRY
 
 
 def register_network(config_type: type, network: Callable[[Any], nn.Module]) -> None:
@@ -66,8 +76,8 @@ def register_network(config_type: type, network: Callable[[Any], nn.Module]) -> 
 
     Example:
         >>> from abaw.model.config import ModelConfig
-        >>> _NETWORKS[ModelConfig].__name__
-        'AffectModel'
+        >>> _registered()["disc"].family.value, _NETWORKS[ModelConfig].__name__
+        ('frame', 'AffectModel')
     """
     _NETWORKS[config_type] = network
 
@@ -103,7 +113,7 @@ def list_models(pattern: str | None = None, family: ModelFamily | None = None) -
         >>> list_models(family=ModelFamily.TEMPORAL)
         ['gru', 'ridge', 'tcn', 'transformer']
     """
-    names = sorted(name for name, entry in _REGISTRY.items() if family is None or entry.family is family)
+    names = sorted(name for name, entry in _registered().items() if family is None or entry.family is family)
     return names if pattern is None else [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
@@ -153,6 +163,7 @@ def create_model(name_or_config: Any, **overrides: Any) -> nn.Module:
         >>> create_model("gru", input_dim=12, hidden=8).config.hidden
         8
     """
+    _registered()
     if isinstance(name_or_config, str):
         config = model_config(name_or_config, **overrides)
     elif type(name_or_config) in _NETWORKS:
@@ -164,7 +175,7 @@ def create_model(name_or_config: Any, **overrides: Any) -> nn.Module:
 
 
 def _entry(name: str) -> RegisteredModel:
-    if name not in _REGISTRY:
+    if name not in _registered():
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _REGISTRY[name]
 

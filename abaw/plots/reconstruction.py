@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from abaw.data.frames import frame_image_path
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import images_to_float, read_face_image, select_frames
@@ -81,7 +80,7 @@ def sample_faces(index: DatasetIndex, split: Split, count: int, seed: int = 0) -
     for row in rows:
         name = samples.names[int(samples.entry_ids[row])]
         frame = int(samples.frames[row])
-        path = frame_image_path(index.entries[name].frames_dir, frame)
+        path = index.entries[name].image_path(frame)
         faces.append(FaceSample(name, frame, read_face_image(path)))
     return faces
 
@@ -113,7 +112,7 @@ def sample_degraded_faces(index: DatasetIndex, split: Split, count: int, seed: i
         name = samples.names[int(samples.entry_ids[row])]
         frame = int(samples.frames[row])
         kinds = ", ".join(sorted(kind.value for kind in records[name].rows[frame - 1]))
-        path = frame_image_path(index.entries[name].frames_dir, frame)
+        path = index.entries[name].image_path(frame)
         faces.append(FaceSample(name, frame, read_face_image(path), kinds))
     return faces
 
@@ -311,7 +310,7 @@ def plot_reconstruction(
         if row == 0:
             ax.set_title(titles[column], fontsize="medium")
     figure.suptitle(
-        f"{trained.variant}: generator input, output and latent map\n"
+        f"{trained.variant}, {trained.model.config.generator.value} generator: its input, output and latent map\n"
         f"PSNR against the clean face: noisy {noisy_psnr.mean():.1f} dB, cleaned {cleaned_psnr.mean():.1f} dB"
     )
     save_figure(figure, path, force=force)

@@ -37,7 +37,7 @@ from abaw.data.embeddings.cache import (
     check_name,
     checkpoint_fingerprint,
     embeddings_folder,
-    entry_meta,
+    entry_keys,
     stale_reason,
 )
 from abaw.data.entries import Entry
@@ -45,8 +45,9 @@ from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import Batch, FaceFrameDataset
 from abaw.fileio import atomic_output_file, atomic_write_json
+from abaw.outputs import output_lock
 from abaw.prediction.encoders import EncoderSettings, open_encoder
-from abaw.prediction.members import inference_dataset
+from abaw.prediction.members import audio_rows, inference_dataset
 from abaw.prediction.open import open_frame_model
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.devices import resolve_device
@@ -69,6 +70,7 @@ class EmbeddingReport:
         entries: Entries asked for (every split's by default).
         written: Entries extracted in this run.
         skipped: Entries whose file was up to date.
+        stale: Why each entry extracted again was out of date (what changed since), by entry.
         frames: Face frames embedded in this run.
         rows: Rows written in this run (frames without a face are zero rows).
         seconds: Wall-clock seconds of the run (loading the model included).
@@ -89,6 +91,7 @@ class EmbeddingReport:
     entries: int = 0
     written: int = 0
     skipped: int = 0
+    stale: dict[str, str] = field(default_factory=dict)
     frames: int = 0
     rows: int = 0
     seconds: float = 0.0
@@ -121,6 +124,7 @@ class EmbeddingReport:
             "entries": self.entries,
             "written": self.written,
             "skipped": self.skipped,
+            "stale": dict(self.stale),
             "frames": self.frames,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
@@ -161,6 +165,7 @@ class _EntryWriter:
     manifest: Manifest
     folder: Path
     pending: list[tuple[Entry, np.ndarray]]
+    keys: dict[str, dict[str, Any]]
     _buffer: list[np.ndarray] = field(default_factory=list)
     _buffered: int = 0
     written: int = 0
@@ -182,7 +187,7 @@ class _EntryWriter:
             has_face = np.zeros(rows, dtype=bool)
             features[frames - 1] = mine
             has_face[frames - 1] = True
-            meta = entry_meta(self.manifest, entry)
+            meta = self.keys[entry.name]
             if meta["faces"] != len(frames):
                 raise AssertionError(f"{entry.name}: {len(frames)} frames embedded for {meta['faces']} face rows")
             _write_entry(self.folder / f"{entry.name}.npz", features, has_face, meta)
@@ -226,9 +231,40 @@ def extract_embeddings(
         CheckpointError: a missing or broken checkpoint.
         DataError: a bad name, a face image that cannot be read, audio
             features the model needs missing.
+        OutputBusyError: another abaw process is writing the embeddings of that name.
     """
-    began = time.perf_counter()
     name = check_name(name if name is not None else default_embeddings_name(checkpoint))
+    # One writer per cache, as per output: two extractions under one name would mix two models.
+    with output_lock(embeddings_folder(index, name)):
+        return _extract_locked(
+            index,
+            checkpoint,
+            name,
+            splits=splits,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            force=force,
+            progress=progress,
+            recorded_as=recorded_as,
+        )
+
+
+def _extract_locked(
+    index: DatasetIndex,
+    checkpoint: str | os.PathLike,
+    name: str,
+    *,
+    splits: Sequence[Split] | None,
+    device: str,
+    batch_size: int,
+    workers: int,
+    force: bool,
+    progress: ProgressFn,
+    recorded_as: Path | None,
+) -> EmbeddingReport:
+    """:func:`extract_embeddings` once its cache folder is locked."""
+    began = time.perf_counter()
     trained = open_frame_model(checkpoint, device, use="abaw features embed")
     path = trained.checkpoint
     kinds = tuple(FeatureKind(kind, dim) for kind, dim in trained.model.embedding_kinds())
@@ -246,6 +282,7 @@ def extract_embeddings(
         model,
         lambda inputs: model.embed(inputs.images, inputs.audio),
         lambda pending: inference_dataset(trained, index, pending),
+        lambda names: audio_rows(trained, index, names),
     )
     report = EmbeddingReport(
         name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
@@ -283,28 +320,31 @@ def extract_encoder_embeddings(
         ConfigError: an unknown architecture or bad settings.
         DataError: a weights file that is missing, unreadable, pickled (without
             ``settings.allow_pickle``) or does not fit; a bad name; a face image that cannot be read.
+        OutputBusyError: another abaw process is writing the embeddings of that name.
     """
     from abaw.data.samples import FaceFrameDataset, select_frames
 
-    began = time.perf_counter()
     name = check_name(name if name is not None else default_embeddings_name(settings.weights))
-    target = resolve_device(device)
-    encoder = open_encoder(settings, target)
-    kinds = (FeatureKind("encoder", encoder.dim),)
-    manifest = Manifest(name, settings.weights.absolute(), encoder.key, encoder.variant, kinds)
-    work = _Extraction(
-        manifest,
-        encoder,
-        lambda inputs: encoder(inputs.images),
-        lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
-        record=encoder.record(),
-    )
-    report = EmbeddingReport(
-        name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
-        str(target), encoder=encoder.record(),
-    )  # fmt: skip
-    options = _RunOptions(splits, target, batch_size, workers, force, progress)
-    return _extract(index, work, report, options, began)
+    with output_lock(embeddings_folder(index, name)):  # one writer per cache
+        began = time.perf_counter()
+        target = resolve_device(device)
+        encoder = open_encoder(settings, target)
+        kinds = (FeatureKind("encoder", encoder.dim),)
+        manifest = Manifest(name, settings.weights.absolute(), encoder.key, encoder.variant, kinds)
+        work = _Extraction(
+            manifest,
+            encoder,
+            lambda inputs: encoder(inputs.images),
+            lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
+            lambda names: None,
+            record=encoder.record(),
+        )
+        report = EmbeddingReport(
+            name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
+            str(target), encoder=encoder.record(),
+        )  # fmt: skip
+        options = _RunOptions(splits, target, batch_size, workers, force, progress)
+        return _extract(index, work, report, options, began)
 
 
 def trained_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
@@ -336,6 +376,7 @@ class _Extraction:
     model: torch.nn.Module
     compute: Callable[[Batch], torch.Tensor]
     dataset: Callable[[list[Entry]], FaceFrameDataset]
+    audio: Callable[[list[str]], dict[str, np.ndarray] | None]
     record: dict[str, Any] | None = None
 
 
@@ -359,13 +400,16 @@ def _extract(
     splits = options.splits
     wanted = list(index.entries.values()) if splits is None else [e for split in splits for e in index.split(split)]
     report.entries = len(wanted)
+    keys = entry_keys(manifest, wanted, work.audio([entry.name for entry in wanted]))
     pending = []
     for entry in wanted:
         meta = None if options.force else read_meta(folder / f"{entry.name}.npz")
-        if meta is not None and stale_reason(meta, manifest, entry) is None:
+        reason = "no readable file yet" if meta is None else stale_reason(meta, keys[entry.name])
+        if reason is None:
             report.skipped += 1
         else:
             pending.append(entry)
+            report.stale[entry.name] = "--force" if options.force else reason
     folder.mkdir(parents=True, exist_ok=True)
     # The manifest goes first: entries written under it are then judged against the right checkpoint.
     atomic_write_json(folder / MANIFEST_NAME, manifest.to_dict(), force=True)
@@ -374,7 +418,7 @@ def _extract(
     dataset = work.dataset(pending)
     by_entry = dataset.samples.by_entry()
     frames = [dataset.samples.frames[by_entry.get(entry.name, np.zeros(0, np.int64))] for entry in pending]
-    writer = _EntryWriter(manifest, folder, list(zip(pending, frames, strict=True)))
+    writer = _EntryWriter(manifest, folder, list(zip(pending, frames, strict=True)), keys)
     embedding_began = time.perf_counter()
     for values in batched_outputs(
         work.compute,

@@ -17,14 +17,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from abaw.data.audio import AudioFeatureConfig
+from abaw.data.embeddings import checkpoint_fingerprint
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.errors import ConfigError, PredictionError
 from abaw.formats.types import VideoPrediction
+from abaw.model import ModelFamily
 from abaw.prediction.open import open_model
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.evaluation import complete_predictions
@@ -35,13 +38,27 @@ class EnsembleMember(Protocol):
 
     Attributes:
         checkpoint: The file it came from.
+        epoch: The epoch the checkpoint was written after.
+        train_config: The run's stored settings (its ``protocol`` says what it trained on).
     """
 
     checkpoint: Path
+    epoch: int
+    train_config: dict[str, Any]
 
     @property
     def variant(self) -> str:
         """How tables name it."""
+        ...
+
+    @property
+    def family(self) -> ModelFamily:
+        """Per-frame or temporal."""
+        ...
+
+    @property
+    def audio_configs(self) -> list[AudioFeatureConfig]:
+        """The audio features it takes (none for a model without audio)."""
         ...
 
     def predict(
@@ -49,6 +66,60 @@ class EnsembleMember(Protocol):
     ) -> dict[str, VideoPrediction]:
         """Predictions of the entries of ``split``, by entry."""
         ...
+
+
+def trained_splits(protocol: str | None) -> tuple[Split, ...]:
+    """The splits a run of ``protocol`` trained on: ``val`` trains on Train; ``final`` and ``kfold`` on both.
+
+    Example:
+        >>> [split.value for split in trained_splits("kfold")]
+        ['train', 'val']
+    """
+    return (Split.TRAIN,) if protocol in (None, "val") else (Split.TRAIN, Split.VALIDATION)
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """One member of an ensemble, as ``abaw predict`` and ``predict-test`` report it.
+
+    Attributes:
+        checkpoint: The file it came from.
+        kind: ``frame`` (``abaw train``) or ``temporal`` (``abaw temporal train``).
+        variant: How tables name it.
+        weight: Its weight in the average, as a share of all weights.
+        protocol: What its run trained on (``val``, ``final``, ``kfold``), ``None`` when not recorded.
+        fold: The fold a kfold member held out, else ``None``.
+        epoch: The epoch the checkpoint was written after.
+        sha256: The checkpoint file's SHA-256 (what it is, wherever it is copied).
+    """
+
+    checkpoint: Path
+    kind: str
+    variant: str
+    weight: float
+    protocol: str | None
+    fold: int | None
+    epoch: int
+    sha256: str
+
+    @property
+    def trained_on(self) -> tuple[Split, ...]:
+        """The splits its run trained on."""
+        return trained_splits(self.protocol)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "checkpoint": str(self.checkpoint),
+            "kind": self.kind,
+            "variant": self.variant,
+            "weight": self.weight,
+            "protocol": self.protocol,
+            "trained_on": [split.value for split in self.trained_on],
+            "fold": self.fold,
+            "epoch": self.epoch,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -89,6 +160,34 @@ class Ensemble:
     def checkpoints(self) -> list[str]:
         """The members' checkpoint files."""
         return [str(member.checkpoint) for member in self.members]
+
+    def records(self) -> list[MemberRecord]:
+        """Every member: its file, kind, variant, share of the weights, protocol, fold, epoch and SHA-256."""
+        total = float(sum(self.weights))
+        return [
+            MemberRecord(
+                member.checkpoint,
+                member.family.value,
+                member.variant,
+                weight / total,
+                member.train_config.get("protocol"),
+                member.train_config.get("fold"),
+                member.epoch,
+                checkpoint_fingerprint(member.checkpoint),
+            )
+            for member, weight in zip(self.members, self.weights, strict=True)
+        ]
+
+    def in_sample(self, split: Split) -> str | None:
+        """Why scores of ``split`` are in-sample (a member trained on it), or ``None`` when they are held out.
+
+        Example: ``"2 of 3 members trained on val (protocol kfold)"``.
+        """
+        trained = [member for member in self.members if split in trained_splits(member.train_config.get("protocol"))]
+        if not trained:
+            return None
+        protocols = ", ".join(sorted({str(member.train_config.get("protocol")) for member in trained}))
+        return f"{len(trained)} of {len(self.members)} members trained on {split.value} (protocol {protocols})"
 
     def predict(
         self,
@@ -197,4 +296,12 @@ def average_predictions(
     return averaged
 
 
-__all__ = ["Ensemble", "EnsembleMember", "average_predictions", "check_weights", "load_ensemble"]
+__all__ = [
+    "Ensemble",
+    "EnsembleMember",
+    "MemberRecord",
+    "average_predictions",
+    "check_weights",
+    "load_ensemble",
+    "trained_splits",
+]

@@ -9,7 +9,7 @@ from a checkpoint by :func:`abaw.prediction.open.open_model`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,18 @@ from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
 from abaw.data.samples import FaceFrameDataset, select_frames
-from abaw.data.sequences import EntrySequence, Normalisation, open_sources, sequences_for
+from abaw.data.sequences import (
+    AUDIO,
+    EntrySequence,
+    Normalisation,
+    feature_keys,
+    open_sources,
+    require_same_features,
+    sequences_for,
+)
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
-from abaw.model import AffectModel, create_model
+from abaw.model import AffectModel, ModelFamily, create_model
 from abaw.model.temporal import LinearTemporalModel, TemporalModel, temporal_model_config
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import model_from_checkpoint
@@ -62,6 +70,16 @@ class TrainedModel:
         """The registered variant name."""
         return self.model.config.variant
 
+    @property
+    def family(self) -> ModelFamily:
+        """A per-frame model of ``abaw train``."""
+        return ModelFamily.FRAME
+
+    @property
+    def audio_configs(self) -> list[AudioFeatureConfig]:
+        """The audio features it takes (none, or the ones it was trained with)."""
+        return [] if self.audio_config is None else [self.audio_config]
+
     def predict(
         self,
         index: DatasetIndex,
@@ -94,6 +112,18 @@ def trained_model_from_checkpoint(checkpoint: dict[str, Any], path: Path, device
     return trained
 
 
+def audio_rows(trained: TrainedModel, index: DatasetIndex, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The audio rows ``trained`` takes for each of ``names``, scaled as in its training; ``None`` without audio.
+
+    Raises:
+        DataError: audio features the model needs missing or out of date.
+    """
+    if trained.audio_config is None:
+        return None
+    stats = (trained.audio_mean, trained.audio_std)
+    return load_audio_features(index, trained.audio_config, names=names, stats=stats).rows()
+
+
 def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
     """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
 
@@ -101,12 +131,8 @@ def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Itera
         DataError: audio features the model needs missing or out of date.
     """
     samples = select_frames(index, entries, labelled=False)
-    audio_rows, audio_dim = None, 0
-    if trained.audio_config is not None:
-        stats = (trained.audio_mean, trained.audio_std)
-        audio_rows = load_audio_features(index, trained.audio_config, names=samples.names, stats=stats).rows()
-        audio_dim = trained.audio_config.dim
-    return FaceFrameDataset(index, samples, audio_rows, audio_dim)
+    audio_dim = 0 if trained.audio_config is None else trained.audio_config.dim
+    return FaceFrameDataset(index, samples, audio_rows(trained, index, samples.names), audio_dim)
 
 
 def predict_entries(
@@ -144,6 +170,8 @@ class TemporalMember:
         feature_names: Its feature sources, in column order.
         epoch: The epoch the checkpoint was written after.
         train_config: The run's stored settings (``TemporalConfig.to_dict()``).
+        feature_record: The checkpoint's ``features``: names, sizes and what made each source
+            (:func:`abaw.data.sequences.feature_keys`; none in checkpoints from before they were recorded).
     """
 
     model: TemporalModel | LinearTemporalModel
@@ -155,11 +183,22 @@ class TemporalMember:
     feature_names: list[str] = field(default_factory=list)
     epoch: int = 0
     train_config: dict[str, Any] = field(default_factory=dict)
+    feature_record: dict[str, Any] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
         """How tables name it: ``temporal-MODEL``."""
         return f"temporal-{self.model.config.variant}"
+
+    @property
+    def family(self) -> ModelFamily:
+        """A temporal model of ``abaw temporal train``."""
+        return ModelFamily.TEMPORAL
+
+    @property
+    def audio_configs(self) -> list[AudioFeatureConfig]:
+        """The audio features it takes: the toolkit's default ones when ``audio`` is among its features."""
+        return [AudioFeatureConfig()] if AUDIO in self.features else []
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: Path, device: torch.device) -> TemporalMember:
@@ -177,12 +216,14 @@ class TemporalMember:
                 checkpoint["normalisation"]["mean"].numpy(), checkpoint["normalisation"]["std"].numpy()
             )
             names = list(checkpoint["features"]["names"])
+            record = dict(checkpoint["features"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise CheckpointError(f"not a usable temporal checkpoint ({first})", path=path) from None
         model = model.to(device).eval()
         epoch = int(checkpoint.get("epoch", 0))
-        return cls(model, device, path, features, window, normalisation, names, epoch, dict(checkpoint["config"]))
+        config = dict(checkpoint["config"])
+        return cls(model, device, path, features, window, normalisation, names, epoch, config, record)
 
     def predict_sequences(self, sequences: list[EntrySequence]) -> dict[str, VideoPrediction]:
         """Every frame of raw ``sequences`` (normalised here), by entry."""
@@ -203,7 +244,8 @@ class TemporalMember:
         """Every frame of every entry of ``split`` (the entry's rows: label lines, or its frame count).
 
         Raises:
-            DataError: when a feature source is missing or out of date for the split.
+            DataError: when a feature source is missing or out of date for the split, or is not
+                made as the one the model was trained on (other embeddings under the same name).
         """
         entries = [entry for entry in index.split(split) if entry.frame_count]
         sources = open_sources(index, self.features, [entry.name for entry in entries])
@@ -212,6 +254,7 @@ class TemporalMember:
                 f"expects features {','.join(self.feature_names)}, found {','.join(s.name for s in sources)}",
                 path=self.checkpoint,
             )
+        require_same_features(self.feature_record, feature_keys(sources), self.checkpoint, index.layout)
         sequences = sequences_for(
             index, list(progress(entries, f"features {split.value}", total=len(entries))), sources
         )

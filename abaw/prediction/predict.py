@@ -14,16 +14,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from abaw.data.audio import entries_without_audio_source
 from abaw.data.entries import SkippedEntry
 from abaw.data.frame_counts import FrameCounts
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
+from abaw.errors import DataError
 from abaw.formats.check import SubmissionReport, check_submission
 from abaw.formats.readers import read_sample_counts
 from abaw.formats.types import SubmissionFormat, VideoPrediction
 from abaw.formats.writers import write_per_video, write_single_file, zip_submission
+from abaw.messages import some
+from abaw.model import ModelFamily
 from abaw.outputs import OutputKind, check_output_dir, check_replaceable, layout_sources, staged_output
-from abaw.prediction.ensemble import Ensemble, EnsembleMember
+from abaw.prediction.ensemble import Ensemble, EnsembleMember, MemberRecord
 from abaw.prediction.smoothing import SmoothingPlan, apply_smoothing
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.evaluation import score_split
@@ -70,6 +74,9 @@ class SplitPredictions:
         frame_counts: The lines written per video, and where each count came from.
         report: The challenge scores of the scorable entries (labelled splits only).
         not_scored: The labelled entries left out of the score, with their reasons.
+        members: The models that predicted, with their kinds, weights, protocols and fingerprints.
+        in_sample: Why the scores are in-sample (a member trained on the split), else ``None``:
+            they are then not comparable with held-out or published scores.
     """
 
     out_dir: Path
@@ -77,6 +84,8 @@ class SplitPredictions:
     frame_counts: FrameCounts
     report: ScoreReport | None = None
     not_scored: list[SkippedEntry] = field(default_factory=list)
+    members: list[MemberRecord] = field(default_factory=list)
+    in_sample: str | None = None
 
 
 def predict_split(
@@ -99,20 +108,76 @@ def predict_split(
 
     Raises:
         OutputExistsError, UnsafeOutputError: for ``out_dir`` (before any prediction work).
-        DataError: when the split cannot be used at all.
+        DataError: when the split cannot be used at all, or no entry of it has a face image
+            for a per-frame member to predict from.
+        ConfigError: a smoothing window longer than every video of the split.
     """
     check_output_dir(out_dir, OutputKind.PREDICTIONS, force, layout_sources(index.layout))
     index.require_split(split)
-    scored = index.scorable_entries(split) if split.is_labelled else None
-    predictions = Ensemble.of(trained).predict(index, split, batch_size=batch_size, workers=workers, progress=progress)
+    ensemble = Ensemble.of(trained)
+    require_faces(ensemble, index, split)
     counts = index.frame_counts(split)
+    if smoothing is not None:
+        smoothing.require_fits(counts)
+    for line in audio_gaps(ensemble, index, split):
+        (warn or _ignore)(f"{line}; its predictions use no audio")
+    scored = index.scorable_entries(split) if split.is_labelled else None
+    predictions = ensemble.predict(index, split, batch_size=batch_size, workers=workers, progress=progress)
     if smoothing is not None:
         predictions = apply_smoothing(predictions, counts, smoothing)
     written = write_split_predictions(out_dir, predictions, index, split, force=force, warn=warn, progress=progress)
+    result = SplitPredictions(written, len(index.split(split)), counts, members=ensemble.records())
     if scored is None:
-        return SplitPredictions(written, len(index.split(split)), counts)
-    report = score_split(predictions, index, split, names=scored.names)
-    return SplitPredictions(written, len(index.split(split)), counts, report, list(scored.skipped))
+        return result
+    result.report = score_split(predictions, index, split, names=scored.names)
+    result.not_scored = list(scored.skipped)
+    result.in_sample = ensemble.in_sample(split)
+    return result
+
+
+def _ignore(line: str) -> None:
+    """A warning nobody asked to see."""
+
+
+def require_faces(ensemble: Ensemble, index: DatasetIndex, split: Split) -> None:
+    """Refuse a split with no face image at all when a per-frame member must predict it from faces.
+
+    Every prediction of such a member would be the zeros that fill frames
+    without a face: ``--root`` most likely names the wrong folder.
+
+    Raises:
+        DataError: naming the dataset root and the crop folders looked in.
+    """
+    per_frame = [member.variant for member in ensemble.members if member.family is ModelFamily.FRAME]
+    if not per_frame or any(len(entry.face_frames) for entry in index.split(split)):
+        return
+    folders = ", ".join(str(folder) for folder in index.layout.frame_dirs) or "no cropped_aligned* folder found"
+    raise DataError(
+        f"no {split.value} entry has a face image ({folders}); {some(per_frame, 2)} predicts from faces, so every "
+        "prediction would be zero: point --root at the Aff-Wild2 folder, or name the crops with --frames",
+        path=index.layout.root,
+    )
+
+
+def audio_gaps(ensemble: Ensemble, index: DatasetIndex, split: Split) -> list[str]:
+    """One line per entry of ``split`` that a member taking audio would get zero audio for.
+
+    Such an entry has no video file and no audio features cached from one
+    (see :func:`abaw.data.audio.entries_without_audio_source`).
+    """
+    lines = []
+    configs = {config.key: config for member in ensemble.members for config in member.audio_configs}
+    names = [entry.name for entry in index.split(split)]
+    for key, config in configs.items():
+        users = [member.variant for member in ensemble.members if key in {c.key for c in member.audio_configs}]
+        for name in entries_without_audio_source(index, names, config):
+            entry = index.entries[name]
+            where = entry.annotation or index.layout.test_list or index.layout.root
+            lines.append(
+                f"{where}: {name} has no video file and no audio features ({key}) cached from one; "
+                f"{some(sorted(set(users)), 2)} takes audio"
+            )
+    return lines
 
 
 @dataclass
@@ -131,6 +196,7 @@ class TestSubmission:
         frame_counts: The lines written per test video, and where each count came from.
         kept_previous: The new submission failed its check and was not
             written: ``files`` and ``zip_path`` still hold the previous one.
+        members: The models that predicted, with their kinds, weights, protocols and fingerprints.
     """
 
     files: Path
@@ -141,10 +207,12 @@ class TestSubmission:
     format: SubmissionFormat = SubmissionFormat.PER_VIDEO
     frame_counts: FrameCounts | None = None
     kept_previous: bool = False
+    members: list[MemberRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         return {
+            "members": [member.to_dict() for member in self.members],
             "files": str(self.files),
             "zip": str(self.zip_path),
             "videos": self.videos,
@@ -184,8 +252,10 @@ def predict_test(
             (checked before any prediction work).
         UnsafeOutputError: when ``out_dir`` is in the dataset or a folder abaw did not write.
         DataError: when the dataset has no test list, or a test entry has no
-            frame count from any source or no face image to predict from
-            (before any prediction work).
+            frame count from any source, no face image to predict from, or
+            (for a member that takes audio) no video and no cached audio
+            features (before any prediction work).
+        ConfigError: a smoothing window longer than every test video.
     """
     protect = layout_sources(index.layout)
     target = check_output_dir(out_dir, OutputKind.SUBMISSION, force, protect)
@@ -194,6 +264,17 @@ def predict_test(
     counts = index.frame_counts(Split.TEST, sample=None if sample_file is None else read_sample_counts(sample_file))
     index.require_writable(Split.TEST, counts, need_faces=True)
     ensemble = Ensemble.of(trained)
+    gaps = audio_gaps(ensemble, index, Split.TEST)
+    if gaps:
+        more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+        raise DataError(
+            f"{gaps[0]}{more}: it would be predicted without its audio; pass --videos DIR where the videos are "
+            "(and run abaw features audio on them)"
+        )
+    if smoothing is not None:
+        smoothing.require_fits(counts)
+    for note in counts.notes:
+        (warn or _ignore)(note)
     predictions = ensemble.predict(index, Split.TEST, batch_size=batch_size, workers=workers, progress=progress)
     if smoothing is not None:
         predictions = apply_smoothing(predictions, counts, smoothing)
@@ -215,7 +296,11 @@ def predict_test(
     except _KeepPrevious:
         kept_previous = True
     return replace(
-        staged, files=stage.final(staged.files), zip_path=stage.final(staged.zip_path), kept_previous=kept_previous
+        staged,
+        files=stage.final(staged.files),
+        zip_path=stage.final(staged.zip_path),
+        kept_previous=kept_previous,
+        members=ensemble.records(),
     )
 
 

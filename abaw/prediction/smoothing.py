@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from operator import attrgetter
 from pathlib import Path
@@ -39,6 +39,8 @@ from abaw.scoring.metrics import score_frames
 
 DIMENSIONS = ("valence", "arousal")
 DEFAULT_WINDOWS = (1, 3, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129)
+MAX_WINDOW = 9_999
+"""The longest window accepted (over 5 minutes at 30 fps): longer ones only flatten, at a cost in memory."""
 SMOOTHING_FORMAT = "abaw-smoothing"
 SMOOTHING_VERSION = 1
 
@@ -91,9 +93,21 @@ def _exponential(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def check_window(window: int) -> None:
-    """Refuse a window that is not an odd whole number of frames >= 1 (:class:`ConfigError`)."""
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
-        raise ConfigError(f"a smoothing window must be an odd number of frames >= 1, got {window!r}")
+    """Refuse a window that is not an odd whole number of frames from 1 to :data:`MAX_WINDOW` (:class:`ConfigError`).
+
+    Example:
+        >>> check_window(10**9)
+        Traceback (most recent call last):
+        ...
+        abaw.errors.ConfigError: a smoothing window must be an odd number of frames from 1 to 9999, got 1000000000
+    """
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int | np.integer)
+        or not 1 <= window <= MAX_WINDOW
+        or window % 2 == 0
+    ):
+        raise ConfigError(f"a smoothing window must be an odd number of frames from 1 to {MAX_WINDOW}, got {window!r}")
 
 
 @dataclass(frozen=True)
@@ -136,12 +150,29 @@ class SmoothingPlan:
         arousal: Arousal's filter.
         split: The split it was chosen on.
         predictions: The predictions it was chosen on.
+        path: The file it was read from, if any (named in messages).
     """
 
     valence: DimensionSmoothing
     arousal: DimensionSmoothing
     split: str = ""
     predictions: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    def require_fits(self, frame_counts: Mapping[str, int]) -> None:
+        """Refuse a window longer than every video it would smooth: it would flatten each to about its mean.
+
+        Raises:
+            ConfigError: naming the smoothing file, the window and the longest video.
+        """
+        longest = max(frame_counts.values(), default=0)
+        for name, choice in zip(DIMENSIONS, self.dimensions, strict=True):
+            if longest and choice.window > longest:
+                raise ConfigError(
+                    f"the {name} window ({choice.window} frames) is longer than every video to smooth (the longest "
+                    f"has {longest} frames): it would flatten the predictions; choose it again with abaw smooth search",
+                    path=self.path,
+                )
 
     @property
     def dimensions(self) -> tuple[DimensionSmoothing, DimensionSmoothing]:
@@ -209,6 +240,7 @@ def load_smoothing(path: str | os.PathLike) -> SmoothingPlan:
         *(_dimension_from(data.get(name), name, path) for name in DIMENSIONS),
         split=str(data.get("split", "")),
         predictions=str(data.get("predictions", "")),
+        path=path,
     )
 
 
@@ -360,6 +392,7 @@ def apply_smoothing(
 
 __all__ = [
     "DEFAULT_WINDOWS",
+    "MAX_WINDOW",
     "DimensionSmoothing",
     "SmoothingCandidate",
     "SmoothingFilter",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from abaw.errors import DataError, OutputExistsError
+from abaw.messages import first_difference
 from abaw.outputs import OutputKind, read_marker
 from abaw.progress import ProgressFn, no_progress
 from abaw.synthetic import GeneratorConfig, generate_dataset
@@ -36,7 +37,10 @@ def prepare_dataset(
             log(f"reusing the generated dataset in {data_dir}")
             return data_dir, True
         if not force:
-            raise OutputExistsError("was generated with other settings; pass --force to regenerate it", data_dir)
+            difference = first_difference(marker.get("config") or {}, config.to_dict())
+            raise OutputExistsError(
+                f"was generated with other settings ({difference}); pass --force to regenerate it", data_dir
+            )
     log(f"generating the dataset in {data_dir}")
     generated = generate_dataset(data_dir, config, force=True, progress=progress)
     return generated.root, False

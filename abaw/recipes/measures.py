@@ -98,9 +98,10 @@ def _scores_from_dict(values: Mapping[str, Any] | None) -> AffectScores | None:
 
 @dataclass
 class StageMeasurement:
-    """One stage of one seed, measured on the validation split.
+    """One arm of one seed, measured on the validation split.
 
     Attributes:
+        name: The arm's row in the tables, e.g. ``AEG-CD-SZ (residual)``.
         stage: What was trained.
         run_dir: Its run folder, relative to the experiment's folder.
         best_epoch: The epoch of the ``best.pt`` measured.
@@ -110,6 +111,7 @@ class StageMeasurement:
         psnr: The generator's PSNR; ``None`` for a stage without a generator.
     """
 
+    name: str
     stage: Stage
     run_dir: Path
     best_epoch: int
@@ -121,7 +123,7 @@ class StageMeasurement:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         return {
-            "name": self.stage.paper_name,
+            "name": self.name,
             "stage": self.stage.to_dict(),
             "run_dir": str(self.run_dir),
             "best_epoch": self.best_epoch,
@@ -136,6 +138,7 @@ class StageMeasurement:
         """Back from :meth:`to_dict` (a resumed experiment's finished seeds)."""
         psnr = values.get("psnr")
         return cls(
+            str(values["name"]),
             Stage(**values["stage"]),
             Path(values["run_dir"]),
             int(values["best_epoch"]),
@@ -214,16 +217,18 @@ def _ccc_spreads(scores: Sequence[AffectScores]) -> dict[str, Spread]:
 
 @dataclass
 class StageSummary:
-    """One stage over every seed.
+    """One arm over every seed.
 
     Attributes:
-        stage: The stage.
+        name: The arm's row, e.g. ``Disc + noise``.
+        stage: What was trained.
         all_frames: CCC ``valence``, ``arousal`` and ``mean`` over all validation frames.
         degraded: The same over the degraded frames; ``None`` when the dataset records none.
         psnr_output: PSNR of the generator's output; ``None`` without a generator.
         psnr_noisy: PSNR of its noisy input; ``None`` without a generator.
     """
 
+    name: str
     stage: Stage
     all_frames: dict[str, Spread]
     degraded: dict[str, Spread] | None
@@ -232,10 +237,11 @@ class StageSummary:
 
     @classmethod
     def of(cls, measured: Sequence[StageMeasurement]) -> StageSummary:
-        """The summary of one stage's measurements, one per seed."""
+        """The summary of one arm's measurements, one per seed."""
         degraded = [item.degraded for item in measured if item.degraded is not None]
         psnr = [item.psnr for item in measured if item.psnr is not None]
         return cls(
+            measured[0].name,
             measured[0].stage,
             _ccc_spreads([item.all_frames for item in measured]),
             _ccc_spreads(degraded) if len(degraded) == len(measured) else None,
@@ -250,8 +256,8 @@ class StageSummary:
             return None if values is None else {key: value.to_dict() for key, value in values.items()}
 
         return {
-            "name": self.stage.paper_name,
-            "published_name": self.stage.published_name,
+            "name": self.name,
+            "stage": self.stage.to_dict(),
             "ccc": spreads(self.all_frames),
             "ccc_degraded": spreads(self.degraded),
             "psnr_output": None if self.psnr_output is None else self.psnr_output.to_dict(),
@@ -260,7 +266,7 @@ class StageSummary:
 
 
 def summarise(seeds: Sequence[SeedResult]) -> list[StageSummary]:
-    """Each stage's spread over ``seeds`` (every seed trains the same stages), in training order."""
+    """Each arm's spread over ``seeds`` (every seed trains the same arms), in training order."""
     return [StageSummary.of([seed.stages[number] for seed in seeds]) for number in range(len(seeds[0].stages))]
 
 
@@ -280,6 +286,7 @@ def degraded_rows(root: Path, names: Sequence[str]) -> dict[str, np.ndarray] | N
 
 def measure_stage(
     context: RecipeContext,
+    name: str,
     run: StageRun,
     runs_dir: Path,
     masks: Mapping[str, np.ndarray] | None,
@@ -289,6 +296,7 @@ def measure_stage(
 
     Args:
         context: The experiment's run (output folder, dataset, device).
+        name: The arm's row in the tables.
         run: The trained stage (its paths relative to ``runs_dir``).
         runs_dir: The chain's folder, relative to the experiment's folder.
         masks: Per validation entry, its degraded label rows (``None``: the dataset records none).
@@ -310,4 +318,4 @@ def measure_stage(
             degraded = None
     psnr = measure_generator_psnr(trained, faces) if trained.model.generator is not None else None
     run_dir = runs_dir / run.run_dir
-    return StageMeasurement(run.stage, run_dir, trained.epoch, run.train_seconds, all_frames, degraded, psnr)
+    return StageMeasurement(name, run.stage, run_dir, trained.epoch, run.train_seconds, all_frames, degraded, psnr)

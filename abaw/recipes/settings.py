@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw.data.audio import AudioFeatureConfig
+from abaw.errors import DataError
 from abaw.synthetic import GeneratorConfig
 from abaw.training.progressive import PAPER_CHAIN, Stage, with_epochs
 
@@ -199,6 +200,22 @@ class DemoRecipe:
             [2, 1, 1]
         """
         return replace(self, stages=with_epochs(self.stages, epochs))
+
+    def with_learning_rates(self, rates: list[float]) -> DemoRecipe:
+        """The recipe with one Adam learning rate per stage.
+
+        Raises:
+            DataError: when the rates do not match the stages or one is not positive.
+
+        Example:
+            >>> [stage.lr for stage in DemoRecipe().with_learning_rates([3e-4, 1e-3, 1e-3]).stages]
+            [0.0003, 0.001, 0.001]
+        """
+        if len(rates) != len(self.stages) or not all(rate > 0 for rate in rates):
+            raise DataError(f"give {len(self.stages)} positive learning rates (one per stage), got {list(rates)}")
+        return replace(
+            self, stages=tuple(replace(stage, lr=rate) for stage, rate in zip(self.stages, rates, strict=True))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

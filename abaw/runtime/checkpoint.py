@@ -142,7 +142,10 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         CheckpointError: naming the file when it cannot be read or holds no tensor.
     """
     path = Path(path)
-    weights = state_tensors(_read(path))
+    saved = _read(path)
+    if isinstance(saved, dict) and "model_config" in saved:
+        require_family(saved, path, ModelFamily.FRAME, "--init")
+    weights = state_tensors(saved)
     if not weights:
         raise CheckpointError("holds no model weights", path=path)
     return weights
@@ -151,10 +154,47 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _read(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError("checkpoint not found", path=path)
+    text = _text_kind(path)
+    if text is not None:
+        raise CheckpointError(f"is {text}, not a checkpoint: {_text_instead(path)}", path=path)
     try:
         return read_weights_file(path)
     except UnreadableWeights as error:
         raise CheckpointError(f"not a readable checkpoint ({error})", path=path) from None
+
+
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+"""How the files ``torch.save`` writes begin: a zip archive, or (older ones) a pickle."""
+TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".csv", ".txt")
+"""The run folder's text files, and their like."""
+
+
+def _text_instead(path: Path) -> str:
+    """What to give instead of the text file ``path``: its run folder for a run's ``config.yaml``."""
+    if path.name == "config.yaml":
+        return f"give the run folder {path.parent}, or its best.pt or last.pt"
+    return "give a best.pt or last.pt of abaw train or abaw temporal train, or its run folder"
+
+
+def _text_kind(path: Path) -> str | None:
+    """What a text file given as a checkpoint is (``"a text file"``, a run's settings), or ``None`` for a binary one."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    # Lines of text, or a text file's name: a few stray bytes are left to torch's own message.
+    if (
+        start.startswith(CHECKPOINT_MAGIC)
+        or b"\0" in start
+        or (b"\n" not in start and path.suffix not in TEXT_SUFFIXES)
+    ):
+        return None
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(start) - 4:  # not merely a character cut at the end of the block
+            return None
+    if path.name == "config.yaml":
+        return "the run's settings (a YAML text file)"
+    return "a text file"
 
 
 def load_model_state(model: AffectModel, checkpoint: dict[str, Any], path: Path) -> None:

@@ -164,6 +164,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     if path.is_dir():
         found = RunDir(path).best_or_last()
         if found is None:
+            stages = sorted(child.name for child in path.iterdir() if child.is_dir() and RunDir(child).best_or_last())
+            if stages:
+                raise CheckpointError(
+                    f"no {RunDir.BEST} or {RunDir.LAST} in this folder, but in its run folders {', '.join(stages)} "
+                    f"(a chain of abaw train --stages?): give one of them, e.g. {path / stages[-1]}",
+                    path=path,
+                )
             raise CheckpointError(f"no {RunDir.BEST} or {RunDir.LAST} in this run folder", path=path)
         return found
     if not path.is_file():

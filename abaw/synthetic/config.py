@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,6 +90,23 @@ class GeneratorConfig:
         faces; many persons make it generalise to validation identities.
         """
         return cls(seed=seed, videos=40, frames=45)
+
+    def harder(self) -> GeneratorConfig:
+        """This dataset made harder: half as many persons again, 60 % of their frames degraded, three times the
+        pixel noise, JPEG quality 60. Fixed before any model was tuned on it (``abaw experiment --datasets``).
+
+        Example:
+            >>> hard = GeneratorConfig.many_identities().harder()
+            >>> hard.videos, hard.degraded_share, hard.pixel_noise, hard.jpeg_quality
+            (60, 0.6, 12.0, 60)
+        """
+        return replace(
+            self,
+            videos=self.videos + self.videos // 2,
+            degraded_share=0.6,
+            pixel_noise=3 * self.pixel_noise,
+            jpeg_quality=60,
+        )
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready copy."""

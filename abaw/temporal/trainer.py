@@ -38,8 +38,9 @@ import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
+from abaw.data.embeddings import checkpoint_fingerprint
 from abaw.data.layout import Split
-from abaw.data.sequences import EntrySequence, Normalisation, SequenceData, load_sequence_data
+from abaw.data.sequences import EntrySequence, Normalisation, SequenceData, load_sequence_data, require_same_features
 from abaw.errors import CheckpointError, DataError
 from abaw.fileio import atomic_write_json, atomic_write_text
 from abaw.fitting.class_weights import class_balanced_weights
@@ -67,13 +68,14 @@ from abaw.temporal.ridge import fit_ridge
 
 @dataclass
 class FoldResult:
-    """One kfold member: its folder, best epoch, and its held-out scores at that epoch."""
+    """One kfold member: its folder, best epoch, its held-out scores at that epoch, and its checkpoint's SHA-256."""
 
     fold: int
     run_dir: Path
     best_epoch: int | None
     scores: AffectScores
     entries: list[str]
+    checkpoint_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -82,6 +84,7 @@ class FoldResult:
             "run_dir": str(self.run_dir),
             "best_epoch": self.best_epoch,
             "entries": self.entries,
+            "checkpoint_sha256": self.checkpoint_sha256,
             **self.scores.to_dict(),
         }
 
@@ -243,6 +246,7 @@ class _HeldOutModel:
             "features": {
                 "names": [name for name, _ in self.data.sources],
                 "dims": [dim for _, dim in self.data.sources],
+                **self.data.keys,
             },
             "class_weights": self.class_weights,
             "model": self.model.state_dict(),
@@ -453,7 +457,7 @@ def _train_single(
         held_out = sorted(validation.sequences)
     if not train_names:
         raise DataError(f"{index.layout.root}: no usable Train entry to train on")
-    checkpoint = _resume_checkpoint(folder.work) if folder.resumed else None
+    checkpoint = _resume_checkpoint(folder.work, data) if folder.resumed else None
     fitted = fit(config, folder.work, data, train_names, held_out, dist, checkpoint=checkpoint, reporter=reporter)
     scores = None
     if fitted.best.epoch is not None:
@@ -462,10 +466,12 @@ def _train_single(
     return TemporalResult(folder.final.path, config.protocol, epochs, fitted.rows, fitted.best.epoch, scores)
 
 
-def _resume_checkpoint(run: RunDir) -> dict[str, Any] | None:
+def _resume_checkpoint(run: RunDir, data: SequenceData) -> dict[str, Any] | None:
     if not run.last.is_file():
         return None
-    return require_temporal(load_checkpoint(run.last), run.last)
+    checkpoint = require_temporal(load_checkpoint(run.last), run.last)
+    require_same_features(checkpoint["features"], data.keys, run.last, data.index.layout)
+    return checkpoint
 
 
 def _fresh_fold(fold: RunDir) -> None:
@@ -493,7 +499,7 @@ def _train_kfold(
     for number, held_out in enumerate(folds, start=1):
         member = folder.work.fold(number)
         train_names = sorted(name for other in folds if other is not held_out for name in other)
-        checkpoint = _resume_checkpoint(member) if folder.resumed else None
+        checkpoint = _resume_checkpoint(member, data) if folder.resumed else None
         if checkpoint is None and dist.is_main:
             _fresh_fold(member)
         dist.barrier()
@@ -506,7 +512,9 @@ def _train_kfold(
         oof.update(predictions)
         scores = score_entries(predictions, index, held_out).scores
         best_epoch = (load_checkpoint(best_path).get("best") or {}).get("epoch")
-        results.append(FoldResult(number, folder.final.fold(number).path, best_epoch, scores, list(held_out)))
+        # The summary names each fold's checkpoint by content, so a fold replaced later is not taken for this one.
+        sha256 = checkpoint_fingerprint(best_path)
+        results.append(FoldResult(number, folder.final.fold(number).path, best_epoch, scores, list(held_out), sha256))
     names = sorted(oof)
     report = score_entries(oof, index, names)
     if dist.is_main:

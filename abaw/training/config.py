@@ -16,6 +16,7 @@ from abaw.data.layout import Split
 from abaw.data.source import DatasetSource
 from abaw.fitting.settings import RunSettings, absolute_setting, plain_settings, read_config_file
 from abaw.messages import shown_value
+from abaw.model.config import GeneratorKind
 
 
 class Protocol(str, Enum):
@@ -121,6 +122,10 @@ class TrainConfig(RunSettings):
     audio_pooling: str = "first2"
     latent_injection: str = "add"
     va_head: str = "linear"
+    generator: GeneratorKind = GeneratorKind.PAPER
+    latent_gate: bool | None = None
+    gate_lr: float | None = None
+    noise_augment: bool = False
     backbone: str | None = None
     backbone_weights: str | None = None
     init: str | None = None
@@ -139,6 +144,7 @@ class TrainConfig(RunSettings):
         self.precision = parse_enum(Precision, self.precision, "precision")
         self.real_latent = parse_enum(RealLatent, self.real_latent, "real_latent")
         self.d_affect = parse_enum(DiscriminatorAffect, self.d_affect, "d_affect")
+        self.generator = parse_enum(GeneratorKind, self.generator, "generator")
         self.betas = tuple(float(beta) for beta in self.betas)  # type: ignore[assignment]
         self.noise_artifacts = tuple(str(artifact) for artifact in self.noise_artifacts)
         for name in ("epochs", "batch_size", "n_critic", "eval_batch_size"):
@@ -148,7 +154,7 @@ class TrainConfig(RunSettings):
             raise ValueError(f"workers must be 0 or more, got {self.workers}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be at least 1, got {self.steps_per_epoch}")
-        for name in ("lr", "lr_d", "lr_g"):
+        for name in ("lr", "lr_d", "lr_g", "gate_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
@@ -158,6 +164,19 @@ class TrainConfig(RunSettings):
             raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers, got {self.betas}")
+
+    @property
+    def gates_latent(self) -> bool:
+        """Whether the latent joins the discriminator through a gate learned from 0: ``latent_gate``,
+        by default on with the residual generator.
+
+        Example:
+            >>> TrainConfig(generator="residual").gates_latent, TrainConfig(generator="paper").gates_latent
+            (True, False)
+        """
+        if self.latent_gate is not None:
+            return self.latent_gate
+        return self.generator is GeneratorKind.RESIDUAL
 
     @property
     def discriminator_lr(self) -> float:

@@ -60,6 +60,10 @@ def build_model(config: TrainConfig, audio_dim: int) -> AffectModel:
     """The variant of ``config`` with the run's model options applied."""
     base = variant_config(config.variant)
     overrides: dict[str, Any] = {"latent_injection": config.latent_injection, "va_head": config.va_head}
+    if base.use_generator:
+        overrides["generator"] = config.generator
+    if base.use_latent:
+        overrides["latent_gate"] = config.gates_latent
     if base.audio_dim > 0:
         overrides["audio_dim"] = audio_dim
     if config.backbone is not None:

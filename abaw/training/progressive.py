@@ -210,25 +210,40 @@ def _finished_epochs(run_dir: Path) -> int:
     return int(load_checkpoint(last).get("epoch", 0)) if last.is_file() else 0
 
 
-def _train_stage(
+def train_stage(
     stage: Stage,
     config: TrainConfig,
     run_dir: Path,
-    strict: bool,
-    reporter: Reporter | None,
-    progress: ProgressFn,
-    log: LogFn,
-    init_weights: Path | None,
-) -> float:
-    """Train (or finish) one stage in ``run_dir``; returns the seconds spent."""
+    *,
+    init_weights: Path | None = None,
+    strict: bool = False,
+    reporter: Reporter | None = None,
+    progress: ProgressFn = no_progress,
+    log: LogFn = lambda message: None,
+) -> StageRun:
+    """Train one stage in ``run_dir``: from scratch, the rest of a half-trained run, or nothing when it is done.
+
+    Args:
+        stage: What to train.
+        config: Its settings (see :func:`stage_config`).
+        run_dir: Its run folder.
+        init_weights: Where ``config.init``'s weights are read when they are not at that path yet.
+        strict: Refuse any entry with an error instead of skipping it.
+        reporter: Shows the training progress.
+        progress: Progress bar for indexing and validation.
+        log: Receives one line when the stage was trained before.
+
+    Returns:
+        The trained stage, its paths relative to ``run_dir``'s parent.
+    """
+    from abaw.runtime.checkpoint import load_checkpoint
     from abaw.training.trainer import resume_config, train
 
     done = _finished_epochs(run_dir)
+    started = time.perf_counter()
     if done >= stage.epochs:
         log(f"{stage.paper_name}: {done} epochs already trained in {run_dir}")
-        return 0.0
-    started = time.perf_counter()
-    if done:
+    elif done:
         log(f"{stage.paper_name}: resuming after epoch {done}")
         resumed = resume_config(run_dir, device=config.device, workers=config.workers)
         train(resumed, run_dir, resume=True, strict=strict, reporter=reporter, progress=progress)
@@ -236,26 +251,19 @@ def _train_stage(
         train(
             config, run_dir, force=True, strict=strict, reporter=reporter, progress=progress, init_weights=init_weights
         )
-    return time.perf_counter() - started
-
-
-def _stage_run(stage: Stage, runs_dir: Path, train_seconds: float) -> StageRun:
-    """What ``runs_dir/<variant>`` holds once ``stage`` is trained, its paths relative to ``runs_dir``."""
-    from abaw.runtime.checkpoint import load_checkpoint
-
-    run = RunDir(runs_dir / stage.variant)
+    seconds = time.perf_counter() - started if done < stage.epochs else 0.0
+    run = RunDir(run_dir)
     last = load_checkpoint(run.last)
     best = last.get("best") or {}
-    checkpoint = run.best_or_last() or run.last
     best_ccc = best.get("ccc_mean")
     return StageRun(
         stage,
-        Path(stage.variant),
-        checkpoint.relative_to(runs_dir),
+        Path(run_dir.name),
+        (run.best_or_last() or run.last).relative_to(run_dir.parent),
         int(last.get("epoch", 0)),
         best.get("epoch"),
         None if best_ccc is None else float(best_ccc),
-        train_seconds,
+        seconds,
     )
 
 
@@ -265,6 +273,7 @@ def train_chain(
     base: TrainConfig,
     *,
     final_dir: Path | None = None,
+    init_weights: Path | None = None,
     strict: bool = False,
     reporter: Reporter | None = None,
     progress: ProgressFn = no_progress,
@@ -283,6 +292,7 @@ def train_chain(
             ``base.init`` starts the first stage.
         final_dir: Where ``runs_dir`` will be once the output holding it is
             complete (a stage's ``init`` records it); ``runs_dir`` by default.
+        init_weights: Where ``base.init``'s weights are read when they are not at that path yet.
         strict: Refuse any entry with an error instead of skipping it.
         reporter: Shows each stage's training progress.
         progress: Progress bar for indexing and validation.
@@ -297,13 +307,21 @@ def train_chain(
     final_dir = runs_dir if final_dir is None else final_dir
     runs: list[StageRun] = []
     for number, stage in enumerate(stages, start=1):
-        run_dir = runs_dir / stage.variant
         log(f"stage {number}/{len(stages)}: {stage.paper_name} ({stage.variant}), {stage.epochs} epochs")
         previous = runs[-1].checkpoint if runs else None
         config = stage_config(base, stage, None if previous is None else final_dir / previous)
-        weights = None if previous is None else runs_dir / previous
-        seconds = _train_stage(stage, config, run_dir, strict, reporter, progress, log, weights)
-        runs.append(_stage_run(stage, runs_dir, seconds))
+        weights = init_weights if previous is None else runs_dir / previous
+        run = train_stage(
+            stage,
+            config,
+            runs_dir / stage.variant,
+            init_weights=weights,
+            strict=strict,
+            reporter=reporter,
+            progress=progress,
+            log=log,
+        )
+        runs.append(run)
     return runs
 
 

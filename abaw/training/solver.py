@@ -103,6 +103,26 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         parameter.requires_grad_(flag)
 
 
+SCALARS_FROM_ZERO = ("residual_scale", "latent_gate")
+"""The parameters that start at 0 and open a path (the residual generator's scale, the latent gate)."""
+
+
+def parameter_groups(module: nn.Module, lr: float, config: TrainConfig) -> list[dict]:
+    """Adam's parameter groups of ``module``: its weights at ``lr``, and its scalars learned from 0 at ``gate_lr``.
+
+    A scalar moves by about the learning rate per Adam step whatever its
+    gradient, so at the weights' rate a gate opened from 0 stays nearly shut
+    for a short stage; ``gate_lr`` lets it open (the default keeps ``lr``).
+    """
+    named = list(module.named_parameters())
+    scalars = [param for name, param in named if name.rsplit(".", 1)[-1] in SCALARS_FROM_ZERO]
+    weights = [param for name, param in named if name.rsplit(".", 1)[-1] not in SCALARS_FROM_ZERO]
+    groups = [{"params": weights, "lr": lr}]
+    if scalars:
+        groups.append({"params": scalars, "lr": config.gate_lr if config.gate_lr is not None else lr})
+    return groups
+
+
 class Solver:
     """Holds the model, its optimisers and the loss settings; :meth:`step` runs one iteration.
 
@@ -136,10 +156,11 @@ class Solver:
         self.synced_generator = self._wrap(model.generator, dist, True) if model.generator is not None else None
         betas = tuple(config.betas)
         self.optimizers = {
-            "D": torch.optim.Adam(model.discriminator.parameters(), lr=config.discriminator_lr, betas=betas)
+            "D": torch.optim.Adam(parameter_groups(model.discriminator, config.discriminator_lr, config), betas=betas)
         }
         if model.generator is not None:
-            self.optimizers["G"] = torch.optim.Adam(model.generator.parameters(), lr=config.generator_lr, betas=betas)
+            groups = parameter_groups(model.generator, config.generator_lr, config)
+            self.optimizers["G"] = torch.optim.Adam(groups, betas=betas)
         self.iteration = 0
         self.noise_generator = torch.Generator(self.device)
 
@@ -207,9 +228,12 @@ class Solver:
         }
 
     def affect_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Disc and regressor variants: the affect loss on clean images."""
+        """Disc and regressor variants: the affect loss on clean images (``noise_augment``: noisy as the AEG's)."""
+        images = batch.images
+        if self.config.noise_augment:
+            images = add_noise(images, self.noise, generator=self.noise_generator)
         with self._autocast():
-            _, va = self._critic(self.synced_discriminator, batch.images, None, batch.audio)
+            _, va = self._critic(self.synced_discriminator, images, None, batch.audio)
         loss, terms = self._affect(va, batch.targets)
         self._update("D", loss)
         return {"D/loss": loss.detach(), **{f"D/{key}": value for key, value in terms.items()}}

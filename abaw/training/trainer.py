@@ -30,6 +30,7 @@ from abaw.errors import AbawError, CheckpointError
 from abaw.fitting.loop import EpochCallback, epoch_seed, run_epochs
 from abaw.fitting.records import BestScore, Reporter, TensorBoardLog
 from abaw.fitting.run import open_run_folder
+from abaw.model.config import GeneratorKind
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import distributed
@@ -118,7 +119,12 @@ def train(
         UnsafeOutputError: ``run_dir`` is in the dataset, or a folder abaw did not write.
         OutputBusyError: another process writes ``run_dir``.
     """
-    variant_config(config.variant)  # an unknown variant fails before the run folder is touched
+    model = variant_config(config.variant)  # an unknown variant fails before the run folder is touched
+    if config.noise_augment and model.use_generator:
+        raise AbawError(
+            f"--noise-augment trains the Disc (or the regressor) on noisy faces; {config.variant} already trains "
+            "its generator to clean them"
+        )
     if config.tensorboard:
         TensorBoardLog.summary_writer_class()
     with distributed(config.device) as dist:
@@ -219,8 +225,9 @@ def resume_config(run_dir: str | os.PathLike, **changes: Any) -> TrainConfig:
         CheckpointError: when there is no readable ``last.pt``.
     """
     path = RunDir(run_dir).resume_checkpoint()
-    # Runs from before --d-affect existed trained with the real images only: they resume as they began.
-    values = {"d_affect": DiscriminatorAffect.REAL.value, **load_checkpoint(path)["config"]}
+    # Runs from before a setting existed resume as they began: real images only, the paper's generator, no gate.
+    earlier = {"d_affect": DiscriminatorAffect.REAL.value, "generator": GeneratorKind.PAPER.value, "latent_gate": False}
+    values = {**earlier, **load_checkpoint(path)["config"]}
     stored = TrainConfig.from_dict(values, source=str(path))
     return stored.replace(**changes)
 

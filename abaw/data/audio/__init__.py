@@ -56,7 +56,8 @@ paper's way), measured on the generated dataset (``tests/test_audio_features.py`
 
 Extraction writes, under ``CACHE/audio/<config key>/``, one ``<video
 stem>.npz`` per video (``_left``/``_right`` entries share it), keyed on the
-video's size and modification time and the configuration; ``stats.json``
+video's content key (size and a digest of three parts, kept by a copy) and
+the configuration; ``stats.json``
 with the train split's per-dimension mean and standard deviation; and
 ``report.json``.
 """
@@ -64,7 +65,7 @@ with the train split's per-dimension mean and standard deviation; and
 from abaw.data.audio.cache import AudioFeaturesNotReady, features_folder
 from abaw.data.audio.config import AudioFeatureConfig, FeatureSet, Pooling
 from abaw.data.audio.extract import AudioFeatureReport, extract_audio_features
-from abaw.data.audio.load import AudioFeatures, load_audio_features
+from abaw.data.audio.load import AudioFeatures, entries_without_audio_source, load_audio_features
 from abaw.data.audio.opensmile import compute_llds, video_audio_features
 from abaw.data.audio.windows import frame_windows, lld_ranges, pool_llds
 
@@ -76,6 +77,7 @@ __all__ = [
     "FeatureSet",
     "Pooling",
     "compute_llds",
+    "entries_without_audio_source",
     "extract_audio_features",
     "features_folder",
     "frame_windows",

@@ -1,8 +1,10 @@
 """The cache of audio features: where the files are, what they are keyed on, and when they are stale.
 
 Under ``CACHE/audio/<config key>/``: one ``<video stem>.npz`` per video
-(``features`` and a JSON ``meta``), keyed on the video's size and
-modification time, the configuration and :data:`AUDIO_FEATURES_FORMAT`.
+(``features`` and a JSON ``meta``), keyed on the video's content key (its
+size and a digest of three parts of it, :mod:`abaw.data.digest`: a copy of
+the dataset keeps it, a new modification time alone does not make the
+features stale), the configuration and :data:`AUDIO_FEATURES_FORMAT`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from abaw.data.audio.config import AudioFeatureConfig
+from abaw.data.digest import FileKey, file_key
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import DatasetLayout
 from abaw.errors import DataError
 
-AUDIO_FEATURES_FORMAT = 1
+AUDIO_FEATURES_FORMAT = 2
 """Version of the cache files; a change makes every cached file stale."""
 AUDIO_FOLDER = "audio"
 """Folder of the audio features under the dataset's cache folder."""
@@ -59,13 +62,10 @@ def entry_rows(entry: Entry) -> int:
     return entry.label_rows or entry.frame_count
 
 
-def video_stat(video: Path) -> dict[str, int] | None:
-    """The size and modification time the cached features of ``video`` are keyed on (``None``: unreadable)."""
-    try:
-        info = video.stat()
-    except OSError:
-        return None
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+def video_key(video: Path) -> dict[str, Any] | None:
+    """The content key the cached features of ``video`` are keyed on (``None``: unreadable)."""
+    key = file_key(video)
+    return None if key is None else key.to_dict()
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:
@@ -78,14 +78,25 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def is_fresh(meta: dict[str, Any] | None, video: Path, config: AudioFeatureConfig) -> bool:
-    """Whether cached features (their ``meta``) were made from ``video`` as it is now, with ``config``."""
-    return (
-        meta is not None
-        and meta.get("format") == AUDIO_FEATURES_FORMAT
-        and meta.get("config") == config.to_dict()
-        and meta.get("video_stat") == video_stat(video)
-    )
+def stale_reason(meta: dict[str, Any] | None, video: Path, config: AudioFeatureConfig) -> str | None:
+    """Why cached features (their ``meta``) were not made from ``video`` as it is now with ``config``; ``None``: fresh.
+
+    Example:
+        >>> stale_reason(None, Path("v.mp4"), AudioFeatureConfig())
+        'not extracted yet'
+    """
+    if meta is None:
+        return "not extracted yet"
+    if meta.get("format") != AUDIO_FEATURES_FORMAT:
+        return f"written in cache format {meta.get('format')}, this abaw writes {AUDIO_FEATURES_FORMAT}"
+    if meta.get("config") != config.to_dict():
+        return "extracted with other settings"
+    now = file_key(video)
+    if now is None:
+        return f"the video {video} cannot be read"
+    if FileKey.from_dict(meta.get("video_key")) != now:
+        return f"the video {video} changed since: {now.change_from(FileKey.from_dict(meta.get('video_key')))}"
+    return None
 
 
 def fit_rows(features: np.ndarray, rows: int) -> np.ndarray:

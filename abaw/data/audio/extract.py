@@ -23,9 +23,9 @@ from abaw.data.audio.cache import (
     STATS_NAME,
     entry_rows,
     features_folder,
-    is_fresh,
     read_meta,
-    video_stat,
+    stale_reason,
+    video_key,
 )
 from abaw.data.audio.config import DEFAULT_AUDIO_CONFIG, AudioFeatureConfig
 from abaw.data.audio.decode import AUDIO_RATE, read_audio
@@ -34,6 +34,7 @@ from abaw.data.audio.opensmile import LLD_WINDOW, video_audio_features
 from abaw.data.index import DatasetIndex
 from abaw.errors import DataError
 from abaw.fileio import atomic_output_file, atomic_write_json
+from abaw.outputs import output_lock
 from abaw.progress import ProgressFn, no_progress
 
 
@@ -126,7 +127,7 @@ class _Outcome:
 def _extract_one(job: _Job, config: AudioFeatureConfig, target: Path) -> _Outcome:
     """Decode, run openSMILE, pool and write one video's features; never raises a DataError."""
     stem = job.video.stem
-    stat = video_stat(job.video)
+    key = video_key(job.video)
     notes: list[str] = []
     features: np.ndarray | None = None
     duration = 0.0
@@ -161,7 +162,7 @@ def _extract_one(job: _Job, config: AudioFeatureConfig, target: Path) -> _Outcom
         "format": AUDIO_FEATURES_FORMAT,
         "config": config.to_dict(),
         "video": str(job.video),
-        "video_stat": stat,
+        "video_key": key,
         "fps": job.fps,
         "rate": AUDIO_RATE,
         "duration": duration,
@@ -209,9 +210,11 @@ def extract_audio_features(
     """Extract the per-frame audio features of every video of ``index`` (all splits).
 
     Videos run in ``jobs`` threads (openSMILE and the decoder release the
-    GIL). A video whose cached file is up to date (same size, modification
-    time and configuration) is skipped unless ``force``. Then the train
-    split's normalisation statistics and the report are written.
+    GIL). A video whose cached file is up to date (the same content key,
+    :mod:`abaw.data.digest`, and configuration) is skipped unless ``force``.
+    Then the train split's normalisation statistics and the report are
+    written. The folder is written by one process at a time (the outputs'
+    lock, :func:`abaw.outputs.output_lock`).
 
     Args:
         index: The dataset.
@@ -222,9 +225,19 @@ def extract_audio_features(
 
     Returns:
         Counts, warnings and where everything was written.
+
+    Raises:
+        OutputBusyError: another abaw process is extracting the same features.
     """
-    began = time.perf_counter()
     folder = features_folder(index, config)
+    with output_lock(folder):
+        return _extract_locked(index, config, folder, jobs=jobs, force=force, progress=progress)
+
+
+def _extract_locked(
+    index: DatasetIndex, config: AudioFeatureConfig, folder: Path, *, jobs: int, force: bool, progress: ProgressFn
+) -> AudioFeatureReport:
+    began = time.perf_counter()
     report = AudioFeatureReport(config=config, folder=folder)
     video_jobs = _video_jobs(index, report)
     report.videos = len(video_jobs)
@@ -232,7 +245,7 @@ def extract_audio_features(
     pending: list[tuple[str, _Job]] = []
     for stem, job in video_jobs.items():
         meta = None if force else read_meta(folder / f"{stem}.npz")
-        if meta is not None and is_fresh(meta, job.video, config):
+        if meta is not None and stale_reason(meta, job.video, config) is None:
             outcomes[stem] = _cached_outcome(stem, meta)
         else:
             pending.append((stem, job))

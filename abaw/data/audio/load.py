@@ -10,17 +10,19 @@ from typing import Any
 import numpy as np
 
 from abaw.data.audio.cache import (
+    AUDIO_FEATURES_FORMAT,
     STATS_NAME,
     AudioFeaturesNotReady,
     entry_rows,
     features_folder,
     fit_rows,
-    is_fresh,
     read_meta,
+    stale_reason,
 )
 from abaw.data.audio.config import DEFAULT_AUDIO_CONFIG, AudioFeatureConfig
 from abaw.data.audio.normalise import read_stats
 from abaw.data.index import DatasetIndex
+from abaw.data.names import video_stem
 from abaw.errors import DataError
 
 
@@ -94,6 +96,31 @@ class AudioFeatures:
             raise DataError(f"no audio features loaded for entry {name}")
 
 
+def cached_without_video(folder: Path, name: str, config: AudioFeatureConfig) -> Path | None:
+    """The cached features of the video of entry ``name`` (by its video's name), when it has no video file now.
+
+    ``None`` when there are none, or they were made with another configuration or cache format.
+    """
+    path = folder / f"{video_stem(name)}.npz"
+    meta = read_meta(path)
+    if meta is None or meta.get("format") != AUDIO_FEATURES_FORMAT or meta.get("config") != config.to_dict():
+        return None
+    return path
+
+
+def entries_without_audio_source(index: DatasetIndex, names: Iterable[str], config: AudioFeatureConfig) -> list[str]:
+    """Entries of ``names`` that get zero audio features: no video file, and no features cached from one.
+
+    A model that takes audio predicts them without it.
+    """
+    folder = features_folder(index, config)
+    return [
+        name
+        for name in names
+        if index.entries[name].video is None and cached_without_video(folder, name, config) is None
+    ]
+
+
 def load_audio_features(
     index: DatasetIndex,
     config: AudioFeatureConfig = DEFAULT_AUDIO_CONFIG,
@@ -126,7 +153,12 @@ def load_audio_features(
         if entry is None:
             raise DataError(f"no entry named {name} in the dataset", path=index.layout.root)
         if entry.video is None:
-            files[name], audio[name] = folder / f"{name}.npz", False
+            # No video to check them against, but features extracted from it before (the file since moved
+            # or left out of a copy) are still its audio: better than none.
+            path = cached_without_video(folder, name, config)
+            meta = None if path is None else read_meta(path)
+            files[name] = path or folder / f"{name}.npz"
+            audio[name] = meta is not None and bool(meta["has_audio"])
             continue
         path = folder / f"{entry.video.stem}.npz"
         if path.stem not in metas:
@@ -136,9 +168,10 @@ def load_audio_features(
             raise AudioFeaturesNotReady(
                 f"no audio features for video {entry.video.stem} ({config.key})", config, index.layout
             )
-        if not is_fresh(meta, entry.video, config):
+        reason = stale_reason(meta, entry.video, config)
+        if reason is not None:
             raise AudioFeaturesNotReady(
-                f"the audio features of video {entry.video.stem} ({config.key}) are out of date",
+                f"the audio features of video {entry.video.stem} ({config.key}) are out of date: {reason}",
                 config,
                 index.layout,
                 path=path,

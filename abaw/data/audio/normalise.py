@@ -20,7 +20,7 @@ from abaw.data.audio.cache import (
     AudioFeaturesNotReady,
     entry_rows,
     fit_rows,
-    video_stat,
+    video_key,
 )
 from abaw.data.audio.config import AudioFeatureConfig
 from abaw.data.entries import Entry
@@ -33,11 +33,12 @@ STD_FLOOR = 1e-3
 
 
 def stats_fingerprint(entries: Iterable[Entry]) -> str:
-    """What the statistics of ``entries`` depend on: names, videos (size and time) and row counts."""
+    """What the statistics of ``entries`` depend on: names, videos (their content keys) and row counts."""
     digest = hashlib.sha256()
     for entry in entries:
-        stat = None if entry.video is None else video_stat(entry.video)
-        digest.update(f"{entry.name} {entry.video} {stat} {entry_rows(entry)}\n".encode("utf-8", "surrogateescape"))
+        key = None if entry.video is None else video_key(entry.video)
+        line = f"{entry.name} {entry.video and entry.video.name} {key} {entry_rows(entry)}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

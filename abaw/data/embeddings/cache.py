@@ -3,10 +3,17 @@
 Under ``CACHE/embeddings/<name>/``: ``embeddings.json`` (the manifest: the
 checkpoint, its SHA-256 fingerprint, the variant, the width and the feature
 kinds) and one ``<entry name>.npz`` per entry (``features``, ``has_face`` and
-a JSON ``meta``). An entry's file is up to date when its format, checkpoint
-fingerprint, row count and face frames are those of the manifest and the
-dataset now: a different checkpoint extracted under the same name makes
-every entry stale.
+a JSON ``meta``, the entry's key).
+
+An entry's key is everything its rows depend on: the cache format, the
+checkpoint's fingerprint, the feature blocks, the entry's rows and which of
+them have a face, the content of its face crops (:func:`crops_digest`: the
+bytes of every image, so crops replaced under the same names, or another
+dataset's entry of the same name sharing the cache, make it stale) and, for
+a model that takes audio, the audio rows it was fed (:func:`audio_digest`).
+``abaw features embed`` compares the whole key; readers compare all but the
+crops and the audio, which cost a read of every image
+(:func:`stale_reason` says what changed).
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from abaw.data.audio.cache import entry_rows
+from abaw.data.digest import files_digest
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import DatasetLayout
 from abaw.errors import DataError
 
-EMBEDDINGS_FORMAT = 1
+EMBEDDINGS_FORMAT = 2
 """Version of the cache files; a change makes every cached file stale."""
 EMBEDDINGS_FOLDER = "embeddings"
 """Folder of the embeddings under the dataset's cache folder."""
@@ -35,6 +45,8 @@ REPORT_NAME = "report.json"
 ENCODER_RECORD = "encoder.json"
 """A pretrained encoder's settings beside the manifest (``abaw features embed --encoder``)."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DIGEST_THREADS = 4
+"""Entries whose crops are read at once for their digests: the work waits on the disk."""
 
 
 class EmbeddingsNotReady(DataError):
@@ -190,10 +202,36 @@ def faces_digest(rows: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def entry_meta(manifest: Manifest, entry: Entry) -> dict[str, Any]:
-    """The ``meta`` of an entry's file made now from ``manifest``'s checkpoint: also what a fresh file must hold."""
+def crops_digest(entry: Entry) -> str:
+    """A digest of the face images an entry's rows are made from: their frame numbers and bytes.
+
+    Reads every face image of the entry (small files, read whole). The
+    folder is not part of it: the same crops elsewhere give the same digest.
+    """
+    paths = [entry.image_path(int(frame) + 1) for frame in face_rows(entry)]
+    return files_digest(paths, names=[str(int(frame) + 1) for frame in face_rows(entry)])
+
+
+def audio_digest(rows: np.ndarray | None) -> str | None:
+    """A digest of the audio rows a model took for an entry (``None``: the model takes no audio)."""
+    if rows is None:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.float32).tobytes()).hexdigest()[:16]
+
+
+def entry_meta(
+    manifest: Manifest, entry: Entry, *, crops: str | None = None, audio: str | None = None
+) -> dict[str, Any]:
+    """An entry's key made now from ``manifest``'s checkpoint: what its file holds, and what a fresh one must hold.
+
+    Args:
+        manifest: The embeddings' manifest.
+        entry: The entry.
+        crops: Its :func:`crops_digest`, when known (the writer knows it; readers leave it out).
+        audio: Its :func:`audio_digest`, for a model that takes audio.
+    """
     rows = face_rows(entry)
-    return {
+    meta = {
         "format": EMBEDDINGS_FORMAT,
         "entry": entry.name,
         "fingerprint": manifest.fingerprint,
@@ -204,21 +242,59 @@ def entry_meta(manifest: Manifest, entry: Entry) -> dict[str, Any]:
         "faces": len(rows),
         "faces_digest": faces_digest(rows),
     }
+    if crops is not None:
+        meta["crops"] = crops
+    if audio is not None:
+        meta["audio"] = audio
+    return meta
 
 
-STALE_KEYS = ("format", "fingerprint", "dim", "kinds", "rows", "faces_digest")
-"""The ``meta`` values an entry's file must share with :func:`entry_meta` to be up to date."""
+def entry_keys(
+    manifest: Manifest, entries: Sequence[Entry], audio: Mapping[str, np.ndarray] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The whole key (:func:`entry_meta` with the crops' digest, and the audio's) of each of ``entries``, by name.
+
+    Args:
+        manifest: The embeddings' manifest.
+        entries: The entries.
+        audio: The audio rows the model takes for each entry, ``None`` for a model without audio.
+    """
+    with ThreadPoolExecutor(max_workers=DIGEST_THREADS) as pool:
+        digests = list(pool.map(crops_digest, entries))
+    return {
+        entry.name: entry_meta(
+            manifest, entry, crops=crops, audio=None if audio is None else audio_digest(audio[entry.name])
+        )
+        for entry, crops in zip(entries, digests, strict=True)
+    }
 
 
-def stale_reason(meta: dict[str, Any], manifest: Manifest, entry: Entry) -> str | None:
-    """Why a cached entry (its ``meta``) is out of date, or ``None`` when it is up to date."""
-    wanted = entry_meta(manifest, entry)
+def stale_reason(meta: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """What changed since a cached entry (its ``meta``) was made, compared with ``wanted`` (:func:`entry_meta`).
+
+    ``None`` when it is up to date. Only the keys ``wanted`` holds are
+    compared: a reader that did not digest the crops does not compare them.
+
+    Example:
+        >>> made = {"format": EMBEDDINGS_FORMAT, "fingerprint": "a", "dim": 4, "kinds": [], "rows": 9,
+        ...         "faces": 3, "faces_digest": "f", "crops": "c1"}
+        >>> stale_reason(made, {**made, "crops": "c2"})
+        'its face crops changed since (same frames, other images)'
+        >>> stale_reason(made, {k: v for k, v in made.items() if k != "crops"}) is None
+        True
+    """
     if meta.get("format") != wanted["format"]:
-        return f"written in cache format {meta.get('format')}, not {EMBEDDINGS_FORMAT}"
+        return f"written in cache format {meta.get('format')}, this abaw writes {EMBEDDINGS_FORMAT}"
     if meta.get("fingerprint") != wanted["fingerprint"]:
         return "made from another checkpoint"
+    if meta.get("dim") != wanted["dim"] or meta.get("kinds") != wanted["kinds"]:
+        return "made by a model with other feature blocks"
     if meta.get("rows") != wanted["rows"]:
         return f"made for {meta.get('rows')} rows, the entry has {wanted['rows']} now"
-    if any(meta.get(key) != wanted[key] for key in STALE_KEYS):
-        return "made for other face frames or another model"
+    if meta.get("faces_digest") != wanted["faces_digest"]:
+        return f"made for other face frames ({meta.get('faces')} then, {wanted['faces']} now)"
+    if "crops" in wanted and meta.get("crops") != wanted["crops"]:
+        return "its face crops changed since (same frames, other images)"
+    if "audio" in wanted and meta.get("audio") != wanted["audio"]:
+        return "the audio features the model takes changed since"
     return None

@@ -16,6 +16,7 @@ from abaw.data.embeddings.cache import (
     Manifest,
     checkpoint_fingerprint,
     embeddings_folder,
+    entry_meta,
     read_manifest,
     stale_reason,
 )
@@ -144,7 +145,7 @@ def load_embeddings(
                 manifest.checkpoint,
                 path=path,
             )
-        reason = stale_reason(meta, manifest, entry)
+        reason = stale_reason(meta, entry_meta(manifest, entry))
         if reason is not None:
             raise EmbeddingsNotReady(
                 f"the embeddings of entry {entry_name} are out of date ({reason})",
