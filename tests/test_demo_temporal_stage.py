@@ -38,11 +38,17 @@ def test_temporal_stage_writes_its_run_and_validation_beside_the_other_stages(fi
     best = max(finished.stages, key=lambda result: result.scores.ccc_mean)
     assert stage is not None and stage.base == best.stage.paper_name  # the best per-frame stage's embeddings
     assert stage.base_scores == best.scores
-    assert stage.run_dir == Path("runs") / "temporal" and finished.path(stage.run_dir / "best.pt").is_file()
-    assert stage.checkpoint.parent == stage.run_dir and stage.predictions == Path("val") / "temporal"
+    assert stage.run_dir == Path("runs") / "temporal" and stage.predictions == Path("val") / "temporal"
+    # Fitted by video folds over Validation (the recipe's heldout protocol): the run folder is the folds' ensemble.
+    assert stage.protocol == "heldout" and stage.checkpoint == stage.run_dir and stage.best_epoch is None
+    assert (finished.path(stage.run_dir) / "summary.json").is_file()
+    assert finished.path(stage.run_dir / "fold-1" / "best.pt").is_file()
     index = open_dataset(finished.data_dir)
     validation = sorted(entry.name for entry in index.split(Split.VALIDATION))
     assert sorted(path.stem for path in finished.path(stage.predictions).glob("*.txt")) == validation
+    for name in validation:  # Validation is scored on the folds' out-of-fold predictions, never in-sample ones
+        written = finished.path(stage.predictions / f"{name}.txt").read_text()
+        assert written == finished.path(stage.run_dir / "oof" / f"{name}.txt").read_text()
     assert stage.features == (stage.embeddings, "audio")
     # Every split was embedded with the base stage's checkpoint, the test entries too: the temporal model may submit.
     base_checkpoint = finished.path(best.checkpoint)

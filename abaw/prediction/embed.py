@@ -47,6 +47,7 @@ from abaw.data.samples import Batch, FaceFrameDataset
 from abaw.fileio import atomic_output_file, atomic_write_json
 from abaw.outputs import output_lock
 from abaw.prediction.encoders import EncoderSettings, open_encoder
+from abaw.prediction.ensemble import trained_splits
 from abaw.prediction.members import audio_rows, inference_dataset
 from abaw.prediction.open import open_frame_model
 from abaw.progress import ProgressFn, no_progress
@@ -286,7 +287,7 @@ def _extract_locked(
     )
     report = EmbeddingReport(
         name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
-        str(trained.device), trained_on=trained_splits(trained.train_config, index),
+        str(trained.device), trained_on=embedding_model_splits(trained.train_config, index),
     )  # fmt: skip
     options = _RunOptions(splits, trained.device, batch_size, workers, force, progress)
     return _extract(index, work, report, options, began)
@@ -347,25 +348,23 @@ def extract_encoder_embeddings(
         return _extract(index, work, report, options, began)
 
 
-def trained_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
-    """The splits of ``index`` a per-frame model trained on, from its stored settings (``abaw train``'s protocol).
+def embedding_model_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
+    """The splits of ``index`` a per-frame model trained on, from its stored settings.
 
     A model trained on another dataset (another root) saw none of its entries.
 
     Example:
         >>> from types import SimpleNamespace
         >>> here = SimpleNamespace(layout=SimpleNamespace(root=Path("/data")))
-        >>> trained_splits({"protocol": "final", "dataset": {"root": "/data"}}, here)
+        >>> embedding_model_splits({"protocol": "final", "dataset": {"root": "/data"}}, here)
         (<Split.TRAIN: 'train'>, <Split.VALIDATION: 'val'>)
-        >>> trained_splits({"protocol": "val", "dataset": {"root": "/elsewhere"}}, here)
+        >>> embedding_model_splits({"protocol": "val", "dataset": {"root": "/elsewhere"}}, here)
         ()
     """
     root = (train_config.get("dataset") or {}).get("root")
     if root is None or Path(root).resolve() != Path(index.layout.root).resolve():
         return ()
-    # abaw train's protocols (abaw.prediction never imports the trainers): final adds Validation to Train.
-    final = train_config.get("protocol") == "final"
-    return (Split.TRAIN, Split.VALIDATION) if final else (Split.TRAIN,)
+    return trained_splits(train_config.get("protocol"))
 
 
 @dataclass
