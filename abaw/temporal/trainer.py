@@ -187,6 +187,7 @@ class _HeldOutModel:
     """
 
     model: torch.nn.Module
+    epochs: int
 
     def __init__(
         self,
@@ -212,10 +213,16 @@ class _HeldOutModel:
         widths = tuple(dim for _, dim in data.sources)
         self.model_config = config.model_config(self.train[0].inputs.shape[1], data.visual_dim, widths)
         seed_everything(config.seed + 7919 * (config.fold or 0))
+        self.model = create_model(self.model_config).to(dist.device)
         self.start_epoch, self.iteration, self.best = 0, 0, BestScore()
         if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
             self.start_epoch, self.iteration = int(checkpoint["epoch"]), int(checkpoint["iteration"])
             self.best = BestScore.from_dict(checkpoint.get("best"))
+        self.prepare(checkpoint)
+
+    def prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        """What the kind of model adds once it is built (an optimiser, its windows), from ``checkpoint`` if given."""
 
     def normalised(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names`` with this model's normalisation."""
@@ -265,23 +272,14 @@ class _HeldOutModel:
 class TemporalEpochs(_HeldOutModel):
     """A temporal network's part of the epoch loop: its windows, AdamW steps, held-out scores and checkpoint."""
 
-    def __init__(
-        self,
-        config: TemporalConfig,
-        data: SequenceData,
-        train_names: Sequence[str],
-        held_out: Sequence[str] | None,
-        dist: Distributed,
-        checkpoint: dict[str, Any] | None = None,
-    ):
-        super().__init__(config, data, train_names, held_out, dist, checkpoint)
+    def prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        """AdamW (its state from ``checkpoint``), the network as the ranks train it, and the training windows."""
+        config = self.config
         self.epochs = config.epochs
-        self.model = create_model(self.model_config).to(dist.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizers"]["adamw"])
-        self.trained = DistributedDataParallel(self.model) if dist.enabled else self.model
+        self.trained = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.windows = cut_windows(self.train, config.window, config.train_stride)
 
     def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
@@ -320,20 +318,7 @@ class RidgeEpochs(_HeldOutModel):
     runs as it is under ``torchrun``.
     """
 
-    def __init__(
-        self,
-        config: TemporalConfig,
-        data: SequenceData,
-        train_names: Sequence[str],
-        held_out: Sequence[str] | None,
-        dist: Distributed,
-        checkpoint: dict[str, Any] | None = None,
-    ):
-        super().__init__(config, data, train_names, held_out, dist, checkpoint)
-        self.epochs = 1
-        self.model = create_model(self.model_config).to(dist.device)
-        if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
+    epochs = 1
 
     def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
         """Fit the coefficients on every training frame, each source's alpha chosen by folds over the videos."""
