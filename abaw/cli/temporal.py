@@ -47,7 +47,7 @@ def temporal() -> None:
 @click.option(
     "--folds",
     type=click.IntRange(min=2),
-    help="Folds of --protocol kfold, and the folds by video the ridge chooses its alpha with [default: 5].",
+    help="Folds of --protocol kfold, and the folds by video the ridge chooses its alphas with [default: 5].",
 )
 @click.option("--window", type=click.IntRange(min=1), help="Frames per window [default: 256].")
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows [default: window/2].")
