@@ -14,10 +14,7 @@ penalising that source's coefficients ``alpha`` times). The alphas are chosen
 by the challenge metric (mean CCC of the clipped out-of-fold predictions,
 all frames together) on grouped folds (:func:`~abaw.temporal.folds.grouped_folds`:
 every entry of a video in one fold): first one alpha for every source, then
-each source's in turn, every other held, until no change helps. Each choice
-keeps the most regularised alphas whose score is within one standard error
-(over the folds) of the best: with few videos, more sources mean more
-choices, and the best of them is partly luck. The chosen
+each source's in turn, every other held, until no change helps. The chosen
 alphas are refitted on every row and the coefficients, scaled back to the
 model's columns, copied into its tensors.
 """
@@ -121,35 +118,22 @@ def column_sources(widths: Sequence[int], spans: int) -> np.ndarray:
 
 
 class _SourceSearch:
-    """Out-of-fold scores of per-source alphas, each tried once, and the one-standard-error choice among them."""
+    """Out-of-fold scores of per-source alphas, each tried once."""
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, owners: np.ndarray, splits: list):
         self.features, self.targets, self.owners, self.splits = features, targets, owners, splits
-        self.scores: dict[tuple[float, ...], tuple[float, float]] = {}
+        self.scores: dict[tuple[float, ...], float] = {}
 
     def score(self, alphas: tuple[float, ...]) -> float:
-        """Mean CCC of the out-of-fold predictions, every frame together."""
-        return self._scored(alphas)[0]
-
-    def _scored(self, alphas: tuple[float, ...]) -> tuple[float, float]:
         if alphas not in self.scores:
             scaled = self.features / np.sqrt(np.asarray(alphas)[self.owners])
             predicted = cross_val_predict(Ridge(alpha=1.0), scaled, self.targets, cv=self.splits)
-            per_fold = [mean_ccc(self.targets[rows], predicted[rows]) for _, rows in self.splits]
-            error = float(np.std(per_fold, ddof=1) / np.sqrt(len(per_fold))) if len(per_fold) > 1 else 0.0
-            self.scores[alphas] = (mean_ccc(self.targets, predicted), error)
+            self.scores[alphas] = mean_ccc(self.targets, predicted)
         return self.scores[alphas]
 
     def best(self, candidates: list[tuple[float, ...]]) -> tuple[float, ...]:
-        """The most regularised of the ``candidates`` within one standard error (over the folds) of the best score.
-
-        With few videos the best score is partly luck; the one-standard-error
-        rule (Hastie et al., The Elements of Statistical Learning, 7.10) keeps
-        the simplest model the folds cannot tell from it.
-        """
-        top, error = max((self._scored(candidate) for candidate in candidates), key=lambda scored: scored[0])
-        close = [candidate for candidate in candidates if self.score(candidate) >= top - error]
-        return max(close, key=lambda candidate: (float(np.sum(np.log(candidate))), self.score(candidate)))
+        """The first of the best-scoring ``candidates``."""
+        return max(candidates, key=self.score)
 
 
 def fit_ridge(
