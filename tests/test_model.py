@@ -31,6 +31,7 @@ from abaw.model.aeg import AutoEncoderGenerator
 from abaw.model.backbone import TimmDiscriminator
 from abaw.model.cd import ConditionalDiscriminator
 from abaw.model.regressor import TimmRegressor
+from abaw.model.temporal import LinearTemporalModel, temporal_model_config
 from abaw.model.transfer import TransferReport
 
 SIZE = 112
@@ -89,7 +90,7 @@ def test_registered_names():
         "timm-regressor",
         "timm-regressor-tiny",
     ]
-    assert list_models(family=ModelFamily.TEMPORAL) == ["gru", "tcn", "transformer"]
+    assert list_models(family=ModelFamily.TEMPORAL) == ["gru", "ridge", "tcn", "transformer"]
     assert list_models("*-tiny") == ["aeg-cd-sz-tiny", "aeg-cd-tiny", "disc-tiny", "timm-regressor-tiny"]
     assert list_models("nothing*") == []
 
@@ -323,7 +324,7 @@ def test_registry_errors():
         create_model(3)
 
 
-@pytest.mark.parametrize("name", list_models(family=ModelFamily.TEMPORAL))
+@pytest.mark.parametrize("name", [name for name in list_models(family=ModelFamily.TEMPORAL) if name != "ridge"])
 def test_a_temporal_config_round_trips_and_reads_the_name_older_checkpoints_stored(name: str):
     config = model_config(name, input_dim=6, visual_dim=4, hidden=8, layers=1, heads=2)
     assert TemporalModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
@@ -331,6 +332,16 @@ def test_a_temporal_config_round_trips_and_reads_the_name_older_checkpoints_stor
     assert TemporalModelConfig.from_dict({"name": name, **older}) == config
     model = create_model(config)
     assert isinstance(model, TemporalModel) and model_family(name) is ModelFamily.TEMPORAL
+    frames = torch.zeros(1, 5, 6)
+    assert model(frames, torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 5, dtype=torch.bool)).shape == (1, 5, 2)
+
+
+def test_the_ridge_config_round_trips_through_plain_values_and_builds_its_linear_model():
+    config = model_config("ridge", input_dim=6, visual_dim=4, spans=(3, 7))
+    assert temporal_model_config(json.loads(json.dumps(config.to_dict()))) == config
+    model = create_model(config)
+    assert isinstance(model, LinearTemporalModel) and model_family("ridge") is ModelFamily.TEMPORAL
+    assert not list(model.parameters()) and set(model.state_dict()) == {"weight", "bias"}
     frames = torch.zeros(1, 5, 6)
     assert model(frames, torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 5, dtype=torch.bool)).shape == (1, 5, 2)
 

@@ -14,10 +14,12 @@ from abaw.data.layout import Split
 from abaw.data.sequences import EntrySequence, Normalisation, build_sequence, parse_feature_names
 from abaw.errors import ConfigError, DataError
 from abaw.model import ModelFamily, TemporalModelConfig, create_model, list_models
+from abaw.model.temporal import temporal_model_config, windowed_features
 from abaw.runtime.windows import cut_windows, predict_sequences, stack_windows, window_starts
 from abaw.temporal.config import TemporalConfig, TemporalLoss
-from abaw.temporal.folds import video_folds
+from abaw.temporal.folds import grouped_folds, video_folds
 from abaw.temporal.losses import window_loss
+from abaw.temporal.ridge import fit_ridge
 
 MODELS = ("tcn", "gru", "transformer")
 
@@ -228,15 +230,104 @@ def _entry(name: str, rows: int, split: Split = Split.TRAIN) -> Entry:
 def test_folds_never_share_a_video_and_hold_every_entry_once():
     names = ["v1_left", "v1_right", "video2", "video2_left", "v3", "v4_left", "v5", "v6", "v7_right", "v8"]
     entries = [_entry(name, 10 + 7 * number) for number, name in enumerate(names)]
-    folds = video_folds(entries, 3, seed=4)
+    folds = video_folds(entries, 3)
     assert sorted(name for fold in folds for name in fold) == sorted(names)
     fold_of = {name: number for number, fold in enumerate(folds) for name in fold}
     assert fold_of["v1_left"] == fold_of["v1_right"]
     assert fold_of["video2"] == fold_of["video2_left"]
     assert all(fold for fold in folds)
-    assert video_folds(entries, 3, seed=4) == folds  # reproducible
+    assert video_folds(entries, 3) == folds  # reproducible
+    sizes = [sum(entry.frame_count for entry in entries if entry.name in fold) for fold in folds]
+    assert max(sizes) - min(sizes) <= max(entry.frame_count for entry in entries)  # balanced by frames
+
+
+def test_grouped_folds_hold_each_video_in_one_fold_and_need_two_videos():
+    groups = np.array(["a", "a", "b", "c", "c", "d"])
+    splits = grouped_folds(groups, 5)
+    assert len(splits) == 4  # no more folds than videos
+    for train, held_out in splits:
+        assert not set(groups[train]) & set(groups[held_out])
+    assert sorted(np.concatenate([held_out for _, held_out in splits]).tolist()) == list(range(6))
+    with pytest.raises(DataError, match="at least 2 videos"):
+        grouped_folds(np.array(["a", "a"]), 5)
 
 
 def test_more_folds_than_videos_is_refused():
     with pytest.raises(DataError, match="3 folds need at least 3 videos"):
         video_folds([_entry("a_left", 3), _entry("a_right", 3), _entry("b", 3)], 3)
+
+
+# --------------------------------------------------------------------------- the ridge floor
+
+
+def test_ridge_features_are_the_frame_and_its_windowed_means_over_faces_and_valid_frames():
+    inputs = torch.tensor([[[1.0, 10.0], [0.0, 20.0], [3.0, 30.0], [5.0, 40.0]]])
+    has_face = torch.tensor([[True, False, True, True]])
+    valid = torch.tensor([[True, True, True, False]])  # the last frame is padding
+    features = windowed_features(inputs, has_face, valid, visual_dim=1, spans=[1])[0]
+    assert features.shape == (4, 6)
+    np.testing.assert_allclose(features[:, :3].numpy(), [[1, 10, 1], [0, 20, 0], [3, 30, 1], [0, 0, 0]])
+    # Visual mean over the frames with a face, audio over the valid frames, and the share of faces.
+    np.testing.assert_allclose(features[1, 3:].numpy(), [(1 + 3) / 2, 20.0, 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(features[2, 3:].numpy(), [3.0, 25.0, 1 / 2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [3, 40, 129, 300])
+def test_inference_windows_give_a_model_with_context_its_whole_sequence_values(rows):
+    model = create_model("ridge", input_dim=5, visual_dim=3, spans=(3, 9)).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.weight.normal_(std=0.05)
+        model.bias.normal_(std=0.1)
+    data = sequence("s", rows)
+    data.inputs[~data.has_face, :3] = 0.0
+    (values,) = predict_sequences(model, [data], 16, device=torch.device("cpu"))
+    with torch.no_grad():
+        inputs, has_face = torch.from_numpy(data.inputs)[None], torch.from_numpy(data.has_face)[None]
+        whole = model(inputs, has_face, torch.ones(1, rows, dtype=torch.bool))
+    np.testing.assert_allclose(values, whole[0].clamp(-1, 1).numpy(), atol=1e-5)
+
+
+def test_ridge_is_a_registered_temporal_model_whose_settings_round_trip():
+    assert "ridge" in list_models(family=ModelFamily.TEMPORAL)
+    config = TemporalConfig(model="ridge", spans=(3, 15), alphas=(10, 100))
+    assert config.closed_form and config.alphas == (10.0, 100.0)
+    built = config.model_config(input_dim=6, visual_dim=4, sources=(4, 2))
+    assert built.spans == (3, 15) and built.feature_dim == 7 * 3
+    assert temporal_model_config(built.to_dict()) == built
+    with pytest.raises(ConfigError, match="alphas"):
+        TemporalConfig(model="ridge", alphas=(0.0,))
+
+
+def test_ridge_fit_recovers_a_linear_signal_and_switches_off_a_source_that_only_adds_noise():
+    rng = np.random.default_rng(0)
+    sequences = []
+    for number in range(6):
+        inputs = rng.normal(size=(60, 6)).astype(np.float32)  # columns 0-3: noise; 4-5: the signal
+        labels = np.tanh(inputs[:, 4:] @ np.array([[0.5, 0.0], [0.0, -0.4]], np.float32) + 0.1)
+        labels[5] = -5.0  # an unannotated frame is not fitted on
+        sequences.append(EntrySequence(f"v{number}", inputs, np.ones(60, bool), labels.astype(np.float32)))
+    model = create_model("ridge", input_dim=6, visual_dim=4, spans=(2,))
+    sources = [("noise", 4), ("signal", 2)]
+    solution = fit_ridge(model, sequences, sources, alphas=(0.01, 1e5), folds=3, max_rows=10_000)
+    assert solution.alphas == {"noise": 1e5, "signal": 0.01}
+    assert solution.folds == 3 and solution.rows == 6 * 59 and solution.cv_ccc > 0.95
+    assert solution.to_row()["alpha/signal"] == 0.01
+    sampled = fit_ridge(model, sequences, sources, alphas=(0.01,), folds=3, max_rows=100)
+    assert sampled.rows <= 100
+
+
+# --------------------------------------------------------------------------- fusion by source
+
+
+def test_source_fusion_projects_each_source_and_drops_whole_sources_only_in_training():
+    model = tiny("tcn", sources=(3, 2), source_dropout=0.5)
+    inputs, face, valid = torch.randn(4, 6, 5), torch.ones(4, 6, dtype=torch.bool), torch.ones(4, 6, dtype=torch.bool)
+    assert [layer.in_features for layer in model.fusion.projections] == [3, 2]
+    first, second = model(inputs, face, valid), model(inputs, face, valid)
+    torch.testing.assert_close(first, second)  # eval: nothing dropped
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(model(inputs, face, valid), first)
+    with pytest.raises(ValueError, match="do not add up"):
+        TemporalModelConfig("tcn", input_dim=5, sources=(3, 3))

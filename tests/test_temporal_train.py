@@ -24,6 +24,7 @@ from abaw.fitting.records import Reporter
 from abaw.prediction.embed import extract_embeddings
 from abaw.prediction.ensemble import load_ensemble
 from abaw.runtime.checkpoint import load_checkpoint
+from abaw.runtime.evaluation import score_entries
 from abaw.temporal.config import TemporalConfig
 from abaw.temporal.trainer import train_temporal
 from tests.helpers import untrained_checkpoint
@@ -238,3 +239,58 @@ def test_an_interrupted_kfold_run_resumes_to_the_same_folds_and_scores(root, kfo
         one = load_checkpoint(out / f"fold-{number}" / "last.pt")["model"]
         other = load_checkpoint(kfold_run / f"fold-{number}" / "last.pt")["model"]
         assert all(torch.equal(tensor, other[key]) for key, tensor in one.items())
+
+
+def test_the_ridge_floor_trains_checkpoints_as_tensors_and_predicts_the_test_set(root, kfold_run, tmp_path):
+    out = tmp_path / "ridge"
+    code, _, stderr = run(
+        "temporal", "train", "--root", root, "--model", "ridge", "--spans", "2,5", "--alphas", "1,100",
+        "--folds", 2, "--device", "cpu", "--out", out, "--json", tmp_path / "ridge.json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads((tmp_path / "ridge.json").read_text())
+    (row,) = result["rows"]
+    assert result["epochs"] == 1 and row["alpha/audio"] in (1.0, 100.0) and row["folds"] == 2.0
+    # weights_only: the coefficients are tensors, the settings plain values (no scikit-learn object inside).
+    checkpoint = torch.load(out / "best.pt", weights_only=True)
+    assert checkpoint["model_config"]["variant"] == "ridge" and checkpoint["model_config"]["spans"] == [2, 5]
+    assert set(checkpoint["model"]) == {"weight", "bias"} and checkpoint["optimizers"] == {}
+    code, _, stderr = run(
+        "predict-test", "--checkpoint", out, "--checkpoint", kfold_run, "--root", root, "--device", "cpu",
+        "--workers", 0, "--out", tmp_path / "submission", "--json", tmp_path / "submission.json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "submission.json").read_text())["check"]["ok"]
+    code, _, stderr = run("temporal", "train", "--out", out, "--resume")  # a finished fit: nothing left to do
+    assert code == 0, stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_kfold_scores_apart_the_entries_whose_embeddings_are_out_of_sample(root, tmp_path):
+    import torch as _torch
+
+    from abaw.model import create_model
+    from abaw.runtime.checkpoint import save_checkpoint
+    from abaw.training.config import TrainConfig
+
+    data = Path(shutil.copytree(root, tmp_path / "data", symlinks=True))
+    index = open_dataset(data)
+    _torch.manual_seed(0)
+    model = create_model("disc-tiny").eval()
+    config = TrainConfig(variant="disc-tiny", dataset={"root": str(data)}).to_dict()  # trained on Train
+    payload = {"config": config, "model_config": model.config.to_dict(), "model": model.state_dict(), "epoch": 1}
+    report = extract_embeddings(index, save_checkpoint(tmp_path / "disc.pt", payload), "aln", device="cpu", workers=0)
+    assert report.trained_on == (Split.TRAIN,)
+    result = train_temporal(tiny(data, features=("aln", "audio"), protocol="kfold", folds=2), tmp_path / "k")
+    validation = set(index.usable_entries([Split.VALIDATION]).names)
+    assert result.unseen_entries == len(validation) > 0
+    assert result.unseen_scores == score_entries(result.oof, index, sorted(validation)).scores
+    summary = json.loads((tmp_path / "k" / "summary.json").read_text())
+    assert summary["unseen_scores"]["ccc_mean"] == result.unseen_scores.ccc_mean
+    # Audio alone comes from no trained model: every out-of-fold entry is unseen.
+    alone = train_temporal(tiny(data, protocol="kfold", folds=2, epochs=1), tmp_path / "audio")
+    assert alone.unseen_scores == alone.scores
+    # The heldout protocol fits on Validation alone, by video folds.
+    heldout = train_temporal(tiny(data, features=("aln", "audio"), protocol="heldout", folds=2), tmp_path / "h")
+    assert sorted(heldout.oof) == sorted(validation) and heldout.unseen_entries == len(validation)

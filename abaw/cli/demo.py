@@ -48,14 +48,14 @@ def demo_command(
     json_path: Path | None,
     force: bool,
 ) -> None:
-    """Generate the demo dataset, train Disc -> AEG-CD -> AEG-CD-SZ, score them, submit the test set, draw figures.
+    """Generate the demo dataset, train Disc -> AEG-CD -> AEG-CD-SZ and a temporal model, submit the best, draw figures.
 
     About 2 minutes on a 2-core CPU, under 10 on a slow one (the --quick smoke run: under a minute).
     Starts by timing a few training steps and printing the estimated time.
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
     """
-    from abaw.cli.render_demo import demo_outputs_table, demo_table, temporal_table
+    from abaw.cli.render_demo import demo_outputs_table, demo_table, stages_table
     from abaw.recipes.demo import run_demo
     from abaw.recipes.settings import DemoRecipe, default_folders
 
@@ -80,9 +80,9 @@ def demo_command(
     for note in result.notes:
         cli.warn(note)
     cli.console.print(demo_table(result))
-    temporal = temporal_table(result)
-    if temporal is not None:
-        cli.console.print(temporal)
+    stages = stages_table(result)
+    if stages is not None:
+        cli.console.print(stages)
     cli.console.print(demo_outputs_table(result))
     write_json(json_path, result.to_dict(), force)
     if not result.submission_ok:

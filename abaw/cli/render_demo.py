@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -11,6 +11,9 @@ from abaw.data.layout import Split
 from abaw.recipes.demo import RESULTS_NAME, DemoResult
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
+
+if TYPE_CHECKING:
+    from abaw.prediction.smoothing import SmoothingPlan
 
 
 def demo_table(result: DemoResult) -> Table:
@@ -43,12 +46,16 @@ def demo_outputs_table(result: DemoResult) -> Table:
         table.add_row(f"{trained.stage.paper_name} run", f"{run_dir} (best epoch {trained.best_epoch})")
         table.add_row(f"{trained.stage.paper_name} validation", str(result.path(trained.predictions)))
     if result.temporal is not None:
-        run_dir = result.path(result.temporal.run_dir)
-        table.add_row("Temporal run", f"{run_dir} (best epoch {result.temporal.best_epoch})")
+        run_dir, temporal = result.path(result.temporal.run_dir), result.temporal
+        how = f"best epoch {temporal.best_epoch}"
+        if temporal.best_epoch is None:
+            how = f"{temporal.protocol}: by video folds, scored out of fold"
+        table.add_row("Temporal run", f"{run_dir} ({how})")
         table.add_row("Temporal validation", str(result.path(result.temporal.predictions)))
     check = "[green]check passed[/green]" if result.submission_ok else "[red]check failed[/red]"
     submission = "none" if result.submission is None else result.path(result.submission)
-    table.add_row("test submission", f"{submission} ({check})")
+    chosen = "" if result.submitted is None else f", from {result.submitted.name}"
+    table.add_row("test submission", f"{submission} ({check}{chosen})")
     table.add_row("figures", f"{len(result.plots)} PNG files in {result.out_dir / 'plots'}")
     table.add_row("results", str(result.out_dir / RESULTS_NAME))
     table.add_row("device", result.device)
@@ -58,36 +65,48 @@ def demo_outputs_table(result: DemoResult) -> Table:
     return table
 
 
-def temporal_table(result: DemoResult) -> Table | None:
-    """The row after Table II: the temporal model over the last stage's embeddings, and the smoothing gains.
+def stages_table(result: DemoResult) -> Table | None:
+    """Beyond the paper: every stage, per frame and temporal, against the best stage before it, and what was submitted.
 
-    ``None`` when the demo ran without a temporal stage.
+    ``None`` before any stage was scored.
     """
-    stage = result.temporal
-    if stage is None:
+    if not result.stages:
         return None
     table = Table(
-        title="Beyond the paper: a temporal model over the ALN's embeddings (validation, this run)",
-        caption="Smoothing: the best filter per dimension, chosen and scored on Validation itself "
-        "(an upper bound of its gain on unseen data).",
+        title="Each stage against the best before it (validation, this run)",
+        caption="Smoothing: the best filter per dimension. The smoothing and the submitted model are chosen on "
+        "Validation itself, so their scores are an upper bound of what they give on unseen videos.",
     )
-    for column in ("model", "CCC valence", "CCC arousal", "CCC mean", "smoothed", "smoothing gain", "filters"):
-        table.add_column(column, justify="left" if column in ("model", "filters") else "right")
-    features = " + ".join(stage.features)
-    rows = [
-        (f"{stage.base} (per frame)", stage.base_scores, stage.base_smoothing),
-        (f"Temporal over {features}", stage.scores, stage.smoothing),
+    columns = ("model", "CCC valence", "CCC arousal", "CCC mean", "against the best before", "smoothed", "filters")
+    numbers = ("CCC valence", "CCC arousal", "CCC mean", "smoothed")
+    for column in columns:
+        table.add_column(column, justify="right" if column in numbers else "left")
+    rows: list[tuple[str, AffectScores, SmoothingPlan | None]] = [
+        (f"{stage.stage.paper_name} (per frame)", stage.scores, stage.smoothing) for stage in result.stages
     ]
+    if result.temporal is not None:
+        features = " + ".join(result.temporal.features)
+        rows.append((f"Temporal over {features}", result.temporal.scores, result.temporal.smoothing))
+    best: tuple[str, float] | None = None
     for name, scores, plan in rows:
-        filters = ", ".join(f"{dim.filter.value} {dim.window}" for dim in plan.dimensions)
+        against = "" if best is None else f"{scores.ccc_mean - best[1]:+.3f} ({best[0]})"
+        smoothed = "" if plan is None else f"{plan.ccc_after:.3f} ({plan.gain:+.3f})"
+        filters = "" if plan is None else ", ".join(f"{dim.filter.value} {dim.window}" for dim in plan.dimensions)
         table.add_row(
             name,
             f"{scores.ccc_valence:.3f}",
             f"{scores.ccc_arousal:.3f}",
             f"{scores.ccc_mean:.3f}",
-            f"{plan.ccc_after:.3f}",
-            f"{plan.gain:+.3f}",
+            against,
+            smoothed,
             filters,
         )
-    table.add_row(f"temporal - {stage.base}", "", "", f"{stage.gain:+.3f}", "", "", f"best epoch {stage.best_epoch}")
+        if best is None or scores.ccc_mean > best[1]:
+            best = (name.removesuffix(" (per frame)"), scores.ccc_mean)
+    ensemble = next((candidate for candidate in result.candidates if len(candidate.checkpoints) > 1), None)
+    if ensemble is not None and best is not None:
+        against = f"{ensemble.ccc_mean - best[1]:+.3f} ({best[0]})"
+        table.add_row(f"{ensemble.name} (averaged)", "", "", f"{ensemble.ccc_mean:.3f}", against, "", "")
+    if result.submitted is not None:
+        table.add_row(f"submitted: {result.submitted.name}", "", "", f"{result.submitted.ccc_mean:.3f}", "", "", "")
     return table

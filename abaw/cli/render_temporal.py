@@ -9,7 +9,15 @@ from rich.table import Table
 if TYPE_CHECKING:
     from abaw.temporal.trainer import TemporalResult
 
-EPOCH_COLUMNS = ("epoch", "loss", "val/ccc_valence", "val/ccc_arousal", "val/ccc_mean", "seconds")
+EPOCH_COLUMNS = (
+    "epoch",
+    "loss",
+    "cv/ccc_mean",
+    "val/ccc_valence",
+    "val/ccc_arousal",
+    "val/ccc_mean",
+    "seconds",
+)
 
 
 def _cell(value: object) -> str:
@@ -34,9 +42,9 @@ def temporal_table(result: TemporalResult) -> Table:
                 _cell(scores.ccc_arousal),
                 _cell(scores.ccc_mean),
             )
+        total = sum(len(fold.entries) for fold in result.folds)
         if result.scores is not None:
             scores = result.scores
-            total = sum(len(fold.entries) for fold in result.folds)
             table.add_row(
                 "out of fold",
                 str(total),
@@ -45,8 +53,23 @@ def temporal_table(result: TemporalResult) -> Table:
                 _cell(scores.ccc_arousal),
                 _cell(scores.ccc_mean),
             )
+        if result.unseen_scores is not None and result.unseen_entries < total:
+            scores = result.unseen_scores
+            table.add_row(
+                "out of fold, unseen",
+                str(result.unseen_entries),
+                "",
+                _cell(scores.ccc_valence),
+                _cell(scores.ccc_arousal),
+                _cell(scores.ccc_mean),
+            )
         mean, std = result.fold_spread() or (0.0, 0.0)
         table.caption = f"folds: mean CCC {mean:.4f} +/- {std:.4f}; out-of-fold predictions in {result.oof_dir}"
+        if result.unseen_scores is not None and result.unseen_entries < total:
+            table.caption += (
+                "; unseen: the entries no feature source's model trained on (the others' features are in-sample, "
+                "so their out-of-fold score flatters)"
+            )
         return table
     present = [column for column in EPOCH_COLUMNS if any(column in row for row in result.rows)]
     for column in present:

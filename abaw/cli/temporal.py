@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
-from abaw.cli.options import json_option, output_path, refuse_json_overwrite, with_dataset_source, write_json
+from abaw.cli.options import (
+    comma_separated,
+    json_option,
+    output_path,
+    refuse_json_overwrite,
+    with_dataset_source,
+    write_json,
+)
 from abaw.cli.render_temporal import temporal_table
 from abaw.data.source import DatasetSource
 from abaw.fileio import check_output_path
@@ -24,14 +31,24 @@ def temporal() -> None:
     "--features",
     help="Comma-separated feature sources: an 'abaw features embed' cache name and/or audio [default: audio].",
 )
-@click.option("--model", type=click.Choice(["tcn", "gru", "transformer"]), help="Temporal model [default: tcn].")
+@click.option(
+    "--model",
+    type=click.Choice(["tcn", "gru", "transformer", "ridge"]),
+    help="Temporal model; ridge: a ridge regression over each frame's features and their windowed means, "
+    "fitted in one step, the floor to beat [default: tcn].",
+)
 @click.option(
     "--protocol",
-    type=click.Choice(["val", "final", "kfold"]),
+    type=click.Choice(["val", "final", "kfold", "heldout"]),
     help="val: train on Train, keep the best Validation epoch; final: Train+Validation, fixed epochs; "
-    "kfold: --folds models by video over Train+Validation [default: val].",
+    "kfold: --folds models by video over Train+Validation; heldout: the same over Validation alone, for "
+    "embeddings of a model trained on Train [default: val].",
 )
-@click.option("--folds", type=click.IntRange(min=2), help="Folds of --protocol kfold [default: 5].")
+@click.option(
+    "--folds",
+    type=click.IntRange(min=2),
+    help="Folds of --protocol kfold, and the folds by video the ridge chooses its alphas with [default: 5].",
+)
 @click.option("--window", type=click.IntRange(min=1), help="Frames per window [default: 256].")
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows [default: window/2].")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs per model [default: 30].")
@@ -47,7 +64,34 @@ def temporal() -> None:
 @click.option("--layers", type=click.IntRange(min=1), help="Blocks or layers of the model [default: 4].")
 @click.option("--dropout", type=click.FloatRange(min=0, max=1, max_open=True), help="Dropout [default: 0.1].")
 @click.option("--heads", type=click.IntRange(min=1), help="Attention heads (transformer) [default: 4].")
+@click.option(
+    "--fusion",
+    type=click.Choice(["joint", "sources"]),
+    help="joint: one projection of every feature column; sources: each source projected and normalised on "
+    "its own, the projections averaged [default: joint].",
+)
+@click.option(
+    "--source-dropout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    help="--fusion sources: the chance a source is left out of a training window [default: 0].",
+)
 @click.option("--causal/--no-causal", default=None, help="TCN: see only past frames [default: no].")
+@click.option(
+    "--spans",
+    callback=comma_separated(int, "integers", "7,31"),
+    help="ridge: half-widths of the windows averaged around each frame [default: 7].",
+)
+@click.option(
+    "--alphas",
+    callback=comma_separated(float, "numbers", "10,100,1000"),
+    help="ridge: regularisations tried for each feature source, chosen by --folds folds over the training "
+    "videos [default: 1,10,100,1000,10000,100000].",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    help="ridge: frames fitted on at most, every k-th annotated frame beyond [default: 200000].",
+)
 @click.option("--seed", type=int, help="Random seed [default: 0].")
 @click.option("--device", help="auto, cpu or cuda [default: auto].")
 @click.option("--out", "run_dir", required=True, type=output_path, help="Run folder to create (kfold: RUN/fold-k/).")

@@ -18,6 +18,7 @@ trained on (:func:`feature_keys`, :func:`require_same_features`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
 from abaw.data.audio.cache import AUDIO_FEATURES_FORMAT, fit_rows
 from abaw.data.embeddings import Embeddings, EmbeddingsNotReady, load_embeddings
+from abaw.data.embeddings.cache import REPORT_NAME
 from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import DatasetLayout, Split
@@ -50,6 +52,8 @@ class FeatureSource(Protocol):
         visual: Whether the features come from face images (missing where there is no face).
         fingerprint: What made them (the embeddings' checkpoint SHA-256, the audio configuration).
         made_from: The same in words: the checkpoint file, or the audio configuration.
+        trained_on: The splits whose entries the model behind the features was trained on (their features
+            are in-sample); ``None`` when not known.
     """
 
     name: str
@@ -57,6 +61,7 @@ class FeatureSource(Protocol):
     visual: bool
     fingerprint: str
     made_from: str
+    trained_on: tuple[Split, ...] | None
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """``(rows, dim)`` float32 features, and ``(rows,)`` has-face flags (``None``: every row is valid)."""
@@ -73,6 +78,7 @@ class AudioSource:
     fingerprint: str
     made_from: str
     _features: AudioFeatures
+    trained_on: tuple[Split, ...] | None = ()
 
     @classmethod
     def open(cls, index: DatasetIndex, names: Sequence[str]) -> AudioSource:
@@ -101,6 +107,7 @@ class EmbeddingSource:
     fingerprint: str
     made_from: str
     _reader: Embeddings
+    trained_on: tuple[Split, ...] | None = None
 
     @classmethod
     def open(cls, index: DatasetIndex, name: str, entries: Sequence[str]) -> EmbeddingSource:
@@ -111,12 +118,22 @@ class EmbeddingSource:
         """
         reader = load_embeddings(index, name, names=entries)
         manifest = reader.manifest
-        return cls(name, int(reader.dim), True, manifest.fingerprint, str(manifest.checkpoint), reader)
+        fingerprint, made_from = manifest.fingerprint, str(manifest.checkpoint)
+        return cls(name, int(reader.dim), True, fingerprint, made_from, reader, _trained_on(reader.folder))
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's embeddings and which rows have a face."""
         features, has_face = self._reader.for_entry(entry.name)
         return features, has_face
+
+
+def _trained_on(folder: Path) -> tuple[Split, ...] | None:
+    """The splits the model of an embedding cache trained on, as its extraction reported them; ``None``: unknown."""
+    try:
+        values = json.loads((folder / REPORT_NAME).read_text(encoding="utf-8"))["trained_on"]
+        return tuple(Split(value) for value in values)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_feature_names(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -256,6 +273,8 @@ class SequenceData:
         sequences: Raw (unnormalised) sequences by entry name.
         skipped: Entries left out, with the reasons.
         keys: What made each source (:func:`feature_keys`), for the checkpoint.
+        in_sample: The splits whose entries some source's model was trained on; ``None`` when a source
+            does not say (an embedding cache extracted before abaw recorded it).
     """
 
     index: DatasetIndex
@@ -264,10 +283,17 @@ class SequenceData:
     sequences: dict[str, EntrySequence]
     skipped: list[SkippedEntry]
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    in_sample: frozenset[Split] | None = field(default_factory=frozenset)
 
     def of(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names``, in that order."""
         return [self.sequences[name] for name in names]
+
+    def unseen(self, names: Sequence[str]) -> list[str] | None:
+        """Those of ``names`` no source's model was trained on (``None`` when that is not known)."""
+        if self.in_sample is None:
+            return None
+        return [name for name in names if self.index.entries[name].split not in self.in_sample]
 
 
 def load_sequence_data(
@@ -288,9 +314,10 @@ def load_sequence_data(
         for entry in progress(entries, "building sequences", total=len(entries))
     }
     described = [(source.name, source.dim) for source in sources]
-    return SequenceData(
-        index, described, visual_dim(sources), sequences, list(selection.skipped), feature_keys(sources)
-    )
+    known = [source.trained_on for source in sources]
+    in_sample = None if None in known else frozenset(split for splits in known for split in splits)
+    skipped = list(selection.skipped)
+    return SequenceData(index, described, visual_dim(sources), sequences, skipped, feature_keys(sources), in_sample)
 
 
 def feature_keys(sources: Sequence[FeatureSource]) -> dict[str, dict[str, str]]:

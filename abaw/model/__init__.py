@@ -11,7 +11,7 @@ baseline, and the temporal models over per-frame features.
 - :mod:`abaw.model.aeg`, :mod:`abaw.model.cd`: the generator and discriminator of the paper.
 - :mod:`abaw.model.backbone`, :mod:`abaw.model.regressor`: timm networks in their place.
 - :mod:`abaw.model.variants`: the registered per-frame models.
-- :mod:`abaw.model.temporal`: the registered temporal models (TCN, GRU, Transformer).
+- :mod:`abaw.model.temporal`: the registered temporal models (TCN, GRU, Transformer, the ridge floor).
 - :mod:`abaw.model.transfer`: start a stage from the previous stage's weights.
 """
 

@@ -111,7 +111,7 @@ def list_models(pattern: str | None = None, family: ModelFamily | None = None) -
         >>> list_models("aeg-cd*")
         ['aeg-cd', 'aeg-cd-sz', 'aeg-cd-sz-tiny', 'aeg-cd-tiny']
         >>> list_models(family=ModelFamily.TEMPORAL)
-        ['gru', 'tcn', 'transformer']
+        ['gru', 'ridge', 'tcn', 'transformer']
     """
     names = sorted(name for name, entry in _registered().items() if family is None or entry.family is family)
     return names if pattern is None else [name for name in names if fnmatch.fnmatchcase(name, pattern)]
@@ -143,7 +143,7 @@ def model_config(name: str, **overrides: Any) -> Any:
         >>> model_config("disk")
         Traceback (most recent call last):
         ...
-        ValueError: unknown model 'disk'; known models: aeg-cd, aeg-cd-sz, aeg-cd-sz-tiny, aeg-cd-tiny, disc, disc-tiny, gru, tcn, timm-regressor, timm-regressor-tiny, transformer
+        ValueError: unknown model 'disk'; known models: aeg-cd, aeg-cd-sz, aeg-cd-sz-tiny, aeg-cd-tiny, disc, disc-tiny, gru, ridge, tcn, timm-regressor, timm-regressor-tiny, transformer
     """  # noqa: E501
     entry = _entry(name)
     _check_overrides(overrides, _field_names(entry.config()), f"model {name!r}")

@@ -1,6 +1,9 @@
-"""Embedding extraction (``abaw features embed``): every face frame through a trained model, one cached file per entry.
+"""Embedding extraction (``abaw features embed``): every face frame through a model, one cached file per entry.
 
-The cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
+The model is a per-frame model of ``abaw train`` (:func:`extract_embeddings`)
+or a frozen pretrained encoder read from a local weights file
+(:func:`extract_encoder_embeddings`, :mod:`abaw.prediction.encoders`). The
+cache and its reader are :mod:`abaw.data.embeddings`; extraction needs a
 model, so it sits here, above the data layer.
 
 Frames are read and fed as ``abaw predict`` feeds them
@@ -16,15 +19,17 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from abaw.data.audio.cache import entry_rows, read_meta
 from abaw.data.embeddings.cache import (
+    ENCODER_RECORD,
     MANIFEST_NAME,
     REPORT_NAME,
     FeatureKind,
@@ -38,11 +43,15 @@ from abaw.data.embeddings.cache import (
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import Split
+from abaw.data.samples import Batch, FaceFrameDataset
 from abaw.fileio import atomic_output_file, atomic_write_json
 from abaw.outputs import output_lock
+from abaw.prediction.encoders import EncoderSettings, open_encoder
+from abaw.prediction.ensemble import trained_splits
 from abaw.prediction.members import audio_rows, inference_dataset
 from abaw.prediction.open import open_frame_model
 from abaw.progress import ProgressFn, no_progress
+from abaw.runtime.devices import resolve_device
 from abaw.runtime.evaluation import batched_outputs
 from abaw.runtime.rundir import RunDir
 
@@ -68,6 +77,9 @@ class EmbeddingReport:
         seconds: Wall-clock seconds of the run (loading the model included).
         embed_seconds: Seconds spent reading and embedding frames.
         report_path: This report as JSON.
+        encoder: A pretrained encoder's record (weights file and its SHA-256, input size, normalisation), else ``None``.
+        trained_on: The splits of this dataset whose entries the model was trained on (none for a pretrained
+            encoder, nor for a model trained on another dataset): their embeddings are in-sample.
     """
 
     name: str
@@ -86,6 +98,8 @@ class EmbeddingReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     report_path: Path | None = None
+    encoder: dict[str, Any] | None = None
+    trained_on: tuple[Split, ...] = ()
 
     @property
     def dim(self) -> int:
@@ -118,6 +132,8 @@ class EmbeddingReport:
             "embed_seconds": round(self.embed_seconds, 3),
             "frames_per_second": round(self.frames_per_second, 1),
             "report": None if self.report_path is None else str(self.report_path),
+            "encoder": self.encoder,
+            "trained_on": [split.value for split in self.trained_on],
         }
 
 
@@ -261,40 +277,157 @@ def _extract_locked(
         kinds=kinds,
         audio=None if trained.audio_config is None else trained.audio_config.key,
     )
-    folder = embeddings_folder(index, name)
-    report = EmbeddingReport(
-        name, folder, manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds, str(trained.device)
+    model = trained.model
+    work = _Extraction(
+        manifest,
+        model,
+        lambda inputs: model.embed(inputs.images, inputs.audio),
+        lambda pending: inference_dataset(trained, index, pending),
+        lambda names: audio_rows(trained, index, names),
     )
+    report = EmbeddingReport(
+        name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
+        str(trained.device), trained_on=embedding_model_splits(trained.train_config, index),
+    )  # fmt: skip
+    options = _RunOptions(splits, trained.device, batch_size, workers, force, progress)
+    return _extract(index, work, report, options, began)
+
+
+def extract_encoder_embeddings(
+    index: DatasetIndex,
+    settings: EncoderSettings,
+    name: str | None = None,
+    *,
+    splits: Sequence[Split] | None = None,
+    device: str = "auto",
+    batch_size: int = 256,
+    workers: int = 2,
+    force: bool = False,
+    progress: ProgressFn = no_progress,
+) -> EmbeddingReport:
+    """Embed every face frame of ``index`` with a frozen pretrained encoder read from a local file, and cache it.
+
+    The cache is keyed on the weights file's SHA-256, the architecture, the
+    input size and the normalisation (:class:`~abaw.prediction.encoders.FrameEncoder`),
+    recorded in ``encoder.json`` beside the manifest; up-to-date entries are skipped.
+
+    Args:
+        index: The dataset.
+        settings: The encoder (``timm:NAME``), its weights file, input size and normalisation.
+        name: The embeddings' name; default: the weights file's stem.
+        splits, device, batch_size, workers, force, progress: As for :func:`extract_embeddings`.
+
+    Raises:
+        ConfigError: an unknown architecture or bad settings.
+        DataError: a weights file that is missing, unreadable, pickled (without
+            ``settings.allow_pickle``) or does not fit; a bad name; a face image that cannot be read.
+        OutputBusyError: another abaw process is writing the embeddings of that name.
+    """
+    from abaw.data.samples import FaceFrameDataset, select_frames
+
+    name = check_name(name if name is not None else default_embeddings_name(settings.weights))
+    with output_lock(embeddings_folder(index, name)):  # one writer per cache
+        began = time.perf_counter()
+        target = resolve_device(device)
+        encoder = open_encoder(settings, target)
+        kinds = (FeatureKind("encoder", encoder.dim),)
+        manifest = Manifest(name, settings.weights.absolute(), encoder.key, encoder.variant, kinds)
+        work = _Extraction(
+            manifest,
+            encoder,
+            lambda inputs: encoder(inputs.images),
+            lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
+            lambda names: None,
+            record=encoder.record(),
+        )
+        report = EmbeddingReport(
+            name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
+            str(target), encoder=encoder.record(),
+        )  # fmt: skip
+        options = _RunOptions(splits, target, batch_size, workers, force, progress)
+        return _extract(index, work, report, options, began)
+
+
+def embedding_model_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
+    """The splits of ``index`` a per-frame model trained on, from its stored settings.
+
+    A model trained on another dataset (another root) saw none of its entries.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> here = SimpleNamespace(layout=SimpleNamespace(root=Path("/data")))
+        >>> embedding_model_splits({"protocol": "final", "dataset": {"root": "/data"}}, here)
+        (<Split.TRAIN: 'train'>, <Split.VALIDATION: 'val'>)
+        >>> embedding_model_splits({"protocol": "val", "dataset": {"root": "/elsewhere"}}, here)
+        ()
+    """
+    root = (train_config.get("dataset") or {}).get("root")
+    if root is None or Path(root).resolve() != Path(index.layout.root).resolve():
+        return ()
+    return trained_splits(train_config.get("protocol"))
+
+
+@dataclass
+class _Extraction:
+    """What makes one cache: its manifest, the network, its features of a batch and the frames it reads."""
+
+    manifest: Manifest
+    model: torch.nn.Module
+    compute: Callable[[Batch], torch.Tensor]
+    dataset: Callable[[list[Entry]], FaceFrameDataset]
+    audio: Callable[[list[str]], dict[str, np.ndarray] | None]
+    record: dict[str, Any] | None = None
+
+
+@dataclass
+class _RunOptions:
+    """Which entries, where, how many frames at once, and whether up-to-date entries are extracted again."""
+
+    splits: Sequence[Split] | None
+    device: torch.device
+    batch_size: int
+    workers: int
+    force: bool
+    progress: ProgressFn
+
+
+def _extract(
+    index: DatasetIndex, work: _Extraction, report: EmbeddingReport, options: _RunOptions, began: float
+) -> EmbeddingReport:
+    """Embed the entries whose file is out of date (all with ``force``), writing each as its frames are in."""
+    manifest, folder = work.manifest, report.folder
+    splits = options.splits
     wanted = list(index.entries.values()) if splits is None else [e for split in splits for e in index.split(split)]
     report.entries = len(wanted)
-    keys = entry_keys(manifest, wanted, audio_rows(trained, index, [entry.name for entry in wanted]))
+    keys = entry_keys(manifest, wanted, work.audio([entry.name for entry in wanted]))
     pending = []
     for entry in wanted:
-        meta = None if force else read_meta(folder / f"{entry.name}.npz")
+        meta = None if options.force else read_meta(folder / f"{entry.name}.npz")
         reason = "no readable file yet" if meta is None else stale_reason(meta, keys[entry.name])
         if reason is None:
             report.skipped += 1
         else:
             pending.append(entry)
-            report.stale[entry.name] = "--force" if force else reason
+            report.stale[entry.name] = "--force" if options.force else reason
     folder.mkdir(parents=True, exist_ok=True)
     # The manifest goes first: entries written under it are then judged against the right checkpoint.
     atomic_write_json(folder / MANIFEST_NAME, manifest.to_dict(), force=True)
-    dataset = inference_dataset(trained, index, pending)
+    if work.record is not None:
+        atomic_write_json(folder / ENCODER_RECORD, work.record, force=True)
+    dataset = work.dataset(pending)
     by_entry = dataset.samples.by_entry()
     frames = [dataset.samples.frames[by_entry.get(entry.name, np.zeros(0, np.int64))] for entry in pending]
     writer = _EntryWriter(manifest, folder, list(zip(pending, frames, strict=True)), keys)
-    model = trained.model
     embedding_began = time.perf_counter()
     for values in batched_outputs(
-        lambda inputs: model.embed(inputs.images, inputs.audio),
-        model,
+        work.compute,
+        work.model,
         dataset,
-        device=trained.device,
-        batch_size=batch_size,
-        workers=workers if len(dataset) else 0,
-        bf16=trained.device.type == "cuda",
-        progress=progress,
+        device=options.device,
+        batch_size=options.batch_size,
+        workers=options.workers if len(dataset) else 0,
+        bf16=options.device.type == "cuda",
+        progress=options.progress,
         description="Extracting embeddings",
     ):
         writer.add(values)

@@ -69,12 +69,15 @@ class EnsembleMember(Protocol):
 
 
 def trained_splits(protocol: str | None) -> tuple[Split, ...]:
-    """The splits a run of ``protocol`` trained on: ``val`` trains on Train; ``final`` and ``kfold`` on both.
+    """The splits a run of ``protocol`` trained on: ``val`` trains on Train; ``final`` and ``kfold`` on both;
+    ``heldout`` (a temporal model fitted by folds over Validation) on Validation.
 
     Example:
-        >>> [split.value for split in trained_splits("kfold")]
-        ['train', 'val']
+        >>> [split.value for split in trained_splits("kfold")], [split.value for split in trained_splits("heldout")]
+        (['train', 'val'], ['val'])
     """
+    if protocol == "heldout":
+        return (Split.VALIDATION,)
     return (Split.TRAIN,) if protocol in (None, "val") else (Split.TRAIN, Split.VALIDATION)
 
 

@@ -33,7 +33,8 @@ from abaw.data.sequences import (
 )
 from abaw.errors import CheckpointError
 from abaw.formats.types import VideoPrediction
-from abaw.model import AffectModel, ModelFamily, TemporalModel, TemporalModelConfig, create_model
+from abaw.model import AffectModel, ModelFamily, create_model
+from abaw.model.temporal import LinearTemporalModel, TemporalModel, temporal_model_config
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.checkpoint import model_from_checkpoint
 from abaw.runtime.devices import resolve_device
@@ -173,7 +174,7 @@ class TemporalMember:
             (:func:`abaw.data.sequences.feature_keys`; none in checkpoints from before they were recorded).
     """
 
-    model: TemporalModel
+    model: TemporalModel | LinearTemporalModel
     device: torch.device
     checkpoint: Path
     features: tuple[str, ...]
@@ -209,7 +210,7 @@ class TemporalMember:
         try:
             features = tuple(checkpoint["config"]["features"])
             window = int(checkpoint["config"]["window"])
-            model = create_model(TemporalModelConfig.from_dict(checkpoint["model_config"]))
+            model = create_model(temporal_model_config(checkpoint["model_config"]))
             model.load_state_dict(checkpoint["model"])
             normalisation = Normalisation(
                 checkpoint["normalisation"]["mean"].numpy(), checkpoint["normalisation"]["std"].numpy()

@@ -11,10 +11,17 @@ when complete, so an interrupted demo never damages an earlier one, and
 4. train the paper's progressive stages under the val protocol, each
    started from the previous stage's best checkpoint: Disc -> AEG-CD ->
    AEG-CD-SZ (:func:`abaw.training.progressive.train_chain`);
-5. predict Validation with each stage's best checkpoint and score it with the challenge metric;
-6. the temporal stage (:mod:`abaw.recipes.temporal_stage`), when the recipe has one;
-7. predict Test with the last stage and write the checked submission zip;
+5. predict Validation with each stage's best checkpoint, score it with the challenge metric and
+   search a smoothing of it;
+6. the temporal stage (:mod:`abaw.recipes.temporal_stage`), when the recipe has one, over the
+   embeddings of the per-frame stage that scored best;
+7. choose the model that scores best on Validation (:func:`choose_submission`): any stage, the
+   temporal model, or the temporal model averaged with its base, smoothed or not; predict Test with
+   it and write the checked submission zip;
 8. draw the figures of the last stage (predictions over time, cleaned faces and latent channels).
+
+The choice and the smoothing are made on Validation, so the chosen model's
+Validation score is an upper bound of what it scores on unseen videos.
 
 Every path the result names is relative to ``OUT``.
 """
@@ -36,13 +43,14 @@ from abaw.outputs import OutputKind, Staging, staged_output
 from abaw.recipes.data import prepare_dataset
 from abaw.recipes.settings import DemoRecipe, SpeedCheck, base_train_config, check_speed
 from abaw.recipes.state import RecipeContext, RecipeRuntime
-from abaw.recipes.temporal_stage import StageRef, TemporalStageResult, run_temporal_stage
+from abaw.recipes.temporal_stage import StageRef, TemporalStageResult, run_temporal_stage, validation_smoothing
 from abaw.scoring.metrics import AffectScores
 from abaw.scoring.references import published_results
 from abaw.training.progressive import Stage
 
 if TYPE_CHECKING:
     from abaw.prediction.members import TrainedModel
+    from abaw.prediction.smoothing import SmoothingPlan
 
 RESULTS_NAME = "results.json"
 
@@ -59,6 +67,7 @@ class StageResult:
         scores: Validation scores of the checkpoint's predictions.
         predictions: Folder of its per-video validation predictions, relative to the demo's folder.
         train_seconds: Training time (0 for a stage a resumed demo found finished).
+        smoothing: The smoothing chosen on its validation predictions (``None`` until searched).
     """
 
     stage: Stage
@@ -68,6 +77,7 @@ class StageResult:
     scores: AffectScores
     predictions: Path
     train_seconds: float
+    smoothing: SmoothingPlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -80,6 +90,34 @@ class StageResult:
             "val": self.scores.to_dict(),
             "predictions": str(self.predictions),
             "train_seconds": round(self.train_seconds, 1),
+            "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
+            "smoothed_ccc_mean": None if self.smoothing is None else self.smoothing.ccc_after,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model the demo could submit, with its Validation score.
+
+    Attributes:
+        name: How tables name it, e.g. ``Disc``, ``Temporal, smoothed``, ``Temporal + Disc``.
+        checkpoints: Its checkpoints (several: their predictions averaged), relative to the demo's folder.
+        ccc_mean: Its mean CCC on Validation (after the smoothing, when it has one).
+        smoothing: The smoothing applied to its predictions, or ``None``.
+    """
+
+    name: str
+    checkpoints: tuple[Path, ...]
+    ccc_mean: float
+    smoothing: SmoothingPlan | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "name": self.name,
+            "checkpoints": [str(path) for path in self.checkpoints],
+            "ccc_mean": self.ccc_mean,
+            "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
         }
 
 
@@ -101,6 +139,8 @@ class DemoResult:
         device: Where it computed.
         temporal: The temporal stage's result, when the recipe has one.
         speed: The training speed measured before the work.
+        candidates: Every model the demo could submit, with its Validation score.
+        submitted: The candidate that scored best, whose predictions make the submission.
     """
 
     out_dir: Path
@@ -116,6 +156,8 @@ class DemoResult:
     device: str = ""
     temporal: TemporalStageResult | None = None
     speed: SpeedCheck | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    submitted: Candidate | None = None
 
     def path(self, relative: str | os.PathLike) -> Path:
         """Where a path the result names lies: ``out_dir / relative``."""
@@ -160,7 +202,13 @@ class DemoResult:
             "notes": self.notes,
             "seconds": {step: round(seconds, 1) for step, seconds in self.seconds.items()},
             "temporal": None if self.temporal is None else self.temporal.to_dict(),
+            "candidates": [candidate.to_dict() for candidate in self.candidates],
+            "submitted": None if self.submitted is None else self.submitted.to_dict(),
         }
+
+    def best_stage(self) -> StageResult:
+        """The per-frame stage that scored best on Validation (the first of equals)."""
+        return max(self.stages, key=lambda stage: stage.scores.ccc_mean)
 
 
 def run_demo(
@@ -218,11 +266,16 @@ def run_demo(
         _extract_audio(context, result)
         predictions = _train_and_score_stages(context, result)
         if recipe.temporal is not None:
-            last = result.stages[-1]
-            base = StageRef(last.stage.paper_name, last.checkpoint, last.scores)
-            result.temporal = run_temporal_stage(context, recipe.temporal, base, predictions, recipe.seed)
+            best = result.best_stage()
+            base = StageRef(best.stage.paper_name, best.checkpoint, best.scores)
+            result.temporal = run_temporal_stage(
+                context, recipe.temporal, base, predictions[best.stage.variant], recipe.seed
+            )
+        result.candidates = submission_candidates(result, _ensemble_score(context, result, predictions))
+        result.submitted = choose_submission(result.candidates)
+        context.log(f"submitting {result.submitted.name}: mean CCC {result.submitted.ccc_mean:.4f} on Validation")
         _submit(context, result, submission_format)
-        _draw(context, result, predictions)
+        _draw(context, result, predictions[result.stages[-1].stage.variant])
         context.seconds["total"] = time.perf_counter() - began
         result.seconds = context.seconds
         atomic_write_json(context.path(RESULTS_NAME), result.to_dict(), force=True)
@@ -253,8 +306,8 @@ def _extract_audio(context: RecipeContext, result: DemoResult) -> None:
         context.log(f"audio features: {audio.folder}")
 
 
-def _train_and_score_stages(context: RecipeContext, result: DemoResult) -> dict[str, VideoPrediction]:
-    """Train the chain, then predict and score Validation with each stage; the last stage's predictions."""
+def _train_and_score_stages(context: RecipeContext, result: DemoResult) -> dict[str, dict[str, VideoPrediction]]:
+    """Train the chain, then predict, score and smooth Validation with each stage; each stage's predictions."""
     from abaw.prediction.open import load_trained_model
     from abaw.training.progressive import train_chain
 
@@ -269,16 +322,24 @@ def _train_and_score_stages(context: RecipeContext, result: DemoResult) -> dict[
         progress=context.progress,
         log=context.log,
     )
-    predictions: dict[str, VideoPrediction] = {}
+    predictions: dict[str, dict[str, VideoPrediction]] = {}
     for run in runs:
         context.seconds[f"train {run.stage.paper_name}"] = run.train_seconds
     for run in runs:
         with context.timed("predict"):
             checkpoint, predictions_dir = runs_dir / run.checkpoint, Path("val") / run.stage.variant
             trained = load_trained_model(context.path(checkpoint), context.device)
-            scores, predictions = _validate_stage(context, trained, predictions_dir)
+            scores, predictions[run.stage.variant] = _validate_stage(context, trained, predictions_dir)
+            smoothing = validation_smoothing(predictions[run.stage.variant], context.dataset, str(predictions_dir))
         stage = StageResult(
-            run.stage, runs_dir / run.run_dir, checkpoint, trained.epoch, scores, predictions_dir, run.train_seconds
+            run.stage,
+            runs_dir / run.run_dir,
+            checkpoint,
+            trained.epoch,
+            scores,
+            predictions_dir,
+            run.train_seconds,
+            smoothing,
         )
         result.stages.append(stage)
     return predictions
@@ -300,20 +361,74 @@ def _validate_stage(
     return score_split(predictions, index, split).scores, predictions
 
 
-def _submit(context: RecipeContext, result: DemoResult, submission_format: SubmissionFormat) -> None:
-    """Predict Test with the last stage and write the checked submission into the demo's folder."""
-    from abaw.prediction.members import predict_entries
-    from abaw.prediction.open import load_trained_model
-    from abaw.prediction.predict import write_test_submission
+def submission_candidates(result: DemoResult, ensemble_ccc: float | None = None) -> list[Candidate]:
+    """Every model the demo could submit, in the order it trained them: each stage, then the temporal model,
+    each as it is and smoothed; then the temporal model averaged with its base stage (``ensemble_ccc``, when scored).
+    """
+    candidates = []
+    rows = [(stage.stage.paper_name, stage.checkpoint, stage.scores, stage.smoothing) for stage in result.stages]
+    temporal = result.temporal
+    if temporal is not None:
+        rows.append(("Temporal", temporal.checkpoint, temporal.scores, temporal.smoothing))
+    for name, checkpoint, scores, smoothing in rows:
+        candidates.append(Candidate(name, (checkpoint,), scores.ccc_mean))
+        if smoothing is not None:
+            candidates.append(Candidate(f"{name}, smoothed", (checkpoint,), smoothing.ccc_after, smoothing))
+    if temporal is not None and ensemble_ccc is not None:
+        base = next(stage for stage in result.stages if stage.stage.paper_name == temporal.base)
+        pair = (temporal.checkpoint, base.checkpoint)
+        candidates.append(Candidate(f"Temporal + {temporal.base}", pair, ensemble_ccc))
+    return candidates
 
-    index = context.dataset
+
+def choose_submission(candidates: list[Candidate]) -> Candidate:
+    """The candidate with the best mean CCC on Validation; of equals, the first (the simpler).
+
+    Example:
+        >>> plain, later = Candidate("Disc", (Path("a"),), 0.7), Candidate("Temporal", (Path("b"),), 0.8)
+        >>> choose_submission([plain, later]).name, choose_submission([plain, Candidate("x", (), 0.7)]).name
+        ('Temporal', 'Disc')
+    """
+    return max(candidates, key=lambda candidate: candidate.ccc_mean)
+
+
+def _ensemble_score(
+    context: RecipeContext, result: DemoResult, predictions: dict[str, dict[str, VideoPrediction]]
+) -> float | None:
+    """Mean CCC on Validation of the temporal model's predictions averaged with its base stage's."""
+    from abaw.prediction.ensemble import average_predictions
+    from abaw.runtime.evaluation import complete_predictions, score_split
+
+    temporal = result.temporal
+    if temporal is None or temporal.predicted is None:
+        return None
+    base = next(stage for stage in result.stages if stage.stage.paper_name == temporal.base)
+    index, split = context.dataset, Split.VALIDATION
+    counts = index.frame_counts(split)
+    parts = [complete_predictions(part, counts) for part in (temporal.predicted, predictions[base.stage.variant])]
+    return score_split(average_predictions(parts, [1.0, 1.0]), index, split).scores.ccc_mean
+
+
+def _submit(context: RecipeContext, result: DemoResult, submission_format: SubmissionFormat) -> None:
+    """Predict Test with the chosen candidate and write the checked submission into the demo's folder."""
+    from abaw.prediction.ensemble import load_ensemble
+    from abaw.prediction.predict import write_test_submission
+    from abaw.prediction.smoothing import apply_smoothing
+
+    index, chosen = context.dataset, result.submitted
+    if chosen is None:
+        raise RuntimeError("the demo submits after choosing what")
     with context.timed("predict"):
         index.require_usable([Split.TEST])
-        trained = load_trained_model(context.path(result.stages[-1].checkpoint), context.device)
+        counts = index.frame_counts(Split.TEST)
+        ensemble = load_ensemble([context.path(path) for path in chosen.checkpoints], context.device)
+        predictions = ensemble.predict(index, Split.TEST, workers=context.workers, progress=context.progress)
+        if chosen.smoothing is not None:
+            predictions = apply_smoothing(predictions, counts, chosen.smoothing)
         submission = write_test_submission(
             context.output.path,
-            predict_entries(trained, index, Split.TEST, workers=context.workers, progress=context.progress),
-            index.frame_counts(Split.TEST),
+            predictions,
+            counts,
             submission_format,
             shown_in=context.output.target,
             warn=result.notes.append,

@@ -1,14 +1,17 @@
-"""The demo's temporal stage: the last stage's embeddings plus audio, a temporal model, smoothing.
+"""The demo's temporal stage: a per-frame stage's embeddings plus audio, a temporal model, smoothing.
 
 After the paper's stages, :func:`run_temporal_stage`:
 
-1. embeds every face frame of Train and Validation with the last stage's
-   ``best.pt`` (``abaw features embed``; the test entries are left out, the
-   demo scores Validation only);
+1. embeds every face frame of every split with the ``best.pt`` of the stage
+   it is given (the demo gives the one that scored best on Validation;
+   ``abaw features embed``), the test entries included, as the temporal
+   model may be the one the demo submits;
 2. trains a temporal model over those embeddings and the audio features
-   under the val protocol (``abaw temporal train``);
+   under the val protocol (``abaw temporal train``, :class:`~abaw.recipes.settings.TemporalRecipe`);
 3. predicts Validation with its best checkpoint into ``val/temporal/``
-   beside the other stages' folders, and scores it as they are scored;
+   beside the other stages' folders (a model fitted by video folds over
+   Validation, the ``heldout`` protocol: each entry by the fold that did not
+   fit on it), and scores it as they are scored;
 4. searches a smoothing of the temporal and of the last per-frame stage's
    validation predictions (``abaw smooth search``). The filter is chosen and
    scored on Validation itself, so its gain is an upper bound of what it
@@ -20,7 +23,7 @@ result are relative to the demo's folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,14 +67,18 @@ class TemporalStageResult:
         embeddings: The embeddings' name (under the dataset's cache).
         features: The temporal model's feature sources.
         run_dir: Its run folder (relative to the demo's folder).
-        checkpoint: The ``best.pt`` used for prediction (relative).
-        best_epoch: The epoch of that checkpoint.
+        checkpoint: The ``best.pt`` used for prediction, or the run folder of a model fitted by folds
+            (the ensemble of its folds) (relative).
+        best_epoch: The epoch of that checkpoint (``None`` for a model fitted by folds).
+        protocol: How it was trained (``abaw temporal train --protocol``): ``heldout`` fits it by video folds
+            over Validation, and its Validation predictions are out of fold.
         scores: Validation scores of its predictions.
         predictions: Folder of its per-video validation predictions (relative).
         smoothing: The smoothing chosen on its validation predictions.
         base_smoothing: The smoothing chosen on the base stage's.
         embed_seconds: Embedding time.
         train_seconds: Training time.
+        predicted: Its validation predictions (kept in memory for the demo's choice; not in ``to_dict``).
     """
 
     base: str
@@ -80,13 +87,15 @@ class TemporalStageResult:
     features: tuple[str, ...]
     run_dir: Path
     checkpoint: Path
-    best_epoch: int
+    best_epoch: int | None
+    protocol: str
     scores: AffectScores
     predictions: Path
     smoothing: SmoothingPlan
     base_smoothing: SmoothingPlan
     embed_seconds: float
     train_seconds: float
+    predicted: dict[str, VideoPrediction] | None = field(default=None, repr=False, compare=False)
 
     @property
     def gain(self) -> float:
@@ -103,6 +112,7 @@ class TemporalStageResult:
             "run_dir": str(self.run_dir),
             "checkpoint": str(self.checkpoint),
             "best_epoch": self.best_epoch,
+            "protocol": self.protocol,
             "val": self.scores.to_dict(),
             "gain_over_base": self.gain,
             "predictions": str(self.predictions),
@@ -115,7 +125,8 @@ class TemporalStageResult:
         }
 
 
-def _search(predictions: dict[str, VideoPrediction], index: DatasetIndex, source: str) -> SmoothingPlan:
+def validation_smoothing(predictions: dict[str, VideoPrediction], index: DatasetIndex, source: str) -> SmoothingPlan:
+    """The smoothing (``abaw smooth search``) chosen and scored on these Validation predictions."""
     from abaw.prediction.smoothing import search_smoothing
 
     split = Split.VALIDATION
@@ -158,7 +169,6 @@ def run_temporal_stage(
             index,
             checkpoint,
             name,
-            splits=[Split.TRAIN, Split.VALIDATION],
             device=context.device,
             workers=context.workers,
             progress=context.progress,
@@ -169,8 +179,15 @@ def run_temporal_stage(
         config = recipe.config(name, index.layout.root, seed, context.device)
         run_dir = Path("runs") / TEMPORAL_FOLDER
         trained = train_temporal(config, context.path(run_dir), force=True, reporter=context.reporter)
-        (member,) = open_model(trained.run_dir, context.device).members
-        predictions = member.predict(index, Split.VALIDATION, workers=context.workers, progress=context.progress)
+        if trained.oof is not None:
+            # Fitted by video folds: each Validation entry is predicted by the fold that did not fit on it.
+            validation = {entry.name for entry in index.split(Split.VALIDATION)}
+            predictions = {name: video for name, video in trained.oof.items() if name in validation}
+            checkpoint, best_epoch = run_dir, None
+        else:
+            (member,) = open_model(trained.run_dir, context.device).members
+            predictions = member.predict(index, Split.VALIDATION, workers=context.workers, progress=context.progress)
+            checkpoint, best_epoch = run_dir / member.checkpoint.name, member.epoch
         predictions_dir = Path("val") / TEMPORAL_FOLDER
         write_split_predictions(
             context.path(predictions_dir), predictions, index, Split.VALIDATION, force=True, progress=context.progress
@@ -182,12 +199,14 @@ def run_temporal_stage(
         embeddings=name,
         features=config.features,
         run_dir=run_dir,
-        checkpoint=run_dir / member.checkpoint.name,
-        best_epoch=member.epoch,
+        checkpoint=checkpoint,
+        best_epoch=best_epoch,
+        protocol=config.protocol.value,
         scores=scores,
         predictions=predictions_dir,
-        smoothing=_search(predictions, index, str(predictions_dir)),
-        base_smoothing=_search(base_predictions, index, base.name),
+        smoothing=validation_smoothing(predictions, index, str(predictions_dir)),
+        base_smoothing=validation_smoothing(base_predictions, index, base.name),
         embed_seconds=context.seconds.get("embed", 0.0),
         train_seconds=context.seconds.get("temporal", 0.0),
+        predicted=predictions,
     )

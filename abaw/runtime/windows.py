@@ -5,6 +5,13 @@ frames ``start .. start + length - 1``; a window that runs past the end is
 padded (``valid`` false there). Window starts go ``0, stride, 2 stride, ...``
 and a last window ends on the sequence's last frame, so every frame is in
 at least one window.
+
+At inference a model may declare a ``context``: the frames on each side its
+output at a frame depends on (the ridge's widest windowed mean). Its windows
+then overlap by twice that, and each frame takes its value from a window
+where its whole context lies inside (or runs to the sequence's end), so the
+values are those of the whole sequence at once; the other models' windows
+overlap by half and are averaged.
 """
 
 from __future__ import annotations
@@ -107,11 +114,19 @@ def predict_sequences(
     device: torch.device,
     batch_size: int = 32,
 ) -> list[np.ndarray]:
-    """``(rows, 2)`` predictions of every sequence: overlapping windows (half a window apart) averaged.
+    """``(rows, 2)`` predictions of every sequence: overlapping windows averaged.
 
-    Every frame is in at least one window; values are clipped to [-1, 1].
+    Every frame is in at least one window; values are clipped to [-1, 1]. A
+    model with a ``context`` gets windows of at least ``4 * context + 1``
+    frames, ``2 * context`` apart, and each frame its value from the windows
+    that hold its whole context (see the module docstring).
     """
-    stride = max(1, window // 2)
+    context = int(getattr(model, "context", 0))
+    if context:
+        window = max(window, 4 * context + 1)
+        stride = window - 2 * context
+    else:
+        stride = max(1, window // 2)
     windows = cut_windows(sequences, window, stride)
     sums = [np.zeros((len(sequence), 2), np.float64) for sequence in sequences]
     counts = [np.zeros((len(sequence), 1), np.float64) for sequence in sequences]
@@ -124,12 +139,32 @@ def predict_sequences(
                 batch = stack_windows(sequences, part, window).to(device)
                 output = model(batch.inputs, batch.has_face, batch.valid).float().clamp(-1.0, 1.0).cpu().numpy()
                 for row, (number, start) in enumerate(part):
-                    size = min(window, len(sequences[number]) - start)
-                    sums[number][start : start + size] += output[row, :size]
-                    counts[number][start : start + size] += 1.0
+                    rows = len(sequences[number])
+                    size = min(window, rows - start)
+                    weight = _inside_context(start, size, rows, context)
+                    sums[number][start : start + size] += output[row, :size] * weight
+                    counts[number][start : start + size] += weight
     finally:
         model.train(was_training)
     return [total / count for total, count in zip(sums, counts, strict=True)]
+
+
+def _inside_context(start: int, size: int, rows: int, context: int) -> np.ndarray:
+    """``(size, 1)``: 1 for the window's frames whose ``context`` frames on each side are in it (or past the ends).
+
+    Example:
+        >>> _inside_context(4, 6, 20, 2)[:, 0].tolist()
+        [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+        >>> _inside_context(0, 6, 6, 2)[:, 0].tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    weight = np.ones((size, 1), np.float64)
+    if context:
+        if start > 0:
+            weight[:context] = 0.0
+        if start + size < rows:
+            weight[size - context :] = 0.0
+    return weight
 
 
 def as_video_predictions(

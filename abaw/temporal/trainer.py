@@ -9,13 +9,17 @@ and the dataset, builds every entry's sequence once, and then, by protocol:
 * ``kfold``: K models under ``RUN/fold-k/``, each trained on the other folds
   of Train+Validation (folds by video) and scored on its own; the
   out-of-fold predictions of every fold's best epoch are scored as one split
-  and written in the official per-video format to ``RUN/oof/``.
+  and written in the official per-video format to ``RUN/oof/``;
+* ``heldout``: the same over Validation alone (a second stage fitted only on
+  the videos its per-frame embeddings never trained on).
 
 :func:`fit` trains one model with the epoch loop of
-:func:`abaw.fitting.loop.run_epochs` over :class:`TemporalEpochs`: every epoch
-shuffles the windows (seeded by seed and epoch, so ``--resume`` from
-``last.pt`` ends bit-identical to a run never interrupted), steps AdamW and
-scores the held-out entries; the loop writes ``last.pt``/``best.pt``
+:func:`abaw.fitting.loop.run_epochs`, over :class:`RidgeEpochs` for the ridge
+(one "epoch" fits it in closed form, :mod:`abaw.temporal.ridge`) or
+:class:`TemporalEpochs` for the networks: every epoch shuffles the windows
+(seeded by seed and epoch, so ``--resume`` from ``last.pt`` ends
+bit-identical to a run never interrupted), steps AdamW and scores the
+held-out entries; the loop writes ``last.pt``/``best.pt``
 (``weights_only`` loadable: the resolved config, the model's sizes, the
 normalisation and the feature names go with the weights) and the metrics files.
 """
@@ -57,6 +61,7 @@ from abaw.scoring.metrics import AffectScores
 from abaw.temporal.config import TemporalConfig, TemporalLoss, TemporalProtocol
 from abaw.temporal.folds import video_folds
 from abaw.temporal.losses import window_loss
+from abaw.temporal.ridge import fit_ridge
 
 # --------------------------------------------------------------------------- results
 
@@ -90,13 +95,19 @@ class TemporalResult:
 
     Attributes:
         run_dir: The run folder.
-        protocol: val, final or kfold.
+        protocol: val, final, kfold or heldout.
         epochs: Epochs per model.
         rows: Every epoch's metrics row (val and final).
         best_epoch: The best validation epoch (val).
-        scores: Validation at the best epoch (val), or the out-of-fold predictions scored as one split (kfold).
-        folds: Each fold's result (kfold).
-        oof_dir: The out-of-fold prediction files (kfold).
+        scores: Validation at the best epoch (val), or the out-of-fold predictions scored as one split
+            (kfold, heldout).
+        folds: Each fold's result (kfold, heldout).
+        oof_dir: The out-of-fold prediction files (kfold, heldout).
+        unseen_scores: The out-of-fold predictions of the entries no feature source's model trained on,
+            scored as one split: the honest out-of-fold score (``None`` when there are none, or it is not
+            known which they are).
+        unseen_entries: How many entries that score covers.
+        oof: The out-of-fold predictions, by entry (in memory only).
     """
 
     run_dir: Path
@@ -107,6 +118,9 @@ class TemporalResult:
     scores: AffectScores | None = None
     folds: list[FoldResult] = field(default_factory=list)
     oof_dir: Path | None = None
+    unseen_scores: AffectScores | None = None
+    unseen_entries: int = 0
+    oof: dict[str, VideoPrediction] | None = field(default=None, repr=False, compare=False)
 
     def fold_spread(self) -> tuple[float, float] | None:
         """Mean and (population) standard deviation of the folds' mean CCC (kfold)."""
@@ -128,6 +142,8 @@ class TemporalResult:
             "fold_ccc_mean": None if spread is None else spread[0],
             "fold_ccc_std": None if spread is None else spread[1],
             "oof_dir": None if self.oof_dir is None else str(self.oof_dir),
+            "unseen_scores": None if self.unseen_scores is None else self.unseen_scores.to_dict(),
+            "unseen_entries": self.unseen_entries,
             "rows": self.rows,
         }
 
@@ -163,12 +179,15 @@ def _class_weights(sequences: Sequence[EntrySequence]) -> torch.Tensor:
 # --------------------------------------------------------------------------- one model
 
 
-class TemporalEpochs:
-    """One temporal model's part of the epoch loop: its windows, AdamW steps, held-out scores and checkpoint.
+class _HeldOutModel:
+    """What both kinds of temporal model share in the epoch loop: inputs, held-out scores, checkpoint.
 
     Built fresh (normalisation and class weights fitted on ``train_names``) or
     from the ``checkpoint`` of an interrupted run (its own kept).
     """
+
+    model: torch.nn.Module
+    epochs: int
 
     def __init__(
         self,
@@ -191,22 +210,77 @@ class TemporalEpochs:
             self.class_weights = checkpoint["class_weights"]
         self.train = [self.normalisation.apply(sequence, data.visual_dim) for sequence in raw_train]
         self.scored = None if held_out is None else self.normalised(held_out)
-        self.model_config = config.model_config(self.train[0].inputs.shape[1], data.visual_dim)
+        widths = tuple(dim for _, dim in data.sources)
+        self.model_config = config.model_config(self.train[0].inputs.shape[1], data.visual_dim, widths)
         seed_everything(config.seed + 7919 * (config.fold or 0))
         self.model = create_model(self.model_config).to(dist.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.start_epoch, self.iteration, self.best = 0, 0, BestScore()
         if checkpoint is not None:
             self.model.load_state_dict(checkpoint["model"])
-            self.optimizer.load_state_dict(checkpoint["optimizers"]["adamw"])
             self.start_epoch, self.iteration = int(checkpoint["epoch"]), int(checkpoint["iteration"])
             self.best = BestScore.from_dict(checkpoint.get("best"))
-        self.trained = DistributedDataParallel(self.model) if dist.enabled else self.model
-        self.windows = cut_windows(self.train, config.window, config.train_stride)
+        self.prepare(checkpoint)
+
+    def prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        """What the kind of model adds once it is built (an optimiser, its windows), from ``checkpoint`` if given."""
 
     def normalised(self, names: Sequence[str]) -> list[EntrySequence]:
         """The sequences of ``names`` with this model's normalisation."""
         return [self.normalisation.apply(sequence, self.data.visual_dim) for sequence in self.data.of(names)]
+
+    def predict(self, sequences: Sequence[EntrySequence]) -> dict[str, VideoPrediction]:
+        """Every frame of normalised ``sequences``, by entry."""
+        values = predict_sequences(self.model, sequences, self.config.window, device=self.dist.device)
+        return as_video_predictions(sequences, values)
+
+    def validate(self, epoch: int) -> AffectScores | None:
+        """The held-out entries scored as one split, or ``None`` when none is held out."""
+        if self.scored is None:
+            return None
+        return score_entries(self.predict(self.scored), self.data.index, self.held_out).scores
+
+    def optimizer_states(self) -> dict[str, Any]:
+        """The optimisers' states (for resuming)."""
+        return {}
+
+    def checkpoint(self, row: dict[str, Any], best: BestScore) -> dict[str, Any]:
+        """Weights, optimiser, settings, sizes, normalisation and features: what resuming and predicting need."""
+        return {
+            "kind": ModelFamily.TEMPORAL.value,
+            "config": self.config.to_dict(),
+            "model_config": self.model_config.to_dict(),
+            "normalisation": {key: torch.from_numpy(value) for key, value in self.normalisation.to_dict().items()},
+            "features": {
+                "names": [name for name, _ in self.data.sources],
+                "dims": [dim for _, dim in self.data.sources],
+                **self.data.keys,
+            },
+            "class_weights": self.class_weights,
+            "model": self.model.state_dict(),
+            "optimizers": self.optimizer_states(),
+            "epoch": row["epoch"],
+            "iteration": row["iteration"],
+            "best": best.to_dict(),
+            "metrics": row,
+        }
+
+    def restore(self, path: Path) -> None:
+        """Load the weights of ``path`` (e.g. the best epoch's) into this model."""
+        self.model.load_state_dict(load_checkpoint(path)["model"])
+
+
+class TemporalEpochs(_HeldOutModel):
+    """A temporal network's part of the epoch loop: its windows, AdamW steps, held-out scores and checkpoint."""
+
+    def prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        """AdamW (its state from ``checkpoint``), the network as the ranks train it, and the training windows."""
+        config = self.config
+        self.epochs = config.epochs
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if checkpoint is not None:
+            self.optimizer.load_state_dict(checkpoint["optimizers"]["adamw"])
+        self.trained = DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        self.windows = cut_windows(self.train, config.window, config.train_stride)
 
     def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
         """One pass over this rank's share of the shuffled windows; each term averaged over the steps."""
@@ -232,41 +306,28 @@ class TemporalEpochs:
             reporter.step(terms)
         return totals
 
-    def predict(self, sequences: Sequence[EntrySequence]) -> dict[str, VideoPrediction]:
-        """Every frame of normalised ``sequences``, by entry."""
-        values = predict_sequences(self.model, sequences, self.config.window, device=self.dist.device)
-        return as_video_predictions(sequences, values)
+    def optimizer_states(self) -> dict[str, Any]:
+        """AdamW's state."""
+        return {"adamw": self.optimizer.state_dict()}
 
-    def validate(self, epoch: int) -> AffectScores | None:
-        """The held-out entries scored as one split, or ``None`` when none is held out."""
-        if self.scored is None:
-            return None
-        return score_entries(self.predict(self.scored), self.data.index, self.held_out).scores
 
-    def checkpoint(self, row: dict[str, Any], best: BestScore) -> dict[str, Any]:
-        """Weights, optimiser, settings, sizes, normalisation and features: what resuming and predicting need."""
-        return {
-            "kind": ModelFamily.TEMPORAL.value,
-            "config": self.config.to_dict(),
-            "model_config": self.model_config.to_dict(),
-            "normalisation": {key: torch.from_numpy(value) for key, value in self.normalisation.to_dict().items()},
-            "features": {
-                "names": [name for name, _ in self.data.sources],
-                "dims": [dim for _, dim in self.data.sources],
-                **self.data.keys,
-            },
-            "class_weights": self.class_weights,
-            "model": self.model.state_dict(),
-            "optimizers": {"adamw": self.optimizer.state_dict()},
-            "epoch": row["epoch"],
-            "iteration": row["iteration"],
-            "best": best.to_dict(),
-            "metrics": row,
-        }
+class RidgeEpochs(_HeldOutModel):
+    """The ridge floor in the epoch loop: one "epoch" fits it in closed form (:func:`~abaw.temporal.ridge.fit_ridge`).
 
-    def restore(self, path: Path) -> None:
-        """Load the weights of ``path`` (e.g. the best epoch's) into this model."""
-        self.model.load_state_dict(load_checkpoint(path)["model"])
+    Every rank fits the same coefficients (the fit is deterministic), so it
+    runs as it is under ``torchrun``.
+    """
+
+    epochs = 1
+
+    def train_epoch(self, epoch: int, reporter: Reporter) -> dict[str, float]:
+        """Fit the coefficients on every training frame, each source's alpha chosen by folds over the videos."""
+        reporter.start_epoch(epoch, 1, 1)
+        config = self.config
+        solution = fit_ridge(self.model, self.train, self.data.sources, config.alphas, config.folds, config.max_rows)
+        terms = solution.to_row()
+        reporter.step(terms)
+        return terms
 
 
 @dataclass
@@ -275,7 +336,7 @@ class FitResult:
 
     rows: list[dict[str, Any]]
     best: BestScore
-    epochs: TemporalEpochs
+    epochs: TemporalEpochs | RidgeEpochs
 
 
 def fit(
@@ -289,15 +350,19 @@ def fit(
     checkpoint: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
 ) -> FitResult:
-    """Train one model on ``train_names``, scoring ``held_out`` after each epoch; checkpoints in ``work``."""
-    epochs = TemporalEpochs(config, data, train_names, held_out, dist, checkpoint)
+    """Train one model on ``train_names``, scoring ``held_out`` after each epoch; checkpoints in ``work``.
+
+    A network trains for ``config.epochs``; the ridge is fitted in one.
+    """
+    kind = RidgeEpochs if config.closed_form else TemporalEpochs
+    epochs = kind(config, data, train_names, held_out, dist, checkpoint)
     if checkpoint is None and dist.is_main:
         atomic_write_text(work.config, yaml.safe_dump(config.to_dict(), sort_keys=False), force=True)
     rows = run_epochs(
         epochs,
         work,
         dist,
-        epochs=config.epochs,
+        epochs=epochs.epochs,
         start_epoch=epochs.start_epoch,
         best=epochs.best,
         reporter=reporter,
@@ -357,7 +422,7 @@ def train_temporal(
             data = load_sequence_data(index, config.features, config.protocol.train_splits, progress)
             if dist.is_main:
                 write_skipped(folder.work.path, data.skipped)
-            if config.protocol is TemporalProtocol.KFOLD:
+            if config.protocol.by_folds:
                 return _train_kfold(config, folder, data, dist, reporter)
             return _train_single(config, folder, data, dist, reporter)
 
@@ -382,7 +447,8 @@ def _train_single(
     scores = None
     if fitted.best.epoch is not None:
         scores = scores_of_row(next(row for row in fitted.rows if row["epoch"] == fitted.best.epoch))
-    return TemporalResult(folder.final.path, config.protocol, config.epochs, fitted.rows, fitted.best.epoch, scores)
+    epochs = fitted.epochs.epochs
+    return TemporalResult(folder.final.path, config.protocol, epochs, fitted.rows, fitted.best.epoch, scores)
 
 
 def _resume_checkpoint(run: RunDir, data: SequenceData) -> dict[str, Any] | None:
@@ -404,10 +470,15 @@ def _fresh_fold(fold: RunDir) -> None:
 def _train_kfold(
     config: TemporalConfig, folder: RunFolder, data: SequenceData, dist: Distributed, reporter: Reporter
 ) -> TemporalResult:
-    """K models by video fold; their out-of-fold predictions scored as one split and written to ``RUN/oof``."""
+    """K models by video fold; their out-of-fold predictions scored as one split and written to ``RUN/oof``.
+
+    The entries whose features no source's model trained on (embeddings of a
+    model trained on Train: the Validation entries) are scored apart too: the
+    honest out-of-fold score, where the others' features are in-sample.
+    """
     index = data.index
     entries = [index.entries[name] for name in sorted(data.sequences)]
-    folds = video_folds(entries, config.folds, config.seed)
+    folds = video_folds(entries, config.folds)
     results: list[FoldResult] = []
     oof: dict[str, VideoPrediction] = {}
     for number, held_out in enumerate(folds, start=1):
@@ -434,8 +505,12 @@ def _train_kfold(
     if dist.is_main:
         counts = {name: index.entries[name].label_rows for name in names}
         write_per_video(folder.work.oof, oof, counts, force=True, protect=layout_sources(index.layout), marker=False)
-    result = TemporalResult(folder.final.path, config.protocol, config.epochs, scores=report.scores, folds=results)
-    result.oof_dir = folder.final.oof
+    epochs = 1 if config.closed_form else config.epochs
+    result = TemporalResult(folder.final.path, config.protocol, epochs, scores=report.scores, folds=results)
+    result.oof_dir, result.oof = folder.final.oof, oof
+    unseen = data.unseen(names)
+    if unseen:
+        result.unseen_scores, result.unseen_entries = score_entries(oof, index, unseen).scores, len(unseen)
     if dist.is_main:
         atomic_write_json(folder.work.summary, result.to_dict(), force=True)
     return result

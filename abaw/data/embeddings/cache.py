@@ -42,6 +42,8 @@ EMBEDDINGS_FOLDER = "embeddings"
 """Folder of the embeddings under the dataset's cache folder."""
 MANIFEST_NAME = "embeddings.json"
 REPORT_NAME = "report.json"
+ENCODER_RECORD = "encoder.json"
+"""A pretrained encoder's settings beside the manifest (``abaw features embed --encoder``)."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DIGEST_THREADS = 4
 """Entries whose crops are read at once for their digests: the work waits on the disk."""
