@@ -27,6 +27,7 @@ setup(
         "opensmile>=2.5",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "threadpoolctl>=3.1",
         "click>=8.1",
         "rich>=13.0",
         "Pillow>=10.0",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
 
 from abaw.data.entries import Entry
 from abaw.data.index import open_dataset
@@ -19,7 +21,7 @@ from abaw.runtime.windows import cut_windows, predict_sequences, stack_windows, 
 from abaw.temporal.config import TemporalConfig, TemporalLoss
 from abaw.temporal.folds import grouped_folds, video_folds
 from abaw.temporal.losses import window_loss
-from abaw.temporal.ridge import fit_ridge
+from abaw.temporal.ridge import _SourceSearch, fit_ridge
 
 MODELS = ("tcn", "gru", "transformer")
 
@@ -315,6 +317,18 @@ def test_ridge_fit_recovers_a_linear_signal_and_switches_off_a_source_that_only_
     assert solution.to_row()["alpha/signal"] == 0.01
     sampled = fit_ridge(model, sequences, sources, alphas=(0.01,), folds=3, max_rows=100)
     assert sampled.rows <= 100
+
+
+@pytest.mark.parametrize("shape", [(90, 30), (90, 400)], ids=["more-rows", "more-columns"])
+def test_the_alpha_search_predicts_what_scikit_learns_ridge_predicts_out_of_fold(shape):
+    rng = np.random.default_rng(1)
+    features, targets = rng.normal(size=shape) + 0.3, rng.normal(size=(shape[0], 2))
+    owners = rng.integers(0, 3, size=shape[1])
+    splits = grouped_folds(np.repeat(np.arange(9), shape[0] // 9), 3)
+    alphas = (0.1, 10.0, 1e4)
+    scaled = features / np.sqrt(np.asarray(alphas)[owners])
+    expected = cross_val_predict(Ridge(alpha=1.0), scaled, targets, cv=splits)
+    np.testing.assert_allclose(_SourceSearch(features, targets, owners, splits).predict(alphas), expected, atol=1e-8)
 
 
 # --------------------------------------------------------------------------- fusion by source
