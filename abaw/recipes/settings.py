@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 ITERATION_COST = {"disc": 1.0, "aeg-cd": 4.5, "aeg-cd-sz": 5.1}
 """Cost of one training iteration of each stage in Disc iterations, validation included (docs/results.md)."""
 
-TRAINING_OVERHEAD = 1.5
+TRAINING_OVERHEAD = 1.3
 """Stage time over its solver steps' time as the speed check times them: validation, the loader, checkpoints."""
 
-OTHER_STEPS_DISC_FRAMES = 6400
+OTHER_STEPS_DISC_FRAMES = 2600
 """Data, audio, prediction, embeddings, the temporal stage and figures, in Disc training frames."""
 
-SECOND_STAGE_DISC_FRAMES = 2500
+SECOND_STAGE_DISC_FRAMES = 1500
 """What the temporal stage adds to :data:`OTHER_STEPS_DISC_FRAMES` since it submits (the Test entries embedded
 too, the ridge's folds, a smoothing searched per stage, the chosen model's Test predictions), in Disc training
 frames (docs/results.md)."""
@@ -259,7 +259,7 @@ class DemoRecipe:
 
         Example:
             >>> round(DemoRecipe().estimated_seconds(90.0))
-            220
+            150
         """
         iterations = self.planned_iterations()
         if iterations is None or not frames_per_second > 0:

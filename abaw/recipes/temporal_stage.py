@@ -2,12 +2,13 @@
 
 After the paper's stages, :func:`run_temporal_stage`:
 
-1. embeds every face frame of every split with the ``best.pt`` of the stage
+1. embeds every face frame of the splits it needs with the ``best.pt`` of the stage
    it is given (the demo gives the one that scored best on Validation;
    ``abaw features embed``), the test entries included, as the temporal
    model may be the one the demo submits;
 2. trains a temporal model over those embeddings and the audio features
-   under the val protocol (``abaw temporal train``, :class:`~abaw.recipes.settings.TemporalRecipe`);
+   under the recipe's protocol (``abaw temporal train``, :class:`~abaw.recipes.settings.TemporalRecipe`;
+   by default the ridge fitted by video folds over Validation);
 3. predicts Validation with its best checkpoint into ``val/temporal/``
    beside the other stages' folders (a model fitted by video folds over
    Validation, the ``heldout`` protocol: each entry by the fold that did not
@@ -163,6 +164,9 @@ def run_temporal_stage(
 
     index = context.dataset
     name = f"demo-{base.name.lower()}"
+    config = recipe.config(name, index.layout.root, seed, context.device)
+    # Only what the protocol fits on, what it is scored on and what it submits (heldout: not Train).
+    needed = {*config.protocol.train_splits, Split.VALIDATION, Split.TEST}
     with context.timed("embed"):
         checkpoint = context.path(base.checkpoint)
         embedded = extract_embeddings(
@@ -173,10 +177,10 @@ def run_temporal_stage(
             workers=context.workers,
             progress=context.progress,
             recorded_as=context.output.final(checkpoint),
+            splits=[split for split in Split if split in needed],
         )
         context.log(f"embeddings of {base.name}: {embedded.folder} ({embedded.dim} values per frame)")
     with context.timed("temporal"):
-        config = recipe.config(name, index.layout.root, seed, context.device)
         run_dir = Path("runs") / TEMPORAL_FOLDER
         trained = train_temporal(config, context.path(run_dir), force=True, reporter=context.reporter)
         if trained.oof is not None:
