@@ -42,7 +42,7 @@ from abaw.model import ModelFamily, create_model, list_models
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.windows import MISSING_LABEL, cut_windows, predict_sequences, stack_windows
 from abaw.temporal.config import TemporalConfig
-from abaw.temporal.trainer import train_step
+from abaw.temporal.epochs import train_step
 
 EMBEDDING_DIM = 1088
 """Values per frame of the ALN embeddings (``abaw features embed`` of aeg-cd-sz)."""

@@ -6,7 +6,8 @@ predicted by :mod:`abaw.runtime.windows`; this package trains them, on the
 kit of :mod:`abaw.fitting`: :mod:`~abaw.temporal.config` (the run's
 settings), :mod:`~abaw.temporal.losses` (the loss over windows),
 :mod:`~abaw.temporal.folds` (K folds by video, scikit-learn's ``GroupKFold``),
-:mod:`~abaw.temporal.ridge` (the ridge floor's fit, scikit-learn) and
+:mod:`~abaw.temporal.ridge` (the ridge floor's fit, scikit-learn),
+:mod:`~abaw.temporal.epochs` (one model's fit in the epoch loop) and
 :mod:`~abaw.temporal.trainer` (the protocols val, final, kfold and heldout).
 A trained checkpoint predicts through :mod:`abaw.prediction`.
 """
