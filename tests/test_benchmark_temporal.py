@@ -13,10 +13,14 @@ from click.testing import CliRunner
 
 from abaw.benchmarks.temporal import TemporalBenchmark, main, synthetic_sequences
 from abaw.cli import cli
+from abaw.errors import ConfigError
 from abaw.model import ModelFamily, list_models
 from abaw.runtime.windows import MISSING_LABEL, cut_windows
 
 TINY = "--sequences 2 --frames 40 --embedding-dim 12 --audio-dim 5 --window 16 --hidden 8 --layers 1"
+
+
+NETWORKS = [name for name in list_models(family=ModelFamily.TEMPORAL) if name != "ridge"]
 
 
 def tiny(*more: str) -> list[str]:
@@ -44,7 +48,8 @@ def test_one_row_per_model_with_positive_finite_speeds() -> None:
     figures = main(tiny("--devices", "cpu"))
     assert isinstance(figures, TemporalBenchmark)
     assert figures.input_dim == 17 and figures.options["window"] == 16
-    assert [speed.model for speed in figures.speeds] == list_models(family=ModelFamily.TEMPORAL)
+    # Every temporal network; the ridge is fitted in closed form and has no steps to time.
+    assert [speed.model for speed in figures.speeds] == NETWORKS
     windows_at_inference = len(cut_windows(synthetic_sequences(2, 40, 12, 5), 16, 8))
     for speed in figures.speeds:
         assert speed.device == "cpu" and speed.parameters > 0
@@ -52,6 +57,11 @@ def test_one_row_per_model_with_positive_finite_speeds() -> None:
         assert speed.inference_windows == windows_at_inference
         assert speed.train_peak_mib is None and speed.inference_peak_mib is None  # measured on CUDA only
     assert_positive_finite(figures)
+
+
+def test_a_model_fitted_in_closed_form_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="ridge is fitted in closed form"):
+        main(tiny("--devices", "cpu", "--models", "tcn,ridge"))
 
 
 def test_models_are_measured_at_the_sizes_asked() -> None:
@@ -70,7 +80,7 @@ def test_benchmark_command_draws_the_table_and_writes_json(tmp_path: Path) -> No
     assert "train windows/s" in result.stdout and "inference windows/s" in result.stdout
     (row,) = json.loads(report.read_text())["benchmarks"]
     speeds = row["figures"]["speeds"]
-    assert {speed["model"] for speed in speeds} == set(list_models(family=ModelFamily.TEMPORAL))
+    assert {speed["model"] for speed in speeds} == set(NETWORKS)
     assert all(speed["train_seconds"] > 0 and speed["inference_seconds"] > 0 for speed in speeds)
 
 

@@ -37,6 +37,7 @@ from abaw.benchmarks.embed import machine_name
 from abaw.benchmarks.training import peak_mib, start_peak, synchronise
 from abaw.data.audio import AudioFeatureConfig
 from abaw.data.sequences import EntrySequence, Normalisation
+from abaw.errors import ConfigError
 from abaw.fitting.class_weights import class_balanced_weights
 from abaw.model import ModelFamily, create_model, list_models
 from abaw.progress import ProgressFn, no_progress
@@ -191,9 +192,8 @@ def measure_model(
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
     parser = argparse.ArgumentParser(prog=f"{SCRIPT} temporal", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--models", default=",".join(list_models(family=ModelFamily.TEMPORAL)), help="Comma-separated temporal models."
-    )
+    stepped = [name for name in list_models(family=ModelFamily.TEMPORAL) if not TemporalConfig(model=name).closed_form]
+    parser.add_argument("--models", default=",".join(stepped), help="Comma-separated temporal networks.")
     parser.add_argument("--sequences", type=int, default=8, help="Synthetic sequences (videos).")
     parser.add_argument("--frames", type=int, default=2048, help="Frames per sequence.")
     parser.add_argument("--embedding-dim", type=int, default=EMBEDDING_DIM, help="Visual columns per frame.")
@@ -211,9 +211,16 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None, progress: ProgressFn = no_progress) -> TemporalBenchmark:
-    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the loop over models."""
+    """Run the benchmark with the options ``argv``; its figures. ``progress`` wraps the loop over models.
+
+    Raises:
+        ConfigError: for a model fitted in closed form (the ridge has no training steps to time).
+    """
     args = parse_options(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
+    for name in models:
+        if TemporalConfig(model=name).closed_form:
+            raise ConfigError(f"--models: {name} is fitted in closed form, with no training steps to time")
     devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
     if args.devices:
         devices = [name.strip() for name in args.devices.split(",") if name.strip()]
