@@ -357,7 +357,9 @@ def test_stages_chain_is_interrupted_resumed_and_each_stage_starts_from_the_prev
     assert "AEG-CD-tiny" in stdout and not partial.exists()
     stages = json.loads(report.read_text())["stages"]
     assert [stage["variant"] for stage in stages] == ["disc-tiny", "aeg-cd-tiny"]
-    assert stages[0]["train_seconds"] == 0.0 and stages[1]["train_seconds"] > 0
+    # A stage found trained reports the time its metrics log recorded, not the time of this call.
+    logged = [json.loads(line)["seconds"] for line in (runs / "disc-tiny" / "metrics.jsonl").read_text().splitlines()]
+    assert stages[0]["train_seconds"] == pytest.approx(sum(logged), abs=0.05) and stages[1]["train_seconds"] > 0
     assert [stage["checkpoint"] for stage in stages] == [f"{name}/best.pt" for name in CHAIN[1].split(",")]
     rows = [json.loads(line) for line in (runs / "aeg-cd-tiny" / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]

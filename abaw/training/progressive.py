@@ -14,6 +14,7 @@ checkpoint is once the chain is complete, never its staging folder.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -142,7 +143,8 @@ class StageRun:
         epochs: Epochs in its ``last.pt``.
         best_epoch: The best validation epoch (val protocol), else ``None``.
         best_ccc: The mean CCC of that epoch, else ``None``.
-        train_seconds: Training time (0 for a stage a resumed chain found finished).
+        train_seconds: Training time; for a stage a resumed chain found trained (whole or in part), the
+            epochs' times from its metrics log.
     """
 
     stage: Stage
@@ -202,6 +204,14 @@ def stage_config(base: TrainConfig, stage: Stage, init: Path | None) -> TrainCon
     )
 
 
+def _epoch_seconds(run: RunDir, epochs: int) -> float:
+    """The training time of the first ``epochs`` epochs as the metrics log recorded them (0 without a log)."""
+    if not run.metrics_jsonl.is_file():
+        return 0.0
+    rows = [json.loads(line) for line in run.metrics_jsonl.read_text().splitlines() if line.strip()]
+    return float(sum(row.get("seconds", 0.0) for row in rows if row.get("epoch", 0) <= epochs))
+
+
 def _finished_epochs(run_dir: Path) -> int:
     """Epochs in the ``last.pt`` of ``run_dir`` (or of its unfinished replacement), 0 when there is none."""
     from abaw.runtime.checkpoint import load_checkpoint
@@ -251,8 +261,8 @@ def train_stage(
         train(
             config, run_dir, force=True, strict=strict, reporter=reporter, progress=progress, init_weights=init_weights
         )
-    seconds = time.perf_counter() - started if done < stage.epochs else 0.0
     run = RunDir(run_dir)
+    seconds = _epoch_seconds(run, stage.epochs) if done else time.perf_counter() - started
     last = load_checkpoint(run.last)
     best = last.get("best") or {}
     best_ccc = best.get("ccc_mean")
