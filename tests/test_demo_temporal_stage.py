@@ -50,10 +50,14 @@ def test_temporal_stage_writes_its_run_and_validation_beside_the_other_stages(fi
         written = finished.path(stage.predictions / f"{name}.txt").read_text()
         assert written == finished.path(stage.run_dir / "oof" / f"{name}.txt").read_text()
     assert stage.features == (stage.embeddings, "audio")
-    # Every split was embedded with the base stage's checkpoint, the test entries too: the temporal model may submit.
+    # Validation and Test were embedded with the base stage's checkpoint (the temporal model may submit); Train,
+    # which the heldout protocol does not read, was not.
     base_checkpoint = finished.path(best.checkpoint)
-    embedded = load_embeddings(index, stage.embeddings, checkpoint=base_checkpoint)
-    assert embedded.dim > 0 and sorted(embedded.names) == sorted(index.entries)
+    read = sorted(entry.name for split in (Split.VALIDATION, Split.TEST) for entry in index.split(split))
+    embedded = load_embeddings(index, stage.embeddings, names=read, checkpoint=base_checkpoint)
+    assert embedded.dim > 0 and sorted(embedded.names) == read
+    cached = {path.stem for path in embedded.folder.glob("*.npz")}
+    assert cached == set(read) and not cached & {entry.name for entry in index.split(Split.TRAIN)}
     manifest = json.loads((embedded.folder / MANIFEST_NAME).read_text())
     assert manifest["variant"] == best.stage.variant
     assert manifest["checkpoint"] == str(base_checkpoint), (
