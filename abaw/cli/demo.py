@@ -50,7 +50,7 @@ def demo_command(
 ) -> None:
     """Generate the demo dataset, train Disc -> AEG-CD -> AEG-CD-SZ and a temporal model, submit the best, draw figures.
 
-    About 2 minutes on a 2-core CPU, under 10 on a slow one (the --quick smoke run: under a minute).
+    About 4 minutes on a 2-core CPU, under 10 on a slow one (the --quick smoke run: under a minute).
     Starts by timing a few training steps and printing the estimated time.
     Prints the validation scores shaped like the paper's Table II beside the
     published rows; exits 1 if the test submission fails its check.
