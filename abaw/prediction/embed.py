@@ -237,35 +237,16 @@ def extract_embeddings(
     name = check_name(name if name is not None else default_embeddings_name(checkpoint))
     # One writer per cache, as per output: two extractions under one name would mix two models.
     with output_lock(embeddings_folder(index, name)):
-        return _extract_locked(
-            index,
-            checkpoint,
-            name,
-            splits=splits,
-            device=device,
-            batch_size=batch_size,
-            workers=workers,
-            force=force,
-            progress=progress,
-            recorded_as=recorded_as,
-        )
+        began = time.perf_counter()
+        work, report = _trained_model_extraction(index, checkpoint, name, device, recorded_as)
+        options = _RunOptions(splits, batch_size, workers, force, progress)
+        return _extract(index, work, report, options, began)
 
 
-def _extract_locked(
-    index: DatasetIndex,
-    checkpoint: str | os.PathLike,
-    name: str,
-    *,
-    splits: Sequence[Split] | None,
-    device: str,
-    batch_size: int,
-    workers: int,
-    force: bool,
-    progress: ProgressFn,
-    recorded_as: Path | None,
-) -> EmbeddingReport:
-    """:func:`extract_embeddings` once its cache folder is locked."""
-    began = time.perf_counter()
+def _trained_model_extraction(
+    index: DatasetIndex, checkpoint: str | os.PathLike, name: str, device: str, recorded_as: Path | None
+) -> tuple[_Extraction, EmbeddingReport]:
+    """The extraction of a per-frame model of ``abaw train`` and the report it fills."""
     trained = open_frame_model(checkpoint, device, use="abaw features embed")
     path = trained.checkpoint
     kinds = tuple(FeatureKind(kind, dim) for kind, dim in trained.model.embedding_kinds())
@@ -281,6 +262,7 @@ def _extract_locked(
     work = _Extraction(
         manifest,
         model,
+        trained.device,
         lambda inputs: model.embed(inputs.images, inputs.audio),
         lambda pending: inference_dataset(trained, index, pending),
         lambda names: audio_rows(trained, index, names),
@@ -289,8 +271,7 @@ def _extract_locked(
         name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
         str(trained.device), trained_on=embedding_model_splits(trained.train_config, index),
     )  # fmt: skip
-    options = _RunOptions(splits, trained.device, batch_size, workers, force, progress)
-    return _extract(index, work, report, options, began)
+    return work, report
 
 
 def extract_encoder_embeddings(
@@ -323,29 +304,38 @@ def extract_encoder_embeddings(
             ``settings.allow_pickle``) or does not fit; a bad name; a face image that cannot be read.
         OutputBusyError: another abaw process is writing the embeddings of that name.
     """
-    from abaw.data.samples import FaceFrameDataset, select_frames
-
     name = check_name(name if name is not None else default_embeddings_name(settings.weights))
     with output_lock(embeddings_folder(index, name)):  # one writer per cache
         began = time.perf_counter()
-        target = resolve_device(device)
-        encoder = open_encoder(settings, target)
-        kinds = (FeatureKind("encoder", encoder.dim),)
-        manifest = Manifest(name, settings.weights.absolute(), encoder.key, encoder.variant, kinds)
-        work = _Extraction(
-            manifest,
-            encoder,
-            lambda inputs: encoder(inputs.images),
-            lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
-            lambda names: None,
-            record=encoder.record(),
-        )
-        report = EmbeddingReport(
-            name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
-            str(target), encoder=encoder.record(),
-        )  # fmt: skip
-        options = _RunOptions(splits, target, batch_size, workers, force, progress)
+        work, report = _encoder_extraction(index, settings, name, device)
+        options = _RunOptions(splits, batch_size, workers, force, progress)
         return _extract(index, work, report, options, began)
+
+
+def _encoder_extraction(
+    index: DatasetIndex, settings: EncoderSettings, name: str, device: str
+) -> tuple[_Extraction, EmbeddingReport]:
+    """The extraction of a frozen pretrained encoder and the report it fills."""
+    from abaw.data.samples import FaceFrameDataset, select_frames
+
+    target = resolve_device(device)
+    encoder = open_encoder(settings, target)
+    kinds = (FeatureKind("encoder", encoder.dim),)
+    manifest = Manifest(name, settings.weights.absolute(), encoder.key, encoder.variant, kinds)
+    work = _Extraction(
+        manifest,
+        encoder,
+        target,
+        lambda inputs: encoder(inputs.images),
+        lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
+        lambda names: None,
+        record=encoder.record(),
+    )
+    report = EmbeddingReport(
+        name, embeddings_folder(index, name), manifest.checkpoint, manifest.fingerprint, manifest.variant, kinds,
+        str(target), encoder=encoder.record(),
+    )  # fmt: skip
+    return work, report
 
 
 def embedding_model_splits(train_config: dict[str, Any], index: DatasetIndex) -> tuple[Split, ...]:
@@ -369,10 +359,11 @@ def embedding_model_splits(train_config: dict[str, Any], index: DatasetIndex) ->
 
 @dataclass
 class _Extraction:
-    """What makes one cache: its manifest, the network, its features of a batch and the frames it reads."""
+    """What makes one cache: its manifest, the network and its device, its features of a batch, the frames read."""
 
     manifest: Manifest
     model: torch.nn.Module
+    device: torch.device
     compute: Callable[[Batch], torch.Tensor]
     dataset: Callable[[list[Entry]], FaceFrameDataset]
     audio: Callable[[list[str]], dict[str, np.ndarray] | None]
@@ -381,10 +372,9 @@ class _Extraction:
 
 @dataclass
 class _RunOptions:
-    """Which entries, where, how many frames at once, and whether up-to-date entries are extracted again."""
+    """Which entries, how many frames at once, and whether up-to-date entries are extracted again."""
 
     splits: Sequence[Split] | None
-    device: torch.device
     batch_size: int
     workers: int
     force: bool
@@ -423,10 +413,10 @@ def _extract(
         work.compute,
         work.model,
         dataset,
-        device=options.device,
+        device=work.device,
         batch_size=options.batch_size,
         workers=options.workers if len(dataset) else 0,
-        bf16=options.device.type == "cuda",
+        bf16=work.device.type == "cuda",
         progress=options.progress,
         description="Extracting embeddings",
     ):
