@@ -28,6 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from abaw.data.names import video_stem
@@ -121,22 +122,32 @@ def column_sources(widths: Sequence[int], spans: int) -> np.ndarray:
 class _SourceSearch:
     """Out-of-fold scores of per-source alphas, each tried once.
 
-    A ridge with ``alpha = 1`` on columns scaled by ``1 / sqrt(alpha_s)`` is
+    A ridge with ``alpha = 1`` on columns scaled by ``1 / sqrt(alpha_s)``.
+    With fewer rows than columns (a few videos of wide embeddings) it is
     solved in its dual form, whose kernel is ``sum_s G_s / alpha_s`` with
-    ``G_s`` the Gram matrix of source ``s``'s columns: the Gram matrices are
-    computed once, so each try of the search costs a few solves the size of a
-    fold's frames, not a fit over thousands of columns. The predictions are
-    those of scikit-learn's ``Ridge(alpha=1.0)`` (intercept included) on the
-    scaled columns, which the tests check.
+    ``G_s`` the rows' Gram matrix over source ``s``'s columns, computed once:
+    each try then costs a few solves the size of a fold's rows. With more
+    rows than columns those matrices would outgrow the columns' (rows
+    squared), so each fold is fitted by scikit-learn's ``Ridge`` itself.
+    Either way the predictions are those of ``Ridge(alpha=1.0)`` (intercept
+    included) on the scaled columns, which the tests check.
     """
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, owners: np.ndarray, splits: list):
-        self.grams = [features[:, owners == source] @ features[:, owners == source].T for source in np.unique(owners)]
-        self.targets, self.splits = targets, splits
+        self.features, self.targets, self.owners, self.splits = features, targets, owners, splits
+        self.grams = None
+        if len(features) <= features.shape[1]:
+            self.grams = []
+            for source in np.unique(owners):
+                columns = features[:, owners == source]
+                self.grams.append(columns @ columns.T)
         self.scores: dict[tuple[float, ...], float] = {}
 
     def predict(self, alphas: tuple[float, ...]) -> np.ndarray:
         """The out-of-fold predictions of every row under ``alphas``."""
+        if self.grams is None:
+            scaled = self.features / np.sqrt(np.asarray(alphas)[self.owners])
+            return cross_val_predict(Ridge(alpha=1.0), scaled, self.targets, cv=self.splits)
         kernel = sum(gram / alpha for gram, alpha in zip(self.grams, alphas, strict=True))
         predicted = np.empty_like(self.targets)
         for train, test in self.splits:
