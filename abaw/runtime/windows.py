@@ -141,9 +141,13 @@ def predict_sequences(
                 for row, (number, start) in enumerate(part):
                     rows = len(sequences[number])
                     size = min(window, rows - start)
-                    weight = _inside_context(start, size, rows, context)
-                    sums[number][start : start + size] += output[row, :size] * weight
-                    counts[number][start : start + size] += weight
+                    if context:
+                        weight = _inside_context(start, size, rows, context)
+                        sums[number][start : start + size] += output[row, :size] * weight
+                        counts[number][start : start + size] += weight
+                    else:
+                        sums[number][start : start + size] += output[row, :size]
+                        counts[number][start : start + size] += 1.0
     finally:
         model.train(was_training)
     return [total / count for total, count in zip(sums, counts, strict=True)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,6 @@ from abaw.fitting.loop import epoch_seed, run_epochs, seed_everything
 from abaw.fitting.records import BestScore, Reporter
 from abaw.formats.types import VideoPrediction
 from abaw.model import ModelFamily, create_model
-from abaw.runtime.checkpoint import load_checkpoint
 from abaw.runtime.devices import Distributed
 from abaw.runtime.evaluation import score_entries
 from abaw.runtime.rundir import RunDir
@@ -157,10 +155,6 @@ class _HeldOutModel:
             "best": best.to_dict(),
             "metrics": row,
         }
-
-    def restore(self, path: Path) -> None:
-        """Load the weights of ``path`` (e.g. the best epoch's) into this model."""
-        self.model.load_state_dict(load_checkpoint(path)["model"])
 
 
 class TemporalEpochs(_HeldOutModel):

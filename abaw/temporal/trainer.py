@@ -255,11 +255,12 @@ def _train_kfold(
         fold_config = config.replace(fold=number)
         fitted = fit(fold_config, member, data, train_names, held_out, dist, checkpoint=checkpoint, reporter=reporter)
         best_path = member.best_or_last()
-        fitted.epochs.restore(best_path)
+        best_state = load_checkpoint(best_path)
+        fitted.epochs.model.load_state_dict(best_state["model"])
         predictions = fitted.epochs.predict(fitted.epochs.normalised(held_out))
         oof.update(predictions)
         scores = score_entries(predictions, index, held_out).scores
-        best_epoch = (load_checkpoint(best_path).get("best") or {}).get("epoch")
+        best_epoch = (best_state.get("best") or {}).get("epoch")
         # The summary names each fold's checkpoint by content, so a fold replaced later is not taken for this one.
         sha256 = checkpoint_fingerprint(best_path)
         results.append(FoldResult(number, folder.final.fold(number).path, best_epoch, scores, list(held_out), sha256))
@@ -268,7 +269,7 @@ def _train_kfold(
     if dist.is_main:
         counts = {name: index.entries[name].label_rows for name in names}
         write_per_video(folder.work.oof, oof, counts, force=True, protect=layout_sources(index.layout), marker=False)
-    epochs = 1 if config.closed_form else config.epochs
+    epochs = fitted.epochs.epochs  # every fold's model trains as many
     result = TemporalResult(folder.final.path, config.protocol, epochs, scores=report.scores, folds=results)
     result.oof_dir, result.oof = folder.final.oof, oof
     unseen = data.unseen(names)

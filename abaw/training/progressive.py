@@ -14,7 +14,6 @@ checkpoint is once the chain is complete, never its staging folder.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abaw.errors import AbawError, DataError
+from abaw.fitting.records import MetricsLog
 from abaw.outputs import OutputKind, Staging, staged_output
 from abaw.progress import ProgressFn, no_progress
 from abaw.runtime.rundir import RunDir
@@ -205,11 +205,8 @@ def stage_config(base: TrainConfig, stage: Stage, init: Path | None) -> TrainCon
 
 
 def _epoch_seconds(run: RunDir, epochs: int) -> float:
-    """The training time of the first ``epochs`` epochs as the metrics log recorded them (0 without a log)."""
-    if not run.metrics_jsonl.is_file():
-        return 0.0
-    rows = [json.loads(line) for line in run.metrics_jsonl.read_text().splitlines() if line.strip()]
-    return float(sum(row.get("seconds", 0.0) for row in rows if row.get("epoch", 0) <= epochs))
+    """The training time of the first ``epochs`` (at least 1) epochs as the metrics log recorded them."""
+    return float(sum(float(row.get("seconds", 0.0)) for row in MetricsLog(run.path, resume_epoch=epochs).rows))
 
 
 def _finished_epochs(run_dir: Path) -> int:
