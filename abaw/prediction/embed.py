@@ -264,7 +264,7 @@ def _trained_model_extraction(
         model,
         trained.device,
         lambda inputs: model.embed(inputs.images, inputs.audio),
-        lambda pending: inference_dataset(trained, index, pending),
+        lambda pending, audio: inference_dataset(trained, index, pending, audio),
         lambda names: audio_rows(trained, index, names),
     )
     report = EmbeddingReport(
@@ -327,7 +327,7 @@ def _encoder_extraction(
         encoder,
         target,
         lambda inputs: encoder(inputs.images),
-        lambda pending: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
+        lambda pending, _: FaceFrameDataset(index, select_frames(index, pending, labelled=False), None, 0),
         lambda names: None,
         record=encoder.record(),
     )
@@ -365,7 +365,7 @@ class _Extraction:
     model: torch.nn.Module
     device: torch.device
     compute: Callable[[Batch], torch.Tensor]
-    dataset: Callable[[list[Entry]], FaceFrameDataset]
+    dataset: Callable[[list[Entry], dict[str, np.ndarray] | None], FaceFrameDataset]
     audio: Callable[[list[str]], dict[str, np.ndarray] | None]
     record: dict[str, Any] | None = None
 
@@ -389,7 +389,8 @@ def _extract(
     splits = options.splits
     wanted = list(index.entries.values()) if splits is None else [e for split in splits for e in index.split(split)]
     report.entries = len(wanted)
-    keys = entry_keys(manifest, wanted, work.audio([entry.name for entry in wanted]))
+    audio = work.audio([entry.name for entry in wanted])  # read once: for the keys and for the frames
+    keys = entry_keys(manifest, wanted, audio)
     pending = []
     for entry in wanted:
         meta = None if options.force else read_meta(folder / f"{entry.name}.npz")
@@ -404,7 +405,7 @@ def _extract(
     atomic_write_json(folder / MANIFEST_NAME, manifest.to_dict(), force=True)
     if work.record is not None:
         atomic_write_json(folder / ENCODER_RECORD, work.record, force=True)
-    dataset = work.dataset(pending)
+    dataset = work.dataset(pending, audio)
     by_entry = dataset.samples.by_entry()
     frames = [dataset.samples.frames[by_entry.get(entry.name, np.zeros(0, np.int64))] for entry in pending]
     writer = _EntryWriter(manifest, folder, list(zip(pending, frames, strict=True)), keys)

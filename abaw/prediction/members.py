@@ -9,7 +9,7 @@ from a checkpoint by :func:`abaw.prediction.open.open_model`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,15 +124,24 @@ def audio_rows(trained: TrainedModel, index: DatasetIndex, names: Sequence[str])
     return load_audio_features(index, trained.audio_config, names=names, stats=stats).rows()
 
 
-def inference_dataset(trained: TrainedModel, index: DatasetIndex, entries: Iterable[Entry]) -> FaceFrameDataset:
+def inference_dataset(
+    trained: TrainedModel,
+    index: DatasetIndex,
+    entries: Iterable[Entry],
+    audio: Mapping[str, np.ndarray] | None = None,
+) -> FaceFrameDataset:
     """Every face frame of ``entries`` within its video, with the audio ``trained`` takes, scaled as in its training.
+
+    ``audio``: those rows when the caller already has them (:func:`audio_rows` of at least these entries).
 
     Raises:
         DataError: audio features the model needs missing or out of date.
     """
     samples = select_frames(index, entries, labelled=False)
     audio_dim = 0 if trained.audio_config is None else trained.audio_config.dim
-    return FaceFrameDataset(index, samples, audio_rows(trained, index, samples.names), audio_dim)
+    if audio is None:
+        audio = audio_rows(trained, index, samples.names)
+    return FaceFrameDataset(index, samples, audio, audio_dim)
 
 
 def predict_entries(
