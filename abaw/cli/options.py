@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,6 +67,11 @@ def _dataset_options(command: Callable[..., Any], root_required: bool = True) ->
         ),
         click.option("--cache", type=any_path, help="Folder for derived data [default: ROOT/.abaw-cache]."),
     ]
+    return add_options(command, options)
+
+
+def add_options(command: Callable[..., Any], options: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
+    """``command`` with ``options`` (click decorators), shown in the order given."""
     for option in reversed(options):
         command = option(command)
     return command

@@ -10,6 +10,7 @@ import click
 
 from abaw.cli.context import EXIT_CHECK_FAILED, CliContext, pass_cli_context
 from abaw.cli.options import (
+    add_options,
     comma_separated,
     existing_file,
     existing_path,
@@ -66,9 +67,7 @@ def _inference_options(command):
         click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1)),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Loader processes."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return add_options(command, options)
 
 
 @click.command(name="predict")

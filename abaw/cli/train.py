@@ -9,6 +9,7 @@ import click
 
 from abaw.cli.context import EXIT_INTERRUPTED, CliContext, pass_cli_context
 from abaw.cli.options import (
+    add_options,
     comma_separated,
     existing_file,
     existing_path,
@@ -84,9 +85,7 @@ ADVERSARIAL_OPTIONS = [
 
 def adversarial_options(command):
     """Add :data:`ADVERSARIAL_OPTIONS` to ``command``."""
-    for option in reversed(ADVERSARIAL_OPTIONS):
-        command = option(command)
-    return command
+    return add_options(command, ADVERSARIAL_OPTIONS)
 
 
 @click.command(name="train")
