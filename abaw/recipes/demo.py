@@ -267,10 +267,8 @@ def run_demo(
         predictions = _train_and_score_stages(context, result)
         if recipe.temporal is not None:
             best = result.best_stage()
-            base = StageRef(best.stage.paper_name, best.checkpoint, best.scores)
-            result.temporal = run_temporal_stage(
-                context, recipe.temporal, base, predictions[best.stage.variant], recipe.seed
-            )
+            base = StageRef(best.stage.paper_name, best.checkpoint, best.scores, best.smoothing)
+            result.temporal = run_temporal_stage(context, recipe.temporal, base, recipe.seed)
         result.candidates = submission_candidates(result, _ensemble_score(context, result, predictions))
         result.submitted = choose_submission(result.candidates)
         context.log(f"submitting {result.submitted.name}: mean CCC {result.submitted.ccc_mean:.4f} on Validation")

@@ -13,8 +13,8 @@ After the paper's stages, :func:`run_temporal_stage`:
    beside the other stages' folders (a model fitted by video folds over
    Validation, the ``heldout`` protocol: each entry by the fold that did not
    fit on it), and scores it as they are scored;
-4. searches a smoothing of the temporal and of the last per-frame stage's
-   validation predictions (``abaw smooth search``). The filter is chosen and
+4. searches a smoothing of the temporal model's validation predictions
+   (``abaw smooth search``; the base stage's was searched with that stage). The filter is chosen and
    scored on Validation itself, so its gain is an upper bound of what it
    gives on unseen data.
 
@@ -24,7 +24,7 @@ result are relative to the demo's folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,13 @@ class StageRef:
         name: Its paper name (e.g. ``AEG-CD-SZ``).
         checkpoint: Its ``best.pt``, relative to the recipe's output folder.
         scores: Its validation scores.
+        smoothing: The smoothing chosen on its validation predictions.
     """
 
     name: str
     checkpoint: Path
     scores: AffectScores
+    smoothing: SmoothingPlan
 
 
 TEMPORAL_FOLDER = "temporal"
@@ -141,7 +143,6 @@ def run_temporal_stage(
     context: RecipeContext,
     recipe: TemporalRecipe,
     base: StageRef,
-    base_predictions: dict[str, VideoPrediction],
     seed: int,
 ) -> TemporalStageResult:
     """Embed, train, predict Validation into ``val/temporal`` and search the smoothings (module docstring).
@@ -150,7 +151,6 @@ def run_temporal_stage(
         context: The demo's run (its output folder, dataset, device, reporters).
         recipe: What to train.
         base: The stage embedded: its paper name, ``best.pt`` (relative to the output) and validation scores.
-        base_predictions: Its validation predictions (face frames).
         seed: Seeds the temporal run.
 
     Raises:
@@ -209,7 +209,7 @@ def run_temporal_stage(
         scores=scores,
         predictions=predictions_dir,
         smoothing=validation_smoothing(predictions, index, str(predictions_dir)),
-        base_smoothing=validation_smoothing(base_predictions, index, base.name),
+        base_smoothing=replace(base.smoothing, predictions=base.name),  # searched with the stage, named here
         embed_seconds=context.seconds.get("embed", 0.0),
         train_seconds=context.seconds.get("temporal", 0.0),
         predicted=predictions,
