@@ -17,7 +17,7 @@ and :meth:`DatasetIndex.require_usable` refuses any error (``--strict``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +36,7 @@ from abaw.data.frame_counts import (
     read_frame_count_file,
     resolve_frame_counts,
 )
-from abaw.data.index_build import IO_THREADS, IndexSources, build_contents, collect_sources
+from abaw.data.index_build import IO_THREADS, build_contents, collect_sources
 from abaw.data.index_cache import INDEX_FORMAT, read_cache, write_cache
 from abaw.data.layout import DatasetLayout, Split, discover_layout
 from abaw.data.source import DatasetSource
@@ -69,7 +69,7 @@ class DatasetIndex:
     learned_rule: LearnedRule | None = None
     count_file: FrameCountFile | None = None
     frame_count_rule: FrameCountRule | None = None
-    cache_key: tuple[Path, str, IndexSources] | None = field(default=None, repr=False)
+    cache_key: tuple[Path, str, Callable[[], str]] | None = field(default=None, repr=False)
     _resolved: dict[Split, FrameCounts] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -328,7 +328,7 @@ def load_index(
             _cache_or_warn(index, cache_file, fingerprint, content_key())
     index.count_file = count_file
     index.frame_count_rule = rule
-    index.cache_key = (cache_file, fingerprint, sources) if use_cache else None
+    index.cache_key = (cache_file, fingerprint, content_key) if use_cache else None
     return index
 
 
@@ -390,8 +390,8 @@ def count_decoded_video_frames(index: DatasetIndex, *, progress: ProgressFn = no
     index.learned_rule = _learn_rule(index.entries.values())
     index._resolved.clear()
     if index.cache_key is not None:
-        cache_file, fingerprint, sources = index.cache_key
-        _cache_or_warn(index, cache_file, fingerprint, sources.content_fingerprint(index.layout))
+        cache_file, fingerprint, content_key = index.cache_key
+        _cache_or_warn(index, cache_file, fingerprint, content_key())
     return index
 
 
