@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections import Counter
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from abaw.cli.render_audio import dataset_words
 from abaw.data.embeddings import EmbeddingsNotReady
-from abaw.data.embeddings.cache import EMBEDDINGS_FOLDER, ENCODER_RECORD
+from abaw.data.embeddings.cache import EMBEDDINGS_FOLDER, read_encoder_record
 
 if TYPE_CHECKING:  # the extraction pulls in torch; the error line must not
     from abaw.prediction.embed import EmbeddingReport
@@ -25,7 +23,7 @@ def embeddings_command(error: EmbeddingsNotReady) -> str:
     same encoder, weights file, input size and normalisation.
     """
     dataset = dataset_words(error.layout)
-    record = _encoder_record(error.layout.cache_dir / EMBEDDINGS_FOLDER / error.name / ENCODER_RECORD)
+    record = read_encoder_record(error.layout.cache_dir / EMBEDDINGS_FOLDER / error.name)
     if record is not None:
         numbers = {key: ",".join(f"{value:g}" for value in record["mean" if key == "--mean" else "std"])
                    for key in ("--mean", "--std")}  # fmt: skip
@@ -36,14 +34,6 @@ def embeddings_command(error: EmbeddingsNotReady) -> str:
         )
     checkpoint = "CHECKPOINT" if error.checkpoint is None else shlex.quote(str(error.checkpoint))
     return f"abaw features embed --checkpoint {checkpoint} {dataset} --name {error.name}"
-
-
-def _encoder_record(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        return record if all(key in record for key in ("encoder", "weights", "input_size", "mean", "std")) else None
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 def embed_report_table(report: EmbeddingReport) -> Table:

@@ -18,7 +18,6 @@ trained on (:func:`feature_keys`, :func:`require_same_features`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from abaw.data.audio import AudioFeatureConfig, AudioFeatures, load_audio_features
 from abaw.data.audio.cache import AUDIO_FEATURES_FORMAT, fit_rows
 from abaw.data.embeddings import Embeddings, EmbeddingsNotReady, load_embeddings
-from abaw.data.embeddings.cache import REPORT_NAME
+from abaw.data.embeddings.cache import read_trained_on
 from abaw.data.entries import Entry, SkippedEntry
 from abaw.data.index import DatasetIndex
 from abaw.data.layout import DatasetLayout, Split
@@ -119,21 +118,12 @@ class EmbeddingSource:
         reader = load_embeddings(index, name, names=entries)
         manifest = reader.manifest
         fingerprint, made_from = manifest.fingerprint, str(manifest.checkpoint)
-        return cls(name, int(reader.dim), True, fingerprint, made_from, reader, _trained_on(reader.folder))
+        return cls(name, int(reader.dim), True, fingerprint, made_from, reader, read_trained_on(reader.folder))
 
     def for_entry(self, entry: Entry) -> tuple[np.ndarray, np.ndarray | None]:
         """The entry's embeddings and which rows have a face."""
         features, has_face = self._reader.for_entry(entry.name)
         return features, has_face
-
-
-def _trained_on(folder: Path) -> tuple[Split, ...] | None:
-    """The splits the model of an embedding cache trained on, as its extraction reported them; ``None``: unknown."""
-    try:
-        values = json.loads((folder / REPORT_NAME).read_text(encoding="utf-8"))["trained_on"]
-        return tuple(Split(value) for value in values)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def parse_feature_names(text: str | Iterable[str]) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from abaw.data.audio.cache import entry_rows
 from abaw.data.digest import files_digest
 from abaw.data.entries import Entry
 from abaw.data.index import DatasetIndex
-from abaw.data.layout import DatasetLayout
+from abaw.data.layout import DatasetLayout, Split
 from abaw.errors import DataError
 
 EMBEDDINGS_FORMAT = 2
@@ -188,6 +188,24 @@ def read_manifest(folder: Path) -> Manifest | None:
             return None
         return Manifest.from_dict(values)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def read_encoder_record(folder: Path) -> dict[str, Any] | None:
+    """The encoder a cache was extracted with (``encoder.json``); ``None`` for another cache or a bad file."""
+    try:
+        record = json.loads((folder / ENCODER_RECORD).read_text(encoding="utf-8"))
+        return record if all(key in record for key in ("encoder", "weights", "input_size", "mean", "std")) else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def read_trained_on(folder: Path) -> tuple[Split, ...] | None:
+    """The splits the model of an embedding cache trained on, as its extraction reported them; ``None``: unknown."""
+    try:
+        values = json.loads((folder / REPORT_NAME).read_text(encoding="utf-8"))["trained_on"]
+        return tuple(Split(value) for value in values)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
