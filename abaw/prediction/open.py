@@ -112,7 +112,7 @@ def require_complete_kfold(path: Path, checkpoints: dict[Path, dict[str, Any]]) 
         recorded = {int(fold["fold"]): fold for fold in summary["folds"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"unreadable ({error}); train the run again with --force", path=run.summary) from None
-    present = [int(fold.path.name[5:]) for fold in folds]
+    present = [fold.fold_number for fold in folds]
     if sorted(recorded) != present:
         missing = ", ".join(f"fold-{number}" for number in sorted(set(recorded) - set(present))) or "none"
         stray = ", ".join(f"fold-{number}" for number in sorted(set(present) - set(recorded))) or "none"
@@ -124,7 +124,7 @@ def require_complete_kfold(path: Path, checkpoints: dict[Path, dict[str, Any]]) 
     first_file, first = next(iter(checkpoints.items()))
     settings = _settings_but_fold(first)
     for file, checkpoint in checkpoints.items():
-        number = int(file.parent.name[5:])
+        number = RunDir(file.parent).fold_number
         fold = checkpoint.get("config", {}).get("fold")
         if fold not in (None, number):
             raise CheckpointError(f"holds fold {fold} of a kfold run, not fold {number}: a fold of another run", file)
@@ -153,8 +153,8 @@ def _settings_but_fold(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 def _progress(run: RunDir) -> str:
     """How far each fold of an unfinished kfold run got: ``fold-2 stopped after epoch 1 of 3, fold-3 not started``."""
-    parts, folds = [], 0
-    for fold in run.folds():
+    parts, folds, present = [], 0, run.folds()
+    for fold in present:
         if not fold.last.is_file():
             parts.append(f"{fold.path.name} has no finished epoch")
             continue
@@ -164,7 +164,7 @@ def _progress(run: RunDir) -> str:
         epochs, epoch = config.get("epochs"), checkpoint.get("epoch")
         if epochs is not None and epoch is not None and epoch < epochs:
             parts.append(f"{fold.path.name} stopped after epoch {epoch} of {epochs}")
-    numbers = [int(fold.path.name[5:]) for fold in run.folds()]
+    numbers = [fold.fold_number for fold in present]
     parts.extend(f"fold-{number} not started" for number in range(1, folds + 1) if number not in numbers)
     return ", ".join(parts) or "its last fold did not end"
 

@@ -140,8 +140,18 @@ class RunDir:
 
     def folds(self) -> list[RunDir]:
         """The fold folders ``fold-1`` ... ``fold-K`` of a kfold run, in fold order (none for another run)."""
-        found = [path for path in self.path.glob("fold-*") if path.is_dir() and path.name[5:].isdigit()]
-        return [RunDir(path) for path in sorted(found, key=lambda path: int(path.name[5:]))]
+        found = [RunDir(path) for path in self.path.glob("fold-*") if path.is_dir() and path.name[5:].isdigit()]
+        return sorted(found, key=lambda fold: fold.fold_number)
+
+    @property
+    def fold_number(self) -> int:
+        """``k`` of a fold's folder ``fold-k``.
+
+        Example:
+            >>> RunDir("runs/temporal/fold-3").fold_number
+            3
+        """
+        return int(self.path.name.removeprefix("fold-"))
 
     def fold(self, number: int) -> RunDir:
         """``RUN/fold-k``: the run folder of fold ``k`` (from 1) of a kfold run."""
