@@ -96,16 +96,15 @@ def progressive_command(
         raise click.UsageError("give --root (a dataset to use) or --data (where to generate one), not both")
     data_dir = data if data is not None else default_folders(quick)[0]
     refuse_json_overwrite(json_path, force, DatasetSource(root if root is not None else data_dir))
+    given = {"seeds": seeds, "generators": generators, "datasets": datasets}
     settings = ExperimentSettings.create(
         quick=quick,
-        seeds=seeds if seeds is not None else (0, 1, 2),
         data_seed=data_seed,
         epochs=epochs,
         learning_rates=learning_rates,
         batch_size=batch_size,
         psnr_faces=psnr_faces,
-        generators=generators if generators is not None else ("paper", "residual"),
-        datasets=datasets if datasets is not None else ("demo",),
+        **{name: values for name, values in given.items() if values is not None},  # else the library's defaults
         **knobs,
     )
     try:

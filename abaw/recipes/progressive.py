@@ -161,8 +161,11 @@ class ExperimentSettings:
         if self.psnr_faces < 1:
             raise DataError(f"psnr_faces must be at least 1, got {self.psnr_faces}")
         object.__setattr__(self, "seeds", tuple(int(seed) for seed in self.seeds))
-        object.__setattr__(self, "generators", tuple(GeneratorKind(kind) for kind in self.generators))
-        object.__setattr__(self, "datasets", tuple(DataPreset(preset) for preset in self.datasets))
+        try:
+            object.__setattr__(self, "generators", tuple(GeneratorKind(kind) for kind in self.generators))
+            object.__setattr__(self, "datasets", tuple(DataPreset(preset) for preset in self.datasets))
+        except ValueError as error:
+            raise DataError(str(error)) from None
         object.__setattr__(self, "knobs", {key: self.knobs[key] for key in KNOBS if self.knobs.get(key) is not None})
 
     @classmethod
@@ -196,12 +199,7 @@ class ExperimentSettings:
         if batch_size is not None:
             recipe = replace(recipe, batch_size=batch_size)
         faces = psnr_faces if psnr_faces is not None else (16 if quick else cls.psnr_faces)
-        try:
-            kinds = tuple(GeneratorKind(kind) for kind in generators)
-            presets = tuple(DataPreset(preset) for preset in datasets)
-        except ValueError as error:
-            raise DataError(str(error)) from None
-        return cls(recipe, tuple(seeds), knobs, faces, kinds, presets)
+        return cls(recipe, tuple(seeds), knobs, faces, tuple(generators), tuple(datasets))
 
     @property
     def arms(self) -> tuple[Arm, ...]:
