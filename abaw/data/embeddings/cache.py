@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -171,13 +172,25 @@ def embeddings_folder(index: DatasetIndex, name: str) -> Path:
     return index.layout.cache_dir / EMBEDDINGS_FOLDER / check_name(name)
 
 
+_fingerprints: dict[tuple[str, int, int, int], str] = {}
+
+
 def checkpoint_fingerprint(path: Path) -> str:
-    """SHA-256 of a checkpoint file's bytes: the part of the cache key that says which weights made the embeddings."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a checkpoint file's bytes: the part of the cache key that says which weights made the embeddings.
+
+    Remembered in the process for the same file, size, modification time and
+    inode (abaw replaces a checkpoint by renaming a new file over it), so a
+    command that checks a file in several places reads it once.
+    """
+    info = os.stat(path)
+    seen = (str(Path(path).absolute()), info.st_size, info.st_mtime_ns, info.st_ino)
+    if seen not in _fingerprints:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _fingerprints[seen] = digest.hexdigest()
+    return _fingerprints[seen]
 
 
 def read_manifest(folder: Path) -> Manifest | None:
